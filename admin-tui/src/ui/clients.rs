@@ -1,0 +1,134 @@
+//! View 3: client connections on every node; Enter shows one client and all its connections.
+
+use super::{fmt_bytes, list_title, selected_style};
+use crate::app::App;
+use crate::client::Focus;
+use crate::model::Detail;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    if let Some(Focus::Client(id)) = &app.drill {
+        return render_detail(app, frame, area, id);
+    }
+    let rows = app.client_rows();
+    let body: Vec<Row<'_>> = rows
+        .iter()
+        .map(|c| {
+            Row::new(vec![
+                c.id.clone(),
+                c.user.clone(),
+                c.node.clone(),
+                c.remote_addr.clone(),
+                c.rooms.to_string(),
+                c.msgs_in.to_string(),
+                c.msgs_out.to_string(),
+                fmt_bytes(c.queue_bytes),
+                if c.throttled { "yes" } else { "" }.to_owned(),
+            ])
+            .style(if c.throttled {
+                Style::new().fg(Color::Yellow)
+            } else {
+                Style::new()
+            })
+        })
+        .collect();
+    let mut title = list_title(app, "Clients", rows.len(), app.clients_total);
+    if !app.clients_missing.is_empty() {
+        title.push_str(&format!(
+            "· PARTIAL, missing {} ",
+            app.clients_missing.join(",")
+        ));
+    }
+    let table = Table::new(
+        body,
+        [
+            Constraint::Min(10),
+            Constraint::Length(8),
+            Constraint::Length(6),
+            Constraint::Length(15),
+            Constraint::Length(3),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Length(5),
+            Constraint::Length(3),
+        ],
+    )
+    .header(
+        Row::new([
+            "ID", "USER", "NODE", "ADDRESS", "RMS", "IN", "OUT", "QUEUE", "THR",
+        ])
+        .style(Style::new().fg(Color::Cyan)),
+    )
+    .block(Block::bordered().title(title))
+    .row_highlight_style(selected_style());
+    let mut st =
+        TableState::default().with_selected((!rows.is_empty()).then_some(app.list().selected));
+    frame.render_stateful_widget(table, area, &mut st);
+}
+
+fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, id: &str) {
+    let [head, list] = Layout::vertical([Constraint::Length(3), Constraint::Min(3)]).areas(area);
+    let Some(Detail::Client(d)) = &app.detail else {
+        frame.render_widget(
+            Paragraph::new(format!("loading {id} …"))
+                .block(Block::bordered().title(format!(" client {id} (Esc back) "))),
+            area,
+        );
+        return;
+    };
+    frame.render_widget(
+        Paragraph::new(format!(
+            "user {}  connections {}",
+            d.user,
+            d.connections.len()
+        ))
+        .block(Block::bordered().title(format!(
+            " client {} (Esc back, k kick, t/T throttle) ",
+            d.id
+        ))),
+        head,
+    );
+    let body: Vec<Row<'_>> = d
+        .connections
+        .iter()
+        .map(|c| {
+            let lim = c.rate_limit.as_ref().map_or("-".to_owned(), |l| {
+                format!("{}/s b{}", l.msgs_per_sec, l.burst)
+            });
+            Row::new(vec![
+                c.node.clone(),
+                c.conn.to_string(),
+                c.remote_addr.clone(),
+                c.rooms.to_string(),
+                format!("{}/{}", c.msgs_in, c.msgs_out),
+                fmt_bytes(c.queue_bytes),
+                lim,
+                if c.throttled { "throttled" } else { "default" }.to_owned(),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        body,
+        [
+            Constraint::Length(8),
+            Constraint::Length(5),
+            Constraint::Length(15),
+            Constraint::Length(4),
+            Constraint::Length(11),
+            Constraint::Length(6),
+            Constraint::Length(11),
+            Constraint::Min(7),
+        ],
+    )
+    .header(
+        Row::new([
+            "NODE", "CONN", "ADDRESS", "RMS", "IN/OUT", "QUEUE", "LIMIT", "THROTTLE",
+        ])
+        .style(Style::new().fg(Color::Cyan)),
+    )
+    .block(Block::bordered().title(" connections "));
+    frame.render_widget(table, list);
+}

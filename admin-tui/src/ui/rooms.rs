@@ -1,0 +1,99 @@
+//! View 2: the rooms of the cluster; Enter shows one room and its members.
+
+use super::{fmt_rate, list_title, selected_style};
+use crate::app::App;
+use crate::client::Focus;
+use crate::model::Detail;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
+    if let Some(Focus::Room(name)) = &app.drill {
+        return render_detail(app, frame, area, name);
+    }
+    let rows = app.room_rows();
+    let body: Vec<Row<'_>> = rows
+        .iter()
+        .map(|r| {
+            Row::new(vec![
+                r.name.clone(),
+                r.owner.clone(),
+                r.members.to_string(),
+                r.nodes.join(","),
+                fmt_rate(Some(r.msgs_per_s)),
+                format!("{}/{}", r.seq, r.epoch),
+            ])
+        })
+        .collect();
+    let table = Table::new(
+        body,
+        [
+            Constraint::Min(12),
+            Constraint::Length(8),
+            Constraint::Length(5),
+            Constraint::Length(14),
+            Constraint::Length(6),
+            Constraint::Length(16),
+        ],
+    )
+    .header(
+        Row::new(["NAME", "OWNER", "MEMB", "NODES", "MSG/s", "SEQ/EPOCH"])
+            .style(Style::new().fg(Color::Cyan)),
+    )
+    .block(Block::bordered().title(list_title(app, "Rooms", rows.len(), app.rooms_total)))
+    .row_highlight_style(selected_style());
+    let mut st =
+        TableState::default().with_selected((!rows.is_empty()).then_some(app.list().selected));
+    frame.render_stateful_widget(table, area, &mut st);
+}
+
+fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, name: &str) {
+    let [head, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let Some(Detail::Room(d)) = &app.detail else {
+        frame.render_widget(
+            Paragraph::new(format!("loading {name} …"))
+                .block(Block::bordered().title(format!(" room {name} (Esc back) "))),
+            area,
+        );
+        return;
+    };
+    frame.render_widget(
+        Paragraph::new(format!(
+            "owner {}  seq {}  epoch {}  history {}\nmembers {}  msgs/s {}  nodes {}",
+            d.owner,
+            d.seq,
+            d.epoch,
+            d.history_len,
+            d.members_total,
+            fmt_rate(Some(d.msgs_per_s)),
+            d.nodes.join(",")
+        ))
+        .block(Block::bordered().title(format!(" room {} (Esc back, m migrate) ", d.name))),
+        head,
+    );
+    let body: Vec<Row<'_>> = d
+        .members
+        .iter()
+        .map(|m| Row::new(vec![m.client.clone(), m.user.clone(), m.node.clone()]))
+        .collect();
+    let table = Table::new(
+        body,
+        [
+            Constraint::Min(20),
+            Constraint::Length(16),
+            Constraint::Length(10),
+        ],
+    )
+    .header(Row::new(["CLIENT", "USER", "NODE"]).style(Style::new().fg(Color::Cyan)))
+    .block(Block::bordered().title(format!(
+        " members {}/{} (k kick, t throttle) ",
+        d.members.len(),
+        d.members_total
+    )))
+    .row_highlight_style(selected_style());
+    let mut st =
+        TableState::default().with_selected((!d.members.is_empty()).then_some(app.detail_sel));
+    frame.render_stateful_widget(table, list, &mut st);
+}

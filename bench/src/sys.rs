@@ -1,0 +1,120 @@
+//! Process figures: this process's CPU time (getrusage) and another process's RSS and CPU time
+//! (`/proc/<pid>/status`, `/proc/<pid>/stat`).
+
+use anyhow::{anyhow, Context as _, Result};
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::unistd::{sysconf, SysconfVar};
+use std::time::{Duration, Instant};
+
+/// User + system CPU time of this process.
+pub fn self_cpu() -> Duration {
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(u) => tv(u.user_time()) + tv(u.system_time()),
+        Err(_) => Duration::ZERO,
+    }
+}
+
+fn tv(t: nix::sys::time::TimeVal) -> Duration {
+    let secs = u64::try_from(t.tv_sec()).unwrap_or(0);
+    let micros = u64::try_from(t.tv_usec()).unwrap_or(0);
+    Duration::from_secs(secs) + Duration::from_micros(micros)
+}
+
+/// VmRSS of `pid` in KiB.
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("read /proc/{pid}/status"))?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// VmRSS of this process in KiB (0 if unreadable).
+pub fn self_rss_kib() -> u64 {
+    rss_kib(std::process::id()).unwrap_or(0)
+}
+
+/// User + system CPU time of `pid` (from `/proc/<pid>/stat`, clock-tick resolution).
+pub fn proc_cpu(pid: u32) -> Result<Duration> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("read /proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = s
+        .rfind(')')
+        .map(|i| &s[i + 1..])
+        .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<u64> {
+        f.get(i)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))
+    };
+    // `rest` starts at field 3 (state), so field n is at index n - 3.
+    let total = ticks(14 - 3)? + ticks(15 - 3)?;
+    let hz = sysconf(SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|v| u64::try_from(v).ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(100);
+    Ok(Duration::from_secs_f64(total as f64 / hz as f64))
+}
+
+/// CPU use between two points, as a percentage of one core.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    wall: Instant,
+    own: Duration,
+    node: Option<(u32, Duration)>,
+}
+
+impl CpuMeter {
+    /// Starts measuring this process and, if given, the node's process.
+    pub fn start(node_pid: Option<u32>) -> CpuMeter {
+        CpuMeter {
+            wall: Instant::now(),
+            own: self_cpu(),
+            node: node_pid.and_then(|p| proc_cpu(p).ok().map(|c| (p, c))),
+        }
+    }
+
+    /// (own %, node %) of one core since `start`.
+    pub fn stop(&self) -> (f64, Option<f64>) {
+        let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
+        let own = (self_cpu().saturating_sub(self.own)).as_secs_f64() / wall * 100.0;
+        let node = self.node.and_then(|(p, c0)| {
+            proc_cpu(p)
+                .ok()
+                .map(|c1| c1.saturating_sub(c0).as_secs_f64() / wall * 100.0)
+        });
+        (own, node)
+    }
+}
+
+/// Number of CPUs this process may run on (respects `taskset`).
+pub fn allowed_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_figures() {
+        assert!(self_rss_kib() > 0);
+        let pid = std::process::id();
+        assert!(proc_cpu(pid).is_ok());
+        let m = CpuMeter::start(Some(pid));
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = x.wrapping_add(i * i);
+        }
+        assert!(x > 0);
+        let (own, node) = m.stop();
+        assert!(own >= 0.0);
+        assert!(node.is_some());
+    }
+}

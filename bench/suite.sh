@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The standard set of measurements (bench/README.md), each as the median of RUNS runs on
+# freshly started nodes. Results: one JSON line per run in OUT (default bench-results.jsonl);
+# medians printed per scenario.
+#
+#   cargo build --release -p node -p gatehouse-bench && bench/suite.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export RUNS=${RUNS:-3}
+export OUT=${OUT:-bench-results.jsonl}
+
+"$here/run.sh" idle --connections 10000 --rooms 100
+"$here/run.sh" idle --connections 10000 --rooms 100 --concurrency 100
+"$here/run.sh" fanout --subscribers 1000 --rate 100 --seconds 10
+"$here/run.sh" fanout --subscribers 1000 --rate 1000 --seconds 10
+"$here/run.sh" fanout --subscribers 5000 --rate 10 --seconds 10

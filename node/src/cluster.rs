@@ -1,0 +1,154 @@
+//! Cluster membership on ractor_cluster: the transport (one `NodeServer`), the local
+//! [`manager`] that owns the view (dialing, heartbeats, failure detection), the remote
+//! [`endpoint`] peers talk to, and the wire types in [`remote`] (the only messages that cross
+//! nodes). Supervision: the node's `server` spawns the NodeServer, the manager and the
+//! endpoint; the NodeServer owns one session per peer.
+//!
+//! Identity: a node is its logical name plus an incarnation id chosen at start; its ractor node
+//! name is `name#incarnation@advertise`, so a restarted node is never mistaken for (or locked
+//! out by) its former self. Connection mode is `Isolated`: the manager dials every member itself.
+//!
+//! This module does not place rooms; rooms are still owned by the node their first member
+//! joined on (cross-node rooms are the next step).
+
+pub mod endpoint;
+pub mod events;
+pub mod manager;
+pub mod remote;
+pub mod view;
+
+use crate::context::{Lifecycle, NodeCtx};
+use cluster_config::Config;
+pub use manager::{ClusterMessage, PeerInfo};
+use ractor::{Actor, ActorRef};
+use ractor_cluster::node::NodeConnectionMode;
+use ractor_cluster::{NodeServer, NodeServerMessage};
+use remote::EndpointMessage;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, OnceLock};
+
+/// The process group every node's endpoint joins.
+pub const GROUP: &str = "gatehouse.cluster";
+
+/// Why the cluster layer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The cluster listener address is taken or not ours.
+    #[error("cannot listen on `{addr}` (`node.cluster_listen`)")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An actor failed to start.
+    #[error("cannot start the cluster {0}: {1}")]
+    Spawn(&'static str, String),
+}
+
+/// What the node keeps of the cluster layer.
+pub struct Cluster {
+    /// The manager.
+    pub manager: ActorRef<ClusterMessage>,
+    /// The endpoint.
+    pub endpoint: ActorRef<EndpointMessage>,
+    /// The transport.
+    pub node_server: ActorRef<NodeServerMessage>,
+    /// Address peers dial (`advertise:port`).
+    pub addr: String,
+    /// Filled with the node context once it exists (the endpoint answers stats with it).
+    pub ctx: Arc<OnceLock<Arc<NodeCtx>>>,
+}
+
+impl Cluster {
+    /// Stops the transport, the manager and the endpoint.
+    pub fn stop(&self) {
+        self.endpoint.stop(None);
+        self.manager.stop(None);
+        self.node_server.stop(None);
+    }
+}
+
+/// Whether the seed list names any node other than `own`.
+pub fn has_other_seeds(seeds: &[String], own: &str) -> bool {
+    seeds.iter().any(|s| s != own)
+}
+
+/// Starts the transport, the manager and the endpoint.
+pub async fn start(
+    config: &Config,
+    incarnation: &str,
+    lifecycle: Arc<Lifecycle>,
+    public_addr: String,
+    active: Arc<std::sync::RwLock<Vec<String>>>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Result<Cluster, ClusterError> {
+    let listen = config.node.cluster_listen;
+    // Probe the address: a taken port is reported here, naming the field, instead of inside
+    // the transport's listener; port 0 picks a free port.
+    let port = TcpListener::bind(listen)
+        .and_then(|l| l.local_addr())
+        .map_err(|source| ClusterError::Bind {
+            addr: listen,
+            source,
+        })?
+        .port();
+    let name = &config.node.name;
+    let advertise = config.node.advertise.clone();
+    let addr = format!("{advertise}:{port}");
+    let server = NodeServer::new(
+        port,
+        config.node.cookie.expose().to_owned(),
+        format!("{name}#{incarnation}"),
+        advertise,
+        None,
+        Some(NodeConnectionMode::Isolated),
+    )
+    .with_listen_addr(listen.ip());
+    let (node_server, _) = Actor::spawn(None, server, ())
+        .await
+        .map_err(|e| ClusterError::Spawn("transport", e.to_string()))?;
+    let (manager, _) = Actor::spawn(
+        Some(format!("gatehouse:cluster_manager:{name}")),
+        manager::ManagerActor,
+        manager::ManagerArgs {
+            name: name.clone(),
+            incarnation: incarnation.to_owned(),
+            addr: addr.clone(),
+            public_addr,
+            seeds: config.node.seeds.clone(),
+            lifecycle,
+            node_server: node_server.clone(),
+            active,
+            metrics,
+        },
+    )
+    .await
+    .map_err(|e| ClusterError::Spawn("manager", e.to_string()))?;
+    let _ = node_server.cast(NodeServerMessage::SubscribeToEvents {
+        id: "gatehouse".into(),
+        subscription: Box::new(events::Forwarder {
+            manager: manager.clone(),
+        }),
+    });
+    let ctx = Arc::new(OnceLock::new());
+    let (endpoint, _) = Actor::spawn(
+        Some(manager::endpoint_name(name, incarnation)),
+        endpoint::EndpointActor,
+        endpoint::EndpointState {
+            manager: manager.clone(),
+            ctx: ctx.clone(),
+        },
+    )
+    .await
+    .map_err(|e| ClusterError::Spawn("endpoint", e.to_string()))?;
+    ractor::pg::join(GROUP.to_owned(), vec![endpoint.get_cell()]);
+    Ok(Cluster {
+        manager,
+        endpoint,
+        node_server,
+        addr,
+        ctx,
+    })
+}

@@ -1,0 +1,567 @@
+//! The cluster manager: this node's membership. It dials seeds and every peer it learns of
+//! (forever, with backoff), sends heartbeats to every peer's endpoint twice a second, keeps the
+//! [`View`], marks peers `down` on silence or a closed link, and stops the ractor_cluster
+//! session of a down peer so a restarted peer (new incarnation) is admitted at once.
+//!
+//! It never touches rooms or connections; it owns the view and the dial schedule only.
+
+use super::events::SessionEvent;
+use super::remote::{EndpointMessage, Heartbeat, CLUSTER_PROTOCOL_VERSION};
+use super::view::{Change, PeerState, View};
+use super::GROUP;
+use crate::context::{Lifecycle, NodeState};
+use crate::ids::now_micros;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor_cluster::{NodeServerMessage, NodeSessionMessage};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the manager wakes up.
+pub const TICK: Duration = Duration::from_millis(250);
+/// Heartbeat period.
+pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+/// Silence after which a peer is down (five heartbeats).
+pub const DOWN_AFTER: Duration = Duration::from_millis(2_500);
+/// A dial that has not authenticated by then is abandoned.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait between two dials of one address.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A joining node turns active this long after it first heard a peer (and every peer it was
+/// told of), so its view and room groups are complete before it places or serves rooms.
+const JOIN_SETTLE: Duration = Duration::from_millis(500);
+/// A closed link is a down peer only if no other link to it exists this long after.
+const LINK_GRACE: Duration = Duration::from_millis(200);
+/// A node with seeds waits at most this long to hear from one before it turns active alone.
+const JOIN_DEADLINE: Duration = Duration::from_secs(3);
+
+/// A peer as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Logical name.
+    pub name: String,
+    /// Incarnation.
+    pub incarnation: String,
+    /// Cluster address.
+    pub addr: String,
+    /// Public address.
+    pub public_addr: String,
+    /// State.
+    pub state: PeerState,
+    /// Heartbeat round trip, microseconds.
+    pub rtt_us: Option<u64>,
+    /// Times the peer went down and came back or restarted.
+    pub reconnects: u64,
+    /// Its endpoint, when a link is up.
+    pub endpoint: Option<ActorRef<EndpointMessage>>,
+}
+
+/// Messages accepted by [`ManagerActor`].
+pub enum ClusterMessage {
+    /// Periodic work: expire, heartbeat, dial.
+    Tick,
+    /// A peer's heartbeat (from the local endpoint).
+    Heartbeat(Heartbeat),
+    /// A ractor_cluster session event.
+    Session(SessionEvent),
+    /// The peers, for the admin API.
+    Peers(RpcReplyPort<Vec<PeerInfo>>),
+}
+
+impl ractor::Message for ClusterMessage {}
+
+/// Spawn arguments.
+pub struct ManagerArgs {
+    /// Logical name.
+    pub name: String,
+    /// Incarnation.
+    pub incarnation: String,
+    /// Cluster address peers dial (`host:port`).
+    pub addr: String,
+    /// Public address, for operators.
+    pub public_addr: String,
+    /// Seed addresses.
+    pub seeds: Vec<String>,
+    /// The node's lifecycle state.
+    pub lifecycle: Arc<Lifecycle>,
+    /// The ractor_cluster node server.
+    pub node_server: ActorRef<NodeServerMessage>,
+    /// Active nodes (this one included when active), kept here for room placement.
+    pub active: Arc<std::sync::RwLock<Vec<String>>>,
+    /// Metrics (per-peer state, RTT, reconnects).
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+struct Dial {
+    next_at: Instant,
+    backoff: Duration,
+}
+
+/// The manager's state.
+pub struct ManagerState {
+    args: ManagerArgs,
+    view: View,
+    /// Addresses to keep dialing: seeds plus every peer learned.
+    known: HashSet<String>,
+    dials: HashMap<String, Dial>,
+    /// Outgoing sessions not yet authenticated: actor id → (session, opened at, address).
+    pending: HashMap<ActorId, (ActorRef<NodeSessionMessage>, Instant, String)>,
+    /// Full names of authenticated sessions by session actor id.
+    sessions: HashMap<ActorId, (ActorRef<NodeSessionMessage>, String)>,
+    /// When we got each peer's last heartbeat (for the echo).
+    heard_at: HashMap<String, (u64, Instant)>,
+    refused_logged: HashSet<String>,
+    /// When we first heard a peer (joining settles a moment after).
+    first_heard: Option<Instant>,
+    /// Names other nodes report as up (to be heard from before this node turns active).
+    gossiped_up: HashSet<String>,
+    /// Our state in the last heartbeats sent (a change is announced at once).
+    announced: Option<NodeState>,
+    /// Peers whose link closed, and when: down unless a link to them is back shortly.
+    suspects: HashMap<String, (String, Instant)>,
+    started: Instant,
+    ticks: u64,
+}
+
+/// The manager; one per node.
+pub struct ManagerActor;
+
+/// Splits a ractor node name `name#incarnation@host` into (name, incarnation).
+pub fn parse_node_name(full: &str) -> Option<(String, String)> {
+    let left = full.split('@').next()?;
+    let (name, inc) = left.rsplit_once('#')?;
+    Some((name.to_owned(), inc.to_owned()))
+}
+
+/// The endpoint actor name of a node: `gatehouse.cluster:<name>#<incarnation>`.
+pub fn endpoint_name(name: &str, incarnation: &str) -> String {
+    format!("{GROUP}:{name}#{incarnation}")
+}
+
+fn remote_endpoints() -> Vec<(String, ActorCell)> {
+    ractor::pg::get_members(&GROUP.to_owned())
+        .into_iter()
+        .filter(|c| !c.get_id().is_local())
+        .filter_map(|c| {
+            let n = c.get_name()?;
+            let rest = n.strip_prefix(&format!("{GROUP}:"))?.to_owned();
+            Some((rest, c))
+        })
+        .collect()
+}
+
+impl ManagerState {
+    fn my_state(&self) -> NodeState {
+        self.args.lifecycle.get()
+    }
+
+    fn send_heartbeats(&mut self) {
+        let now = Instant::now();
+        let members = self.view.gossip(&self.args.addr, self.my_state().as_str());
+        for (id, cell) in remote_endpoints() {
+            let Some((name, _)) = id.rsplit_once('#') else {
+                continue;
+            };
+            let (echo_us, hold_us) = self.heard_at.get(name).map_or((0, 0), |(sent, at)| {
+                (*sent, now.duration_since(*at).as_micros() as u64)
+            });
+            let hb = Heartbeat {
+                version: CLUSTER_PROTOCOL_VERSION,
+                name: self.args.name.clone(),
+                incarnation: self.args.incarnation.clone(),
+                addr: self.args.addr.clone(),
+                public_addr: self.args.public_addr.clone(),
+                state: self.my_state().as_str().to_owned(),
+                sent_us: now_micros(),
+                echo_us,
+                hold_us,
+                members: members.clone(),
+            };
+            let _ = ActorRef::<EndpointMessage>::from(cell).cast(EndpointMessage::Heartbeat(hb));
+        }
+    }
+
+    /// Stops every session to `name#incarnation`, so the link is rebuilt from scratch.
+    fn stop_sessions_of(&mut self, name: &str, incarnation: &str, why: &str) {
+        let prefix = format!("{name}#{incarnation}@");
+        let ids: Vec<ActorId> = self
+            .sessions
+            .iter()
+            .filter(|(_, (_, full))| full.starts_with(&prefix))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some((s, _)) = self.sessions.remove(&id) {
+                s.stop(Some(format!("gatehouse: {why}")));
+            }
+        }
+    }
+
+    fn on_heartbeat(&mut self, hb: Heartbeat) {
+        let now = Instant::now();
+        match self.view.on_heartbeat(&hb, now, now_micros()) {
+            Change::Incompatible(v) => {
+                if self
+                    .refused_logged
+                    .insert(format!("{}#{}", hb.name, hb.incarnation))
+                {
+                    tracing::error!(
+                        peer = %hb.name,
+                        peer_version = v,
+                        our_version = CLUSTER_PROTOCOL_VERSION,
+                        "refusing cluster peer: it speaks another cluster protocol version"
+                    );
+                }
+                self.stop_sessions_of(&hb.name, &hb.incarnation, "incompatible protocol version");
+                return;
+            }
+            Change::Ignored => return,
+            Change::Joined => {
+                crate::events::emit(crate::events::Event::PeerUp {
+                    node: hb.name.clone(),
+                });
+                tracing::info!(peer = %hb.name, incarnation = %hb.incarnation, addr = %hb.addr, state = %hb.state, "cluster peer joined");
+            }
+            Change::Recovered => {
+                crate::events::emit(crate::events::Event::PeerUp {
+                    node: hb.name.clone(),
+                });
+                tracing::info!(peer = %hb.name, "cluster peer is back");
+                self.count_reconnect(&hb.name);
+            }
+            Change::Restarted { old } => {
+                tracing::info!(peer = %hb.name, old_incarnation = %old, incarnation = %hb.incarnation, "cluster peer restarted");
+                self.count_reconnect(&hb.name);
+                crate::events::emit(crate::events::Event::PeerRestarted {
+                    node: hb.name.clone(),
+                });
+                self.stop_sessions_of(&hb.name, &old, "peer restarted");
+            }
+            Change::Refreshed => {}
+        }
+        self.heard_at.insert(hb.name.clone(), (hb.sent_us, now));
+        if !hb.addr.is_empty() {
+            self.known.insert(hb.addr.clone());
+        }
+        for m in &hb.members {
+            if m.name != self.args.name && !m.addr.is_empty() {
+                self.known.insert(m.addr.clone());
+                if m.state != "down" {
+                    self.gossiped_up.insert(m.name.clone());
+                }
+            }
+        }
+    }
+
+    /// Peers whose link closed and did not come back within [`LINK_GRACE`] are down.
+    fn settle_suspects(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(String, String)> = self
+            .suspects
+            .iter()
+            .filter(|(_, (_, at))| now.duration_since(*at) >= LINK_GRACE)
+            .map(|(n, (i, _))| (n.clone(), i.clone()))
+            .collect();
+        for (name, inc) in due {
+            self.suspects.remove(&name);
+            let prefix = format!("{name}#{inc}@");
+            if self.sessions.values().any(|(_, f)| f.starts_with(&prefix)) {
+                continue;
+            }
+            if let Some(p) = self.view.mark_down(&name, &inc, now) {
+                tracing::warn!(peer = %p.name, "cluster peer down: link closed");
+                crate::events::emit(crate::events::Event::PeerDown {
+                    node: p.name.clone(),
+                    reason: "link closed".into(),
+                });
+            }
+        }
+    }
+
+    fn count_reconnect(&self, peer: &str) {
+        self.args
+            .metrics
+            .peer_reconnects
+            .get_or_create(&crate::metrics::PeerLabel {
+                peer: peer.to_owned(),
+            })
+            .inc();
+    }
+
+    fn expire(&mut self) {
+        for p in self.view.expire(Instant::now()) {
+            tracing::warn!(peer = %p.name, silent_ms = p.last_seen.elapsed().as_millis() as u64, "cluster peer down: no heartbeat");
+            crate::events::emit(crate::events::Event::PeerDown {
+                node: p.name.clone(),
+                reason: "silent".into(),
+            });
+            self.stop_sessions_of(&p.name, &p.incarnation, "peer silent");
+        }
+        let now = Instant::now();
+        let stale: Vec<ActorId> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, at, _))| now.duration_since(*at) > DIAL_TIMEOUT)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            if let Some((s, _, addr)) = self.pending.remove(&id) {
+                tracing::debug!(%addr, "cluster dial did not authenticate in time; dropping it");
+                s.stop(Some("gatehouse: handshake timeout".into()));
+            }
+        }
+    }
+
+    fn connected_addrs(&self) -> HashSet<String> {
+        let mut out: HashSet<String> = self
+            .view
+            .peers()
+            .filter(|p| p.state != PeerState::Down)
+            .map(|p| p.addr.clone())
+            .collect();
+        out.extend(self.pending.values().map(|(_, _, a)| a.clone()));
+        out
+    }
+
+    fn reconcile(&mut self) {
+        let now = Instant::now();
+        let connected = self.connected_addrs();
+        let mut targets: Vec<String> = self.known.iter().cloned().collect();
+        targets.sort();
+        for addr in targets {
+            if addr == self.args.addr || connected.contains(&addr) {
+                if let Some(d) = self.dials.get_mut(&addr) {
+                    d.backoff = Duration::from_millis(500);
+                }
+                continue;
+            }
+            let d = self.dials.entry(addr.clone()).or_insert(Dial {
+                next_at: now,
+                backoff: Duration::from_millis(500),
+            });
+            if now < d.next_at {
+                continue;
+            }
+            let jitter = Duration::from_millis(rand::random::<u64>() % 250);
+            d.next_at = now + d.backoff + jitter;
+            d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+            let server = self.args.node_server.clone();
+            tokio::spawn(async move {
+                let r = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    ractor_cluster::client_connect(&server, addr.as_str()),
+                )
+                .await;
+                match r {
+                    Ok(Ok(())) => tracing::debug!(%addr, "cluster dial connected"),
+                    Ok(Err(e)) => tracing::debug!(%addr, error = %e, "cluster dial failed"),
+                    Err(_) => tracing::debug!(%addr, "cluster dial timed out"),
+                }
+            });
+        }
+    }
+
+    fn update_lifecycle(&mut self) {
+        if self.my_state() != NodeState::Joining {
+            return;
+        }
+        let has_other_seeds = self.args.seeds.iter().any(|s| *s != self.args.addr);
+        let heard = !self.view.live().is_empty();
+        // Joined = heard from a peer, and from every peer the others say is up (so this node's
+        // view, and the room groups that came with each link, are complete), a moment ago.
+        let first = *self.first_heard.get_or_insert_with(|| {
+            if heard {
+                Instant::now()
+            } else {
+                Instant::now() + JOIN_DEADLINE
+            }
+        });
+        if !heard {
+            self.first_heard = None;
+        }
+        let unheard = self.gossiped_up.iter().any(|n| self.view.get(n).is_none());
+        let settled = heard && !unheard && first.elapsed() >= JOIN_SETTLE;
+        if !has_other_seeds || settled || self.started.elapsed() >= JOIN_DEADLINE {
+            if has_other_seeds && !heard {
+                tracing::warn!(seeds = ?self.args.seeds, "no seed answered; serving alone until peers appear");
+            }
+            self.args.lifecycle.set(NodeState::Active);
+        }
+    }
+
+    /// Exports each peer's state and round trip.
+    fn export_metrics(&self) {
+        for p in self.view.peers() {
+            let label = crate::metrics::PeerLabel {
+                peer: p.name.clone(),
+            };
+            let m = &self.args.metrics;
+            m.peer_up
+                .get_or_create(&label)
+                .set(i64::from(p.state != PeerState::Down));
+            if let Some(rtt) = p.rtt_us {
+                m.peer_rtt.get_or_create(&label).set(rtt as f64 / 1e6);
+            }
+        }
+    }
+
+    /// Publishes the active node names (sorted) for room placement, when they change.
+    fn publish_active(&self) {
+        let mut names: Vec<String> = self
+            .view
+            .peers()
+            .filter(|p| p.state == PeerState::Active)
+            .map(|p| p.name.clone())
+            .collect();
+        if self.my_state() == NodeState::Active {
+            names.push(self.args.name.clone());
+        }
+        names.sort();
+        if let Ok(mut cur) = self.args.active.write() {
+            if *cur != names {
+                tracing::info!(active = ?names, "active nodes changed");
+                *cur = names;
+            }
+        }
+    }
+
+    fn on_session(&mut self, e: SessionEvent) {
+        match e {
+            SessionEvent::Opened {
+                session,
+                peer_addr,
+                incoming,
+            } => {
+                if !incoming {
+                    self.pending
+                        .insert(session.get_id(), (session, Instant::now(), peer_addr));
+                }
+            }
+            SessionEvent::Authenticated { session, peer } => {
+                let id = session.get_id();
+                if let Some((_, _, addr)) = self.pending.remove(&id) {
+                    self.dials.remove(&addr);
+                }
+                tracing::debug!(%peer, "cluster link authenticated");
+                self.sessions.insert(id, (session, peer));
+            }
+            SessionEvent::Closed {
+                session,
+                peer,
+                peer_addr,
+            } => {
+                let id = session.get_id();
+                self.pending.remove(&id);
+                let authenticated = self.sessions.remove(&id).is_some();
+                let parsed = peer.as_deref().and_then(parse_node_name);
+                match parsed {
+                    Some((name, inc)) if authenticated => {
+                        // Duplicate links are closed by the session election while another link
+                        // to the same peer lives on: decide a moment later (next ticks).
+                        self.suspects.insert(name, (inc, Instant::now()));
+                    }
+                    // A duplicate link to a live peer, closed by the session election: normal.
+                    Some((name, _))
+                        if self
+                            .view
+                            .get(&name)
+                            .is_some_and(|p| p.state != PeerState::Down) => {}
+                    other => {
+                        let who = other.map_or_else(|| peer_addr.clone(), |(n, _)| n);
+                        if self.refused_logged.insert(format!("unauth:{who}")) {
+                            tracing::warn!(
+                                peer = %who,
+                                %peer_addr,
+                                "cluster link closed before authenticating (wrong cluster cookie?)"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn peers(&self) -> Vec<PeerInfo> {
+        let endpoints: HashMap<String, ActorCell> = remote_endpoints().into_iter().collect();
+        self.view
+            .peers()
+            .map(|p| PeerInfo {
+                name: p.name.clone(),
+                incarnation: p.incarnation.clone(),
+                addr: p.addr.clone(),
+                public_addr: p.public_addr.clone(),
+                state: p.state,
+                rtt_us: p.rtt_us,
+                reconnects: p.reconnects,
+                endpoint: endpoints
+                    .get(&format!("{}#{}", p.name, p.incarnation))
+                    .cloned()
+                    .map(ActorRef::from),
+            })
+            .collect()
+    }
+}
+
+impl Actor for ManagerActor {
+    type Msg = ClusterMessage;
+    type State = ManagerState;
+    type Arguments = ManagerArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: ManagerArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(TICK, || ClusterMessage::Tick);
+        let known = args.seeds.iter().cloned().collect();
+        Ok(ManagerState {
+            view: View::new(&args.name, &args.incarnation, DOWN_AFTER),
+            args,
+            known,
+            dials: HashMap::new(),
+            pending: HashMap::new(),
+            sessions: HashMap::new(),
+            heard_at: HashMap::new(),
+            refused_logged: HashSet::new(),
+            announced: None,
+            first_heard: None,
+            gossiped_up: HashSet::new(),
+            suspects: HashMap::new(),
+            started: Instant::now(),
+            ticks: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ClusterMessage::Tick => {
+                state.ticks += 1;
+                state.settle_suspects();
+                state.expire();
+                let every = |d: Duration| (d.as_millis() / TICK.as_millis()).max(1) as u64;
+                let changed = state.announced != Some(state.my_state());
+                if changed || state.ticks % every(HEARTBEAT_EVERY) == 0 {
+                    state.announced = Some(state.my_state());
+                    state.send_heartbeats();
+                }
+                if state.ticks % every(Duration::from_secs(1)) == 1 || state.ticks < 4 {
+                    state.reconcile();
+                }
+                state.update_lifecycle();
+                state.publish_active();
+                state.export_metrics();
+            }
+            ClusterMessage::Heartbeat(hb) => state.on_heartbeat(hb),
+            ClusterMessage::Session(e) => state.on_session(e),
+            ClusterMessage::Peers(reply) => {
+                let _ = reply.send(state.peers());
+            }
+        }
+        Ok(())
+    }
+}

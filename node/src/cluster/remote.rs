@@ -1,0 +1,196 @@
+//! The cross-node surface: the only messages in the node that travel between nodes.
+//!
+//! Each payload is one serde struct encoded as JSON (`BytesConvertable`), so fields can be added
+//! with `#[serde(default)]` without a lockstep upgrade; variants are never renamed (the derive
+//! identifies a variant by its name). A payload that does not decode becomes a value marked
+//! invalid (`version == 0`), never a panic. Changing anything here is a cluster-upgrade event
+//! (ARCHITECTURE.md, "Compatibility").
+
+use ractor::{BytesConvertable, RpcReplyPort};
+use ractor_cluster::RactorClusterMessage;
+use serde::{Deserialize, Serialize};
+
+/// Version of the cluster protocol spoken by this build. Peers with another version are refused.
+pub const CLUSTER_PROTOCOL_VERSION: u32 = 1;
+
+/// What a node tells every peer twice a second: who it is, its state, and who it knows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Cluster protocol version (0 marks an undecodable payload).
+    pub version: u32,
+    /// Logical node name.
+    pub name: String,
+    /// Incarnation id of the sender's process.
+    pub incarnation: String,
+    /// Cluster address peers dial (`host:port`).
+    pub addr: String,
+    /// Admin/public addresses, for operators.
+    #[serde(default)]
+    pub public_addr: String,
+    /// Lifecycle state (`joining|active|draining|drained`).
+    pub state: String,
+    /// Send time, microseconds since the Unix epoch.
+    pub sent_us: u64,
+    /// The `sent_us` of the last heartbeat the sender got from the recipient (0: none).
+    #[serde(default)]
+    pub echo_us: u64,
+    /// How long the sender held that heartbeat before this one, microseconds.
+    #[serde(default)]
+    pub hold_us: u64,
+    /// The sender's view of the cluster, for discovery.
+    #[serde(default)]
+    pub members: Vec<Member>,
+}
+
+/// One member as gossiped in a heartbeat.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    /// Logical name.
+    pub name: String,
+    /// Incarnation.
+    pub incarnation: String,
+    /// Cluster address.
+    pub addr: String,
+    /// State as the sender sees it (including `down`).
+    pub state: String,
+}
+
+/// Asks a node for its statistics (admin API, answered from any node).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatsRequest {
+    /// Cluster protocol version of the asker.
+    pub version: u32,
+}
+
+/// A node's statistics as the admin API shows them (a JSON object, kept as text).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StatsReply {
+    /// The JSON object.
+    pub json: String,
+}
+
+macro_rules! json_bytes {
+    ($($t:ty),*) => {$(
+        impl BytesConvertable for $t {
+            fn into_bytes(self) -> Vec<u8> {
+                serde_json::to_vec(&self).unwrap_or_default()
+            }
+            fn from_bytes(bytes: Vec<u8>) -> Self {
+                serde_json::from_slice(&bytes).unwrap_or_default()
+            }
+        }
+    )*};
+}
+
+/// Something to do with the connections of the node that receives it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ClientsRequest {
+    /// Enqueue an encoded frame on every connection of a user.
+    SendToUser {
+        /// User id.
+        user: String,
+        /// Encoded frame.
+        frame: String,
+    },
+    /// Close every connection of a client.
+    Kick {
+        /// Client id.
+        client: String,
+        /// Close code.
+        code: u16,
+        /// Reason.
+        reason: String,
+    },
+    /// Set (or clear) a client's limits.
+    Throttle {
+        /// Client id.
+        client: String,
+        /// New limits, `None` to return to the defaults.
+        limits: Option<crate::rate_limit::Limits>,
+    },
+    /// List every connection.
+    #[default]
+    List,
+    /// One client's connections.
+    Get {
+        /// Client id.
+        client: String,
+    },
+}
+
+/// The answer: how many connections were affected, and listed connections.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientsReply {
+    /// Connections affected.
+    pub count: usize,
+    /// Connections listed.
+    pub clients: Vec<crate::hub::ClientSummary>,
+}
+
+/// A lifecycle command for the node that receives it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeCommand {
+    /// `drain` or `undrain`.
+    pub op: String,
+}
+
+/// The node's state after the command.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeCommandReply {
+    /// Lifecycle state.
+    pub state: String,
+    /// Why the command was refused.
+    pub error: Option<String>,
+}
+
+json_bytes!(
+    Heartbeat,
+    StatsRequest,
+    StatsReply,
+    ClientsRequest,
+    ClientsReply,
+    NodeCommand,
+    NodeCommandReply
+);
+
+/// Messages accepted by a node's cluster endpoint, from any node.
+#[derive(RactorClusterMessage)]
+pub enum EndpointMessage {
+    /// A peer's heartbeat.
+    Heartbeat(Heartbeat),
+    /// The node's statistics.
+    #[rpc]
+    Stats(StatsRequest, RpcReplyPort<StatsReply>),
+    /// Act on (or list) the node's connections.
+    #[rpc]
+    Clients(ClientsRequest, RpcReplyPort<ClientsReply>),
+    /// Drain or undrain the node.
+    #[rpc]
+    Node(NodeCommand, RpcReplyPort<NodeCommandReply>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_and_garbage_is_marked_invalid() {
+        let hb = Heartbeat {
+            version: CLUSTER_PROTOCOL_VERSION,
+            name: "node-a".into(),
+            members: vec![Member {
+                name: "node-b".into(),
+                ..Member::default()
+            }],
+            ..Heartbeat::default()
+        };
+        let back = Heartbeat::from_bytes(hb.clone().into_bytes());
+        assert_eq!(back.name, "node-a");
+        assert_eq!(back.members.len(), 1);
+        assert_eq!(Heartbeat::from_bytes(b"\xff not json".to_vec()).version, 0);
+        // Unknown fields from a newer peer are ignored.
+        let newer = br#"{"version":1,"name":"x","incarnation":"i","addr":"a","state":"active","sent_us":1,"future":true}"#;
+        assert_eq!(Heartbeat::from_bytes(newer.to_vec()).name, "x");
+    }
+}

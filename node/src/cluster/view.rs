@@ -1,0 +1,314 @@
+//! The membership view: logical node name → (incarnation, address, state, last heard).
+//! Pure state with the clock passed in; the cluster manager is its only owner.
+//!
+//! Rules: a heartbeat makes its sender known (or updates it); a new incarnation of a known name
+//! replaces the old one (a restart); silence longer than the timeout makes a peer `down`; a
+//! `down` peer that speaks again is back with the state it reports.
+
+use super::remote::{Heartbeat, Member, CLUSTER_PROTOCOL_VERSION};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A peer's state in the view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// Starting up.
+    Joining,
+    /// Serving.
+    Active,
+    /// Draining.
+    Draining,
+    /// Drained.
+    Drained,
+    /// Not heard from within the timeout, or its link closed.
+    Down,
+}
+
+impl PeerState {
+    /// Contract name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Joining => "joining",
+            Self::Active => "active",
+            Self::Draining => "draining",
+            Self::Drained => "drained",
+            Self::Down => "down",
+        }
+    }
+
+    /// Parses a contract name; unknown names read as `joining`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "active" => Self::Active,
+            "draining" => Self::Draining,
+            "drained" => Self::Drained,
+            "down" => Self::Down,
+            _ => Self::Joining,
+        }
+    }
+}
+
+/// One peer.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Logical name.
+    pub name: String,
+    /// Current incarnation.
+    pub incarnation: String,
+    /// Cluster address.
+    pub addr: String,
+    /// Public address.
+    pub public_addr: String,
+    /// State.
+    pub state: PeerState,
+    /// When we last heard from it.
+    pub last_seen: Instant,
+    /// When it went down, if it is down.
+    pub down_since: Option<Instant>,
+    /// Round-trip time of the heartbeat exchange, microseconds.
+    pub rtt_us: Option<u64>,
+    /// `sent_us` of its last heartbeat (echoed back to it).
+    pub last_sent_us: u64,
+    /// Times it went down and came back (or restarted).
+    pub reconnects: u64,
+}
+
+/// What a heartbeat changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A name not seen before.
+    Joined,
+    /// A known peer, nothing notable.
+    Refreshed,
+    /// A down peer is back.
+    Recovered,
+    /// The peer restarted: the old incarnation is gone.
+    Restarted {
+        /// The replaced incarnation.
+        old: String,
+    },
+    /// The peer speaks another cluster protocol version.
+    Incompatible(u32),
+    /// A heartbeat about ourselves (another process with our name), or an old incarnation.
+    Ignored,
+}
+
+/// The view.
+#[derive(Debug)]
+pub struct View {
+    me: String,
+    my_incarnation: String,
+    peers: BTreeMap<String, Peer>,
+    timeout: Duration,
+}
+
+impl View {
+    /// An empty view for node `me`; peers silent longer than `timeout` are down.
+    pub fn new(me: &str, my_incarnation: &str, timeout: Duration) -> Self {
+        Self {
+            me: me.to_owned(),
+            my_incarnation: my_incarnation.to_owned(),
+            peers: BTreeMap::new(),
+            timeout,
+        }
+    }
+
+    /// Applies a heartbeat received at `now` (`now_us` on the wall clock, for the RTT).
+    pub fn on_heartbeat(&mut self, hb: &Heartbeat, now: Instant, now_us: u64) -> Change {
+        if hb.version != CLUSTER_PROTOCOL_VERSION {
+            return Change::Incompatible(hb.version);
+        }
+        if hb.name == self.me {
+            return Change::Ignored;
+        }
+        let rtt =
+            (hb.echo_us > 0).then(|| now_us.saturating_sub(hb.echo_us).saturating_sub(hb.hold_us));
+        let state = PeerState::parse(&hb.state);
+        match self.peers.get_mut(&hb.name) {
+            None => {
+                self.peers.insert(
+                    hb.name.clone(),
+                    Peer {
+                        name: hb.name.clone(),
+                        incarnation: hb.incarnation.clone(),
+                        addr: hb.addr.clone(),
+                        public_addr: hb.public_addr.clone(),
+                        state,
+                        last_seen: now,
+                        down_since: None,
+                        rtt_us: rtt,
+                        last_sent_us: hb.sent_us,
+                        reconnects: 0,
+                    },
+                );
+                Change::Joined
+            }
+            Some(p) => {
+                if p.incarnation != hb.incarnation {
+                    if p.state != PeerState::Down && hb.sent_us < p.last_sent_us {
+                        // A late heartbeat from the previous incarnation.
+                        return Change::Ignored;
+                    }
+                    let old = std::mem::replace(&mut p.incarnation, hb.incarnation.clone());
+                    p.addr.clone_from(&hb.addr);
+                    p.public_addr.clone_from(&hb.public_addr);
+                    p.state = state;
+                    p.last_seen = now;
+                    p.down_since = None;
+                    p.rtt_us = None;
+                    p.last_sent_us = hb.sent_us;
+                    p.reconnects += 1;
+                    return Change::Restarted { old };
+                }
+                let was_down = p.state == PeerState::Down;
+                p.state = state;
+                p.last_seen = now;
+                p.down_since = None;
+                p.last_sent_us = hb.sent_us;
+                p.addr.clone_from(&hb.addr);
+                p.public_addr.clone_from(&hb.public_addr);
+                if rtt.is_some() {
+                    p.rtt_us = rtt;
+                }
+                if was_down {
+                    p.reconnects += 1;
+                    Change::Recovered
+                } else {
+                    Change::Refreshed
+                }
+            }
+        }
+    }
+
+    /// Marks peers silent for longer than the timeout as down; returns them.
+    pub fn expire(&mut self, now: Instant) -> Vec<Peer> {
+        let mut out = Vec::new();
+        for p in self.peers.values_mut() {
+            if p.state != PeerState::Down
+                && now.saturating_duration_since(p.last_seen) > self.timeout
+            {
+                p.state = PeerState::Down;
+                p.down_since = Some(now);
+                out.push(p.clone());
+            }
+        }
+        out
+    }
+
+    /// Marks `name` down now (its link closed); returns it if it was up.
+    pub fn mark_down(&mut self, name: &str, incarnation: &str, now: Instant) -> Option<Peer> {
+        let p = self.peers.get_mut(name)?;
+        if p.incarnation != incarnation || p.state == PeerState::Down {
+            return None;
+        }
+        p.state = PeerState::Down;
+        p.down_since = Some(now);
+        Some(p.clone())
+    }
+
+    /// Every peer, by name.
+    pub fn peers(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.values()
+    }
+
+    /// One peer.
+    pub fn get(&self, name: &str) -> Option<&Peer> {
+        self.peers.get(name)
+    }
+
+    /// Names of peers that are not down.
+    pub fn live(&self) -> Vec<String> {
+        self.peers
+            .values()
+            .filter(|p| p.state != PeerState::Down)
+            .map(|p| p.name.clone())
+            .collect()
+    }
+
+    /// The view as gossip, ourselves first.
+    pub fn gossip(&self, my_addr: &str, my_state: &str) -> Vec<Member> {
+        let mut v = vec![Member {
+            name: self.me.clone(),
+            incarnation: self.my_incarnation.clone(),
+            addr: my_addr.to_owned(),
+            state: my_state.to_owned(),
+        }];
+        v.extend(self.peers.values().map(|p| Member {
+            name: p.name.clone(),
+            incarnation: p.incarnation.clone(),
+            addr: p.addr.clone(),
+            state: p.state.as_str().to_owned(),
+        }));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hb(name: &str, inc: &str, sent: u64) -> Heartbeat {
+        Heartbeat {
+            version: CLUSTER_PROTOCOL_VERSION,
+            name: name.into(),
+            incarnation: inc.into(),
+            addr: format!("{name}:7100"),
+            state: "active".into(),
+            sent_us: sent,
+            ..Heartbeat::default()
+        }
+    }
+
+    #[test]
+    fn joins_expires_recovers_and_restarts() {
+        let t0 = Instant::now();
+        let mut v = View::new("a", "i0", Duration::from_millis(2500));
+        assert_eq!(v.on_heartbeat(&hb("b", "1", 10), t0, 10), Change::Joined);
+        assert_eq!(v.on_heartbeat(&hb("b", "1", 20), t0, 20), Change::Refreshed);
+        assert!(v.expire(t0 + Duration::from_secs(2)).is_empty());
+        let down = v.expire(t0 + Duration::from_secs(3));
+        assert_eq!(down.len(), 1);
+        assert_eq!(v.get("b").unwrap().state, PeerState::Down);
+        assert_eq!(
+            v.on_heartbeat(&hb("b", "1", 30), t0 + Duration::from_secs(4), 30),
+            Change::Recovered
+        );
+        assert_eq!(
+            v.on_heartbeat(&hb("b", "2", 40), t0 + Duration::from_secs(5), 40),
+            Change::Restarted { old: "1".into() }
+        );
+        // A late beat of the old incarnation does not flip it back.
+        assert_eq!(
+            v.on_heartbeat(&hb("b", "1", 35), t0 + Duration::from_secs(5), 41),
+            Change::Ignored
+        );
+        assert_eq!(v.get("b").unwrap().incarnation, "2");
+    }
+
+    #[test]
+    fn refuses_other_versions_and_itself() {
+        let mut v = View::new("a", "i0", Duration::from_secs(1));
+        let mut other = hb("b", "1", 1);
+        other.version = 2;
+        assert_eq!(
+            v.on_heartbeat(&other, Instant::now(), 1),
+            Change::Incompatible(2)
+        );
+        assert_eq!(
+            v.on_heartbeat(&hb("a", "x", 1), Instant::now(), 1),
+            Change::Ignored
+        );
+        assert!(v.get("b").is_none());
+    }
+
+    #[test]
+    fn marks_down_only_the_current_incarnation() {
+        let t0 = Instant::now();
+        let mut v = View::new("a", "i0", Duration::from_secs(1));
+        v.on_heartbeat(&hb("b", "2", 1), t0, 1);
+        assert!(v.mark_down("b", "1", t0).is_none());
+        assert!(v.mark_down("b", "2", t0).is_some());
+        assert!(v.live().is_empty());
+        assert_eq!(v.gossip("a:7100", "active").len(), 2);
+    }
+}

@@ -1,0 +1,519 @@
+//! One client connection: a task on the HTTP worker that owns the WebSocket (reads and writes),
+//! its rooms, its token buckets and its heartbeat. Not a ractor actor: a full actor costs about
+//! 9 KiB per connection, so each connection is a lightweight task with a bounded, typed inbox
+//! ([`Outbound`]) and the [`crate::hub`] actor addresses connections by id (ARCHITECTURE.md).
+//!
+//! The loop waits on, in priority order: a close request (kick, slow consumer, shutdown), token
+//! expiry (4001), its inbox (room messages, direct frames, limit changes), client frames, and the
+//! heartbeat (ping every `heartbeat_ms`, 4009 after two missed pongs). Requests are handled in
+//! [`requests`]. This module never assigns seqs and never touches another connection.
+
+pub mod requests;
+
+use crate::admission::AdmitGuard;
+use crate::auth::Identity;
+use crate::context::NodeCtx;
+use crate::hub::HubMessage;
+use crate::ids::{now_micros, ClientId, ConnId};
+use crate::metrics::LATENCY_SAMPLE;
+use crate::outbound::{CloseRequest, ConnHandle, ConnInfo, ConnShared, Outbound};
+use crate::rate_limit::bucket::TokenBucket;
+use crate::rate_limit::{Limits, RateLimitMessage};
+use crate::relay::RelayMessage;
+use crate::room::RoomMessage;
+use crate::webhook::{now_ms, Event};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use bytestring::ByteString;
+use cluster_config::WebhookEvent;
+use protocol::codes::close;
+use protocol::room::RoomName;
+use protocol::server::{ServerFrame, WelcomeLimits};
+use ractor::ActorRef;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// How long the final `disconnect` frame and close frame may wait for a client that does not
+/// read before the connection is dropped.
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Everything the WebSocket edge established before the upgrade.
+pub struct Accepted {
+    /// Who the client is.
+    pub identity: Identity,
+    /// Client id (resumed or new).
+    pub client: ClientId,
+    /// Whether the id came from a valid session token.
+    pub resumed: bool,
+    /// Peer address.
+    pub remote_ip: IpAddr,
+    /// The admission slot, freed when the connection ends.
+    pub guard: AdmitGuard,
+}
+
+/// A room this connection has joined.
+pub(crate) struct Joined {
+    room_ref: ActorRef<RoomMessage>,
+    epoch: Arc<str>,
+    /// Highest seq written to the client; anything at or below it is a duplicate.
+    delivered: u64,
+}
+
+/// How the main loop ended.
+enum Exit {
+    /// The node asked to close (kick, slow consumer, shutdown, expiry, abuse, heartbeat).
+    Close(CloseRequest),
+    /// The client sent a close frame.
+    ClientClosed(Option<CloseReason>),
+    /// A protocol error: close with this code.
+    Protocol(u16, String),
+    /// The socket is gone.
+    Gone,
+}
+
+/// The connection's own state.
+pub(crate) struct Conn {
+    ctx: Arc<NodeCtx>,
+    handle: ConnHandle,
+    session: Session,
+    identity: Identity,
+    joined: HashMap<RoomName, Joined>,
+    msg_bucket: TokenBucket,
+    byte_bucket: TokenBucket,
+    /// Start of the current abuse episode (rate-limited answers at least once a second).
+    limited_since: Option<Instant>,
+    /// Last `rate_limited` answer.
+    last_limited: Option<Instant>,
+    sample: u64,
+}
+
+fn bytes_burst(l: &Limits) -> f64 {
+    // At least one maximal message must fit, and a second's worth.
+    l.bytes_per_sec as f64
+}
+
+/// Spawns the connection's task on the current HTTP worker.
+pub fn spawn(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStream, acc: Accepted) {
+    let span = tracing::info_span!("conn", client = %acc.client, user = %acc.identity.user, ip = %acc.remote_ip);
+    actix_web::rt::spawn(run(ctx, session, stream, acc).instrument(span));
+}
+
+async fn run(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStream, acc: Accepted) {
+    let cfg = &ctx.config.limits;
+    let id = ConnId::next();
+    let (limits, throttled) = ractor::call_t!(
+        ctx.limiter,
+        |tx| RateLimitMessage::Policy {
+            client: acc.client.clone(),
+            reply: tx
+        },
+        1000
+    )
+    .unwrap_or((
+        Limits {
+            msgs_per_sec: cfg.msgs_per_sec,
+            burst: cfg.burst,
+            bytes_per_sec: cfg.bytes_per_sec,
+        },
+        false,
+    ));
+    let shared = Arc::new(ConnShared::new(cfg.outbound_queue_bytes, limits));
+    shared.throttled.store(throttled, Ordering::Relaxed);
+    let info = ConnInfo {
+        client: acc.client.clone(),
+        user: acc.identity.user.clone(),
+        remote_ip: acc.remote_ip,
+        connected_at: SystemTime::now(),
+    };
+    let (handle, rx) = ConnHandle::new(id, info, shared, cfg.outbound_queue);
+    let _ = ctx.hub.cast(HubMessage::Register(handle.clone()));
+    ctx.metrics.connections_active.inc();
+    ctx.metrics.connections_total.inc();
+    tracing::debug!(conn = %id, resumed = acc.resumed, "connected");
+    emit(&ctx, WebhookEvent::Connect, &handle, None, None, None);
+
+    let now = Instant::now();
+    let mut conn = Conn {
+        msg_bucket: TokenBucket::new(f64::from(limits.msgs_per_sec), f64::from(limits.burst), now),
+        byte_bucket: TokenBucket::new(limits.bytes_per_sec as f64, bytes_burst(&limits), now),
+        ctx: ctx.clone(),
+        handle,
+        session,
+        identity: acc.identity,
+        joined: HashMap::new(),
+        limited_since: None,
+        last_limited: None,
+        sample: 0,
+    };
+    let stream = stream
+        .max_frame_size(cfg.max_message_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(cfg.max_message_bytes);
+
+    let exit = conn.welcome().await;
+    let exit = match exit {
+        Ok(()) => conn.main_loop(stream, rx).await,
+        Err(e) => e,
+    };
+    conn.finish(exit).await;
+    drop(acc.guard);
+}
+
+fn emit(
+    ctx: &NodeCtx,
+    kind: WebhookEvent,
+    h: &ConnHandle,
+    room: Option<&RoomName>,
+    seq: Option<u64>,
+    code: Option<u16>,
+) {
+    if !ctx.webhook.wants(kind) {
+        return;
+    }
+    let name = match kind {
+        WebhookEvent::Connect => "connect",
+        WebhookEvent::Disconnect => "disconnect",
+        WebhookEvent::Join => "join",
+        WebhookEvent::Leave => "leave",
+        WebhookEvent::Publish => "publish",
+    };
+    ctx.webhook.emit(Event {
+        kind: name,
+        client: h.info.client.to_string(),
+        user: h.info.user.to_string(),
+        room: room.map(ToString::to_string),
+        seq,
+        data: None,
+        code,
+        ts_ms: now_ms(),
+    });
+}
+
+impl Conn {
+    /// Writes one frame, giving up if a close is requested meanwhile (a client that does not
+    /// read must not keep this task from acting on its 4008).
+    async fn write(&mut self, frame: ByteString) -> Result<(), Exit> {
+        let len = frame.len() as u64;
+        tokio::select! {
+            biased;
+            () = self.handle.shared.wake.notified() => {
+                Err(self.handle.shared.take_close().map_or(Exit::Gone, Exit::Close))
+            }
+            r = self.session.text(frame) => {
+                r.map_err(|_| Exit::Gone)?;
+                self.handle.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
+                self.ctx.metrics.messages_out.inc();
+                self.ctx.metrics.bytes_out.inc_by(len);
+                Ok(())
+            }
+        }
+    }
+
+    async fn write_str(&mut self, s: String) -> Result<(), Exit> {
+        self.write(ByteString::from(s)).await
+    }
+
+    async fn welcome(&mut self) -> Result<(), Exit> {
+        let cfg = &self.ctx.config.limits;
+        let l = self.handle.shared.limits.lock().map(|l| *l).ok();
+        let (rate, burst) = l.map_or((cfg.msgs_per_sec, cfg.burst), |l| (l.msgs_per_sec, l.burst));
+        let session = self.ctx.sessions.issue(
+            &self.handle.info.client,
+            &self.handle.info.user,
+            now_micros() / 1_000_000,
+        );
+        let frame = ServerFrame::Welcome {
+            protocol: protocol::PROTOCOL_VERSION,
+            client: self.handle.info.client.as_str(),
+            user: self.handle.info.user.as_str(),
+            node: &self.ctx.node,
+            session: &session,
+            heartbeat_ms: cfg.heartbeat.as_millis() as u64,
+            limits: WelcomeLimits {
+                max_message_bytes: cfg.max_message_bytes,
+                max_rooms: cfg.max_rooms,
+                msgs_per_sec: rate,
+                burst,
+            },
+        }
+        .encode();
+        self.write_str(frame).await
+    }
+
+    async fn main_loop(
+        &mut self,
+        mut stream: AggregatedMessageStream,
+        mut rx: mpsc::Receiver<Outbound>,
+    ) -> Exit {
+        let hb_every = self.ctx.config.limits.heartbeat;
+        let mut heartbeat =
+            tokio::time::interval_at(tokio::time::Instant::now() + hb_every, hb_every);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut missed_pongs: u32 = 0;
+        let expiry = match self.identity.expires_at {
+            Some(exp) => {
+                let now_s = now_micros() / 1_000_000;
+                let left = Duration::from_secs(exp.saturating_sub(now_s));
+                tokio::time::Instant::now() + left
+            }
+            None => tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400),
+        };
+        let expiry = tokio::time::sleep_until(expiry);
+        tokio::pin!(expiry);
+
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = self.handle.shared.wake.notified() => {
+                    match self.handle.shared.take_close() {
+                        Some(req) => Err(Exit::Close(req)),
+                        None => Ok(()),
+                    }
+                }
+                () = &mut expiry => Err(Exit::Close(CloseRequest {
+                    code: close::TOKEN_EXPIRED,
+                    reason: "token expired".into(),
+                    reconnect: true,
+                    hint: None,
+                })),
+                out = rx.recv() => match out {
+                    Some(o) => self.on_outbound(o, &mut rx).await,
+                    None => Err(Exit::Gone),
+                },
+                msg = stream.recv() => match msg {
+                    None => Err(Exit::Gone),
+                    Some(Ok(AggregatedMessage::Text(text))) => self.on_text(text).await,
+                    Some(Ok(AggregatedMessage::Binary(b))) => self.on_binary(b.len()).await,
+                    Some(Ok(AggregatedMessage::Ping(b))) => {
+                        self.session.pong(&b).await.map_err(|_| Exit::Gone)
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_))) => {
+                        missed_pongs = 0;
+                        Ok(())
+                    }
+                    Some(Ok(AggregatedMessage::Close(reason))) => Err(Exit::ClientClosed(reason)),
+                    Some(Err(e)) => Err(protocol_exit(&e)),
+                },
+                _ = heartbeat.tick() => {
+                    if missed_pongs >= 2 {
+                        Err(Exit::Close(CloseRequest {
+                            code: close::HEARTBEAT_TIMEOUT,
+                            reason: "heartbeat timeout: two pongs missed".into(),
+                            reconnect: true,
+                    hint: None,
+                        }))
+                    } else {
+                        missed_pongs += 1;
+                        self.session.ping(b"gh").await.map_err(|_| Exit::Gone)
+                    }
+                }
+            };
+            if let Err(exit) = step {
+                return exit;
+            }
+        }
+    }
+
+    /// Handles one inbox item, then drains what else is queued (up to a batch) so frames
+    /// waiting for one socket are written together.
+    async fn on_outbound(
+        &mut self,
+        first: Outbound,
+        rx: &mut mpsc::Receiver<Outbound>,
+    ) -> Result<(), Exit> {
+        self.one_outbound(first).await?;
+        for _ in 0..64 {
+            match rx.try_recv() {
+                Ok(o) => self.one_outbound(o).await?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    async fn one_outbound(&mut self, o: Outbound) -> Result<(), Exit> {
+        match o {
+            Outbound::Room(d) => {
+                let len = d.frame.len();
+                self.handle
+                    .shared
+                    .queued_bytes
+                    .fetch_sub(len, Ordering::AcqRel);
+                let Some(j) = self.joined.get_mut(&d.room) else {
+                    return Ok(());
+                };
+                if d.epoch != j.epoch {
+                    // A re-created room (new epoch): this connection takes it through its
+                    // rejoin, which replays everything the new owner has, in order.
+                    return Ok(());
+                }
+                if d.seq <= j.delivered {
+                    return Ok(());
+                }
+                j.delivered = d.seq;
+                self.sample = self.sample.wrapping_add(1);
+                if self.sample.is_multiple_of(LATENCY_SAMPLE) {
+                    let us = now_micros().saturating_sub(d.published_us);
+                    self.ctx.metrics.deliver_latency.observe(us as f64 / 1e6);
+                }
+                self.write(d.frame.clone()).await
+            }
+            Outbound::Frame(f) => {
+                self.handle
+                    .shared
+                    .queued_bytes
+                    .fetch_sub(f.len(), Ordering::AcqRel);
+                self.write(f).await
+            }
+            Outbound::Rejoin(r) => self.rejoin(*r).await,
+            Outbound::Rehomed(r) => {
+                if let Some(j) = self.joined.get_mut(&r.room) {
+                    j.room_ref = r.owner;
+                    if j.epoch != r.epoch {
+                        j.epoch = r.epoch;
+                        j.delivered = r.seq;
+                    } else {
+                        j.delivered = j.delivered.max(r.seq);
+                    }
+                    tracing::info!(room = %r.room, epoch = %j.epoch, "room re-homed");
+                }
+                Ok(())
+            }
+            Outbound::Limits(l) => {
+                let now = Instant::now();
+                self.msg_bucket
+                    .reconfigure(f64::from(l.msgs_per_sec), f64::from(l.burst), now);
+                self.byte_bucket
+                    .reconfigure(l.bytes_per_sec as f64, bytes_burst(&l), now);
+                if let Ok(mut cur) = self.handle.shared.limits.lock() {
+                    *cur = *l;
+                }
+                tracing::info!(?l, "limits changed");
+                Ok(())
+            }
+        }
+    }
+
+    fn count_in(&self, len: usize) {
+        self.handle.shared.msgs_in.fetch_add(1, Ordering::Relaxed);
+        self.ctx.metrics.messages_in.inc();
+        self.ctx.metrics.bytes_in.inc_by(len as u64);
+    }
+
+    /// Leaves every room, unregisters, tells the client why, and closes the socket.
+    async fn finish(mut self, exit: Exit) {
+        let rooms: Vec<(RoomName, Joined)> = self.joined.drain().collect();
+        for (room, _) in &rooms {
+            emit(
+                &self.ctx,
+                WebhookEvent::Leave,
+                &self.handle,
+                Some(room),
+                None,
+                None,
+            );
+        }
+        for (room, j) in rooms {
+            let _ = self.ctx.relay.cast(RelayMessage::Unsubscribe {
+                room: room.clone(),
+                conn: self.handle.id,
+            });
+            crate::room::wire::leave(
+                &j.room_ref,
+                self.handle.info.client.as_str(),
+                &self.ctx.node,
+            );
+        }
+        let _ = self.ctx.hub.cast(HubMessage::Unregister(self.handle.id));
+        self.ctx.metrics.connections_active.dec();
+
+        let (code, reason, notify, hint) = match exit {
+            Exit::Close(req) => {
+                let frame = ServerFrame::Disconnect {
+                    code: req.code,
+                    reason: &req.reason,
+                    reconnect: req.reconnect,
+                }
+                .encode();
+                (req.code, req.reason, Some(frame), req.hint)
+            }
+            Exit::ClientClosed(r) => {
+                let code = r.as_ref().map_or(close::NORMAL, |r| u16::from(r.code));
+                (code, String::new(), None, None)
+            }
+            Exit::Protocol(code, reason) => (code, reason, None, None),
+            Exit::Gone => (0, String::new(), None, None),
+        };
+        if code == close::SLOW_CONSUMER {
+            self.ctx.metrics.slow_consumer_closes.inc();
+        }
+        if notify.is_some() || matches!(code, 1002 | 1007 | 1009) {
+            crate::metrics::Metrics::count(&self.ctx.metrics.closes, &code.to_string());
+        }
+        tracing::debug!(code, %reason, "closing");
+        emit(
+            &self.ctx,
+            WebhookEvent::Disconnect,
+            &self.handle,
+            None,
+            None,
+            Some(code),
+        );
+        if code != 0 {
+            // A client that does not read may never take these: bound the wait (the kernel's
+            // TCP_USER_TIMEOUT, set at accept, then tears the socket down).
+            let session = self.session.clone();
+            let fut = async move {
+                let mut s = session;
+                if let Some(h) = hint {
+                    let _ = s.text(h).await;
+                }
+                if let Some(f) = notify {
+                    let _ = s.text(f).await;
+                }
+                let desc = (!reason.is_empty()).then_some(reason);
+                let _ = s
+                    .close(Some(CloseReason {
+                        code: CloseCode::Other(code),
+                        description: desc,
+                    }))
+                    .await;
+            };
+            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, fut).await;
+        }
+    }
+}
+
+fn protocol_exit(e: &actix_ws::ProtocolError) -> Exit {
+    match protocol_close_code(e) {
+        Some(code) => Exit::Protocol(code, e.to_string()),
+        None => Exit::Gone,
+    }
+}
+
+/// The close code for a WebSocket protocol error (RFC 6455 §7.4.1): 1009 for a frame or message
+/// over the limit, 1007 for invalid UTF-8 in a text message, 1002 for other protocol
+/// violations; `None` when the socket itself failed (nobody to tell).
+pub fn protocol_close_code(e: &actix_ws::ProtocolError) -> Option<u16> {
+    use actix_ws::ProtocolError as P;
+    match e {
+        P::Overflow => Some(close::TOO_BIG),
+        P::Io(io) => {
+            let text = io.to_string();
+            if text.contains("maximum continuation size") {
+                Some(close::TOO_BIG)
+            } else if text.contains("reserved bits") {
+                Some(1002)
+            } else if io.kind() == std::io::ErrorKind::InvalidData {
+                Some(1007)
+            } else {
+                None
+            }
+        }
+        _ => Some(1002),
+    }
+}

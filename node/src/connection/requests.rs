@@ -1,0 +1,492 @@
+//! Client requests on one connection: decode, rate-limit, and answer join, leave, publish,
+//! presence, history and ping (`interfaces.md` §1).
+//!
+//! Every frame gets an answer or a deliberate silence (a successful request without an `id`);
+//! bad input is answered with an `error` frame or a failed `reply` and the connection stays open.
+
+use super::{emit, Conn, Exit, Joined};
+use crate::directory;
+use crate::metrics::Metrics;
+use crate::relay::RelayMessage;
+use crate::room::wire::{self, JoinReply, JoinRequest, Publisher};
+use crate::room::RoomMessage;
+use bytestring::ByteString;
+use cluster_config::WebhookEvent;
+use protocol::client::{decode, Request, RequestId, Since};
+use protocol::codes::{close, ErrorCode};
+use protocol::room::RoomName;
+use protocol::server::{failure, success, ServerFrame};
+use ractor::ActorRef;
+use serde_json::value::RawValue;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// A pause this long without a `rate_limited` answer ends an abuse episode.
+const ABUSE_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn raw(s: String) -> Box<RawValue> {
+    // Every caller passes JSON produced by serde_json.
+    RawValue::from_string(s)
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).expect("`null` is valid JSON"))
+}
+
+fn json(v: &serde_json::Value) -> Box<RawValue> {
+    raw(v.to_string())
+}
+
+impl Conn {
+    /// Answers a failure: a `reply` with `ok:false` when the request had an id, else an `error`.
+    pub(super) async fn reject(
+        &mut self,
+        id: Option<&RequestId>,
+        code: ErrorCode,
+        message: &str,
+        retry_after_ms: Option<u64>,
+    ) -> Result<(), Exit> {
+        Metrics::count(&self.ctx.metrics.client_errors, code.as_str());
+        let frame = failure(id.map(RequestId::raw), code, message, retry_after_ms);
+        self.write_str(frame).await
+    }
+
+    async fn ok(&mut self, id: Option<&RequestId>, result: &RawValue) -> Result<(), Exit> {
+        match id {
+            Some(id) => self.write_str(success(id.raw(), result)).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Handles one binary frame: counted and rate-limited like any frame, answered `bad_frame`.
+    pub(super) async fn on_binary(&mut self, len: usize) -> Result<(), Exit> {
+        self.count_in(len);
+        if self.over_limit(None, len).await? {
+            return Ok(());
+        }
+        self.reject(
+            None,
+            ErrorCode::BadFrame,
+            "binary frames are not supported; send JSON text",
+            None,
+        )
+        .await
+    }
+
+    /// Handles one text frame.
+    pub(super) async fn on_text(&mut self, text: ByteString) -> Result<(), Exit> {
+        self.count_in(text.len());
+        let decoded = decode(&text);
+        let id = match &decoded {
+            Ok(d) => d.id.clone(),
+            Err(e) => e.id.clone(),
+        };
+        if self.over_limit(id.as_ref(), text.len()).await? {
+            return Ok(());
+        }
+        match decoded {
+            Err(e) => self.reject(e.id.as_ref(), e.code, &e.message, None).await,
+            Ok(d) => {
+                tracing::trace!(op = d.request.op(), "request");
+                self.dispatch(d.id, d.request).await
+            }
+        }
+    }
+
+    /// Takes one frame of `len` bytes from the buckets; when over the limit, answers
+    /// `rate_limited` (or closes 1008 after a sustained episode) and returns true.
+    async fn over_limit(&mut self, id: Option<&RequestId>, len: usize) -> Result<bool, Exit> {
+        // Rate limit every frame, well-formed or not.
+        let now = Instant::now();
+        let verdict = self
+            .msg_bucket
+            .take(1.0, now)
+            .and_then(|()| self.byte_bucket.take(len as f64, now));
+        if let Err(retry_after) = verdict {
+            self.ctx.metrics.rate_limited.inc();
+            // An abuse episode lasts while the client keeps hitting its limit at least once a
+            // second (tokens refill, so some requests pass in between).
+            let fresh = self
+                .last_limited
+                .is_none_or(|t| now.duration_since(t) > ABUSE_GAP);
+            if fresh {
+                self.limited_since = Some(now);
+            }
+            self.last_limited = Some(now);
+            let since = self.limited_since.unwrap_or(now);
+            if now.duration_since(since) >= self.ctx.config.limits.abuse_close_after {
+                return Err(Exit::Close(crate::outbound::CloseRequest {
+                    code: close::POLICY,
+                    reason: "rate limit exceeded for too long".into(),
+                    reconnect: false,
+                    hint: None,
+                }));
+            }
+            let msg = {
+                let l = self.handle.shared.limits.lock().map(|l| *l).ok();
+                l.map_or_else(
+                    || "rate limit exceeded".to_owned(),
+                    |l| {
+                        format!(
+                            "{} messages/s (burst {}) or {} bytes/s exceeded",
+                            l.msgs_per_sec, l.burst, l.bytes_per_sec
+                        )
+                    },
+                )
+            };
+            self.reject(id, ErrorCode::RateLimited, &msg, Some(retry_after))
+                .await?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn dispatch(&mut self, id: Option<RequestId>, req: Request) -> Result<(), Exit> {
+        let id = id.as_ref();
+        match req {
+            Request::Ping => {
+                let frame = match id {
+                    Some(id) => format!(r#"{{"op":"pong","id":{}}}"#, id.raw().get()),
+                    None => ServerFrame::Pong.encode(),
+                };
+                self.write_str(frame).await
+            }
+            Request::Join {
+                room,
+                since,
+                last,
+                presence,
+            } => self.join(id, room, since, last, presence).await,
+            Request::Leave { room } => self.leave(id, room).await,
+            Request::Publish { room, data } => self.publish(id, room, data).await,
+            Request::Presence { room } => self.presence(id, room).await,
+            Request::History { room, since, limit } => self.history(id, room, since, limit).await,
+        }
+    }
+
+    async fn call_join(
+        &self,
+        room_ref: &ActorRef<RoomMessage>,
+        since: Option<Since>,
+        last: Option<u32>,
+    ) -> Result<JoinReply, wire::RoomCallError> {
+        let req = JoinRequest {
+            client: self.handle.info.client.to_string(),
+            user: self.handle.info.user.to_string(),
+            node: self.ctx.node.clone(),
+            since,
+            last,
+            quiet: false,
+        };
+        wire::join(room_ref, req).await
+    }
+
+    async fn join(
+        &mut self,
+        id: Option<&RequestId>,
+        room: RoomName,
+        since: Option<Since>,
+        last: Option<u32>,
+        presence: bool,
+    ) -> Result<(), Exit> {
+        if let Some(j) = self.joined.get(&room) {
+            let result = json(&serde_json::json!({
+                "room": room.as_str(), "seq": j.delivered, "epoch": &*j.epoch, "already_joined": true
+            }));
+            return self.ok(id, &result).await;
+        }
+        let max = self.ctx.config.limits.max_rooms;
+        if self.joined.len() >= max {
+            let msg = format!("at most {max} rooms per connection");
+            return self.reject(id, ErrorCode::TooManyRooms, &msg, None).await;
+        }
+        if !self.identity.may_access(room.as_str()) {
+            let msg = format!("not allowed to join `{room}`");
+            return self.reject(id, ErrorCode::Forbidden, &msg, None).await;
+        }
+        let _ = self.ctx.relay.cast(RelayMessage::Subscribe {
+            room: room.clone(),
+            conn: self.handle.clone(),
+            presence,
+        });
+        // A room that stopped between lookup and join is looked up (re-created) once more.
+        let mut outcome = None;
+        for _ in 0..2 {
+            let room_ref = match directory::lookup(&self.ctx.placement, &room).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(room = %room, error = %e, "room lookup failed");
+                    continue;
+                }
+            };
+            match self.call_join(&room_ref, since.clone(), last).await {
+                Ok(o) => {
+                    outcome = Some((room_ref, o));
+                    break;
+                }
+                Err(e) => tracing::warn!(room = %room, error = %e, "join failed"),
+            }
+        }
+        let Some((room_ref, o)) = outcome else {
+            let _ = self.ctx.relay.cast(RelayMessage::Unsubscribe {
+                room: room.clone(),
+                conn: self.handle.id,
+            });
+            return self
+                .reject(
+                    id,
+                    ErrorCode::Unavailable,
+                    "room unavailable, retry",
+                    Some(1000),
+                )
+                .await;
+        };
+        self.ctx.metrics.joins.inc();
+        let _ = self.ctx.relay.cast(RelayMessage::Owner {
+            room: room.clone(),
+            owner: room_ref.clone(),
+            epoch: o.epoch.clone(),
+        });
+        self.handle
+            .shared
+            .rooms
+            .store(self.joined.len() + 1, Ordering::Relaxed);
+        let mut result = serde_json::json!({
+            "room": room.as_str(), "seq": o.seq, "epoch": &*o.epoch, "members": o.members,
+        });
+        if let Some(rec) = o.recovered {
+            result["recovered"] = rec.into();
+        }
+        if o.recovered.is_some() || last.is_some() {
+            result["replayed"] = o.replay.len().into();
+        }
+        self.joined.insert(
+            room.clone(),
+            Joined {
+                room_ref,
+                epoch: o.epoch.clone(),
+                delivered: o.seq,
+            },
+        );
+        emit(
+            &self.ctx,
+            WebhookEvent::Join,
+            &self.handle,
+            Some(&room),
+            None,
+            None,
+        );
+        self.ok(id, &json(&result)).await?;
+        if let Some((_, frame)) = o.snapshot {
+            self.write_str(frame).await?;
+        }
+        for d in o.replay {
+            self.write(d.frame.clone()).await?;
+        }
+        Ok(())
+    }
+
+    /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
+    /// with everything the new owner already has, written before anything live.
+    pub(super) async fn rejoin(&mut self, r: crate::outbound::Rehome) -> Result<(), Exit> {
+        let (old_epoch, old_seq) = match self.joined.get(&r.room) {
+            // Not a member any more, or already joined there.
+            None => return Ok(()),
+            Some(j) if j.room_ref.get_id() == r.owner.get_id() => return Ok(()),
+            Some(j) => (j.epoch.clone(), j.delivered),
+        };
+        // Resume from where this connection is: a room restored from its replica has the same
+        // epoch and replays exactly what we missed.
+        let req = JoinRequest {
+            client: self.handle.info.client.to_string(),
+            user: self.handle.info.user.to_string(),
+            node: self.ctx.node.clone(),
+            since: Some(Since {
+                seq: old_seq,
+                epoch: old_epoch.to_string(),
+            }),
+            last: None,
+            quiet: true,
+        };
+        match wire::join(&r.owner, req).await {
+            Ok(o) => {
+                let mut replay = o.replay;
+                if o.epoch != old_epoch {
+                    // A re-created room (new epoch): everything it has so far.
+                    let cap = self.ctx.config.rooms.history_size;
+                    replay = wire::history(&r.owner, None, cap)
+                        .await
+                        .map(|p| p.messages)
+                        .unwrap_or_default();
+                    replay.retain(|d| d.seq <= o.seq && d.epoch == o.epoch);
+                }
+                if let Some(j) = self.joined.get_mut(&r.room) {
+                    j.room_ref = r.owner.clone();
+                    j.epoch = o.epoch.clone();
+                    j.delivered = o.seq;
+                }
+                let _ = self.ctx.relay.cast(RelayMessage::Owner {
+                    room: r.room.clone(),
+                    owner: r.owner,
+                    epoch: o.epoch.clone(),
+                });
+                tracing::info!(room = %r.room, epoch = %o.epoch, same_epoch = o.epoch == old_epoch, replayed = replay.len(), "re-joined the room at its new owner");
+                for d in replay {
+                    self.write(d.frame.clone()).await?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(room = %r.room, error = %e, "re-joining a re-created room failed");
+                Ok(())
+            }
+        }
+    }
+
+    async fn leave(&mut self, id: Option<&RequestId>, room: RoomName) -> Result<(), Exit> {
+        let Some(j) = self.joined.remove(&room) else {
+            let msg = format!("not a member of `{room}`");
+            return self.reject(id, ErrorCode::NotJoined, &msg, None).await;
+        };
+        let _ = self.ctx.relay.cast(RelayMessage::Unsubscribe {
+            room: room.clone(),
+            conn: self.handle.id,
+        });
+        wire::leave(
+            &j.room_ref,
+            self.handle.info.client.as_str(),
+            &self.ctx.node,
+        );
+        self.handle
+            .shared
+            .rooms
+            .store(self.joined.len(), Ordering::Relaxed);
+        emit(
+            &self.ctx,
+            WebhookEvent::Leave,
+            &self.handle,
+            Some(&room),
+            None,
+            None,
+        );
+        let result = json(&serde_json::json!({ "room": room.as_str() }));
+        self.ok(id, &result).await
+    }
+
+    fn joined_ref(&self, room: &RoomName) -> Option<ActorRef<RoomMessage>> {
+        self.joined.get(room).map(|j| j.room_ref.clone())
+    }
+
+    async fn publish(
+        &mut self,
+        id: Option<&RequestId>,
+        room: RoomName,
+        data: Box<RawValue>,
+    ) -> Result<(), Exit> {
+        let Some(room_ref) = self.joined_ref(&room) else {
+            let msg = format!("join `{room}` before publishing to it");
+            return self.reject(id, ErrorCode::NotJoined, &msg, None).await;
+        };
+        if !self.identity.may_access(room.as_str()) {
+            let msg = format!("not allowed to publish to `{room}`");
+            return self.reject(id, ErrorCode::Forbidden, &msg, None).await;
+        }
+        let wants_hook = self.ctx.webhook.wants_publish(room.as_str());
+        let hook_data = wants_hook.then(|| data.clone());
+        let from = Publisher::Client {
+            client: self.handle.info.client.to_string(),
+            user: self.handle.info.user.to_string(),
+        };
+        match wire::publish(&room_ref, from, data).await {
+            Ok(wire::Published { seq, .. }) => {
+                if let Some(data) = hook_data {
+                    self.ctx.webhook.emit(crate::webhook::Event {
+                        kind: "publish",
+                        client: self.handle.info.client.to_string(),
+                        user: self.handle.info.user.to_string(),
+                        room: Some(room.to_string()),
+                        seq: Some(seq),
+                        data: Some(data),
+                        code: None,
+                        ts_ms: crate::webhook::now_ms(),
+                    });
+                }
+                let result = raw(format!(r#"{{"seq":{seq}}}"#));
+                self.ok(id, &result).await
+            }
+            Err(e) => {
+                tracing::warn!(room = %room, error = %e, "publish failed");
+                self.reject(
+                    id,
+                    ErrorCode::Unavailable,
+                    "room unavailable, retry",
+                    Some(1000),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn presence(&mut self, id: Option<&RequestId>, room: RoomName) -> Result<(), Exit> {
+        let Some(room_ref) = self.joined_ref(&room) else {
+            let msg = format!("join `{room}` to see its presence");
+            return self.reject(id, ErrorCode::NotJoined, &msg, None).await;
+        };
+        match wire::presence(&room_ref).await {
+            Ok(list) => {
+                let members: Vec<_> = list
+                    .iter()
+                    .map(|m| serde_json::json!({"client": m.client, "user": m.user}))
+                    .collect();
+                let result = json(&serde_json::json!({
+                    "room": room.as_str(), "count": members.len(), "members": members
+                }));
+                self.ok(id, &result).await
+            }
+            Err(_) => {
+                self.reject(
+                    id,
+                    ErrorCode::Unavailable,
+                    "room unavailable, retry",
+                    Some(1000),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn history(
+        &mut self,
+        id: Option<&RequestId>,
+        room: RoomName,
+        since: Option<Since>,
+        limit: Option<u32>,
+    ) -> Result<(), Exit> {
+        let Some(room_ref) = self.joined_ref(&room) else {
+            let msg = format!("join `{room}` to read its history");
+            return self.reject(id, ErrorCode::NotJoined, &msg, None).await;
+        };
+        let cap = self.ctx.config.rooms.history_size;
+        let limit = limit.map_or(100, |l| l as usize).min(cap);
+        match wire::history(&room_ref, since, limit).await {
+            Ok(page) => {
+                let messages = page.messages_json();
+                let result = raw(format!(
+                    r#"{{"room":{},"epoch":{},"seq":{},"recovered":{},"messages":{}}}"#,
+                    serde_json::Value::from(room.as_str()),
+                    serde_json::Value::from(&*page.epoch),
+                    page.seq,
+                    page.complete,
+                    messages
+                ));
+                self.ok(id, &result).await
+            }
+            Err(_) => {
+                self.reject(
+                    id,
+                    ErrorCode::Unavailable,
+                    "room unavailable, retry",
+                    Some(1000),
+                )
+                .await
+            }
+        }
+    }
+}

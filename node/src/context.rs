@@ -1,0 +1,176 @@
+//! The node's shared context: configuration, the actor references every edge needs, the
+//! authenticator, admission table, session keys, webhook producer, metrics and the node's
+//! lifecycle state. Built once at start and handed to the HTTP edges by `Arc`.
+//!
+//! Holds references and read-mostly values only: all mutable room and connection state lives
+//! in actors or in each connection's own task.
+
+use crate::admission::Admission;
+use crate::auth::Authenticator;
+use crate::cluster::ClusterMessage;
+use crate::directory::Placement;
+use crate::hub::HubMessage;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimitMessage;
+use crate::relay::RelayMessage;
+use crate::session_token::SessionKeys;
+use crate::webhook::Webhook;
+use cluster_config::Config;
+use ractor::ActorRef;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Lifecycle state of a node (`interfaces.md` §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum NodeState {
+    /// Starting, not ready for clients.
+    Joining = 0,
+    /// Serving.
+    Active = 1,
+    /// Moving rooms and clients away; not accepting new clients.
+    Draining = 2,
+    /// Nothing left; waiting to stop.
+    Drained = 3,
+}
+
+impl NodeState {
+    /// The contract's name of the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Joining => "joining",
+            Self::Active => "active",
+            Self::Draining => "draining",
+            Self::Drained => "drained",
+        }
+    }
+
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Self::Active,
+            2 => Self::Draining,
+            3 => Self::Drained,
+            _ => Self::Joining,
+        }
+    }
+}
+
+/// The node's lifecycle state, shared by the HTTP edges and the cluster manager.
+#[derive(Debug)]
+pub struct Lifecycle(AtomicU8);
+
+impl Lifecycle {
+    /// Starts in `joining`.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicU8::new(NodeState::Joining as u8)))
+    }
+
+    /// Current state.
+    pub fn get(&self) -> NodeState {
+        NodeState::from_u8(self.0.load(Ordering::Acquire))
+    }
+
+    /// Moves to `s`.
+    pub fn set(&self, s: NodeState) {
+        let old = NodeState::from_u8(self.0.swap(s as u8, Ordering::AcqRel));
+        if old != s {
+            tracing::info!(from = old.as_str(), to = s.as_str(), "node state changed");
+            crate::events::emit(crate::events::Event::NodeState {
+                state: s.as_str().to_owned(),
+            });
+        }
+    }
+}
+
+/// Shared node context.
+pub struct NodeCtx {
+    /// Validated configuration.
+    pub config: Arc<Config>,
+    /// Node name.
+    pub node: String,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Token verifier.
+    pub auth: Authenticator,
+    /// Connection caps.
+    pub admission: Arc<Admission>,
+    /// Session token keys.
+    pub sessions: SessionKeys,
+    /// Connection hub.
+    pub hub: ActorRef<HubMessage>,
+    /// Local relay.
+    pub relay: ActorRef<RelayMessage>,
+    /// Room placement (this node's host and the active nodes).
+    pub placement: Placement,
+    /// Rate-limit policy.
+    pub limiter: ActorRef<RateLimitMessage>,
+    /// Webhook producer.
+    pub webhook: Webhook,
+    /// When the node started.
+    pub started: Instant,
+    /// This process's incarnation id (a restarted node gets a new one).
+    pub incarnation: String,
+    /// Cluster membership.
+    pub cluster: ActorRef<ClusterMessage>,
+    /// The bound public and admin addresses (the config may say port 0).
+    pub bound: (std::net::SocketAddr, std::net::SocketAddr),
+    /// The drainer.
+    pub drain: crate::drain::Drainer,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl NodeCtx {
+    /// Assembles the context.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Arc<Config>,
+        incarnation: String,
+        lifecycle: Arc<Lifecycle>,
+        cluster: ActorRef<ClusterMessage>,
+        drain: crate::drain::Drainer,
+        bound: (std::net::SocketAddr, std::net::SocketAddr),
+        metrics: Arc<Metrics>,
+        auth: Authenticator,
+        hub: ActorRef<HubMessage>,
+        relay: ActorRef<RelayMessage>,
+        placement: Placement,
+        limiter: ActorRef<RateLimitMessage>,
+        webhook: Webhook,
+    ) -> Self {
+        let c = &config;
+        Self {
+            node: c.node.name.clone(),
+            admission: Admission::new(
+                c.auth.max_connections_per_ip,
+                c.auth.max_connections_per_user,
+                c.limits.max_connections,
+            ),
+            sessions: SessionKeys::from_cookie(c.node.cookie.expose()),
+            config: config.clone(),
+            metrics,
+            auth,
+            hub,
+            relay,
+            placement,
+            limiter,
+            webhook,
+            started: Instant::now(),
+            incarnation,
+            cluster,
+            bound,
+            drain,
+            lifecycle,
+        }
+    }
+
+    /// Current lifecycle state.
+    pub fn state(&self) -> NodeState {
+        self.lifecycle.get()
+    }
+
+    /// Moves to `s`.
+    pub fn set_state(&self, s: NodeState) {
+        self.lifecycle.set(s);
+    }
+}

@@ -1,0 +1,272 @@
+//! Draining a node for a rolling upgrade (`POST /admin/v1/nodes/{node}/drain`, or SIGTERM):
+//! state `draining` (readiness off, new clients refused, no new rooms placed here), every room
+//! this node owns migrates to its owner among the other active nodes, then clients get the
+//! `reconnect` hint and a 1012 close, paced at `node.drain_rate` per second; when nothing is
+//! left, state `drained`. With no other active node (a lone node) rooms stay and clients are
+//! closed at once with 1001. `undrain` stops a drain in progress and returns to `active`.
+//!
+//! The drainer is one task per node driven by [`DrainCommand`]s; it owns no room or connection
+//! state, only the order of the steps.
+
+use crate::context::{NodeCtx, NodeState};
+use crate::hub::HubMessage;
+use crate::room::wire;
+use protocol::room::RoomName;
+use protocol::server::ServerFrame;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+/// What the drainer is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainCommand {
+    /// Start (or continue) draining; `exit` makes the process end when drained.
+    Start {
+        /// End the process when drained.
+        exit: bool,
+    },
+    /// Stop a drain in progress and return to `active`.
+    Cancel,
+}
+
+/// The handle the rest of the node uses.
+#[derive(Clone)]
+pub struct Drainer {
+    tx: mpsc::Sender<DrainCommand>,
+    /// Notified when a drain that should end the process is done.
+    pub exit: Arc<Notify>,
+}
+
+impl Drainer {
+    /// Sends a command; false when the drainer is gone.
+    pub fn send(&self, cmd: DrainCommand) -> bool {
+        self.tx.try_send(cmd).is_ok()
+    }
+}
+
+/// Applies an admin `drain` / `undrain` to this node; answers its state.
+pub fn command(ctx: &NodeCtx, op: &str) -> crate::cluster::remote::NodeCommandReply {
+    let sent = match op {
+        "drain" => ctx.drain.send(DrainCommand::Start {
+            exit: ctx.config.node.exit_when_drained,
+        }),
+        "undrain" => match ctx.state() {
+            NodeState::Draining => ctx.drain.send(DrainCommand::Cancel),
+            NodeState::Drained => {
+                ctx.set_state(NodeState::Active);
+                true
+            }
+            _ => true,
+        },
+        other => {
+            return crate::cluster::remote::NodeCommandReply {
+                state: ctx.state().as_str().into(),
+                error: Some(format!("unknown command `{other}`")),
+            }
+        }
+    };
+    let state = if op == "drain" && sent {
+        NodeState::Draining
+    } else {
+        ctx.state()
+    };
+    crate::cluster::remote::NodeCommandReply {
+        state: state.as_str().into(),
+        error: (!sent).then(|| "the drainer is not running".into()),
+    }
+}
+
+/// Rooms whose owner runs on this node.
+pub fn owned_rooms() -> Vec<RoomName> {
+    ractor::pg::which_groups()
+        .into_iter()
+        .filter_map(|g| {
+            let name = g.strip_prefix("room:")?;
+            let local = ractor::pg::get_local_members(&g)
+                .into_iter()
+                .any(|c| crate::directory::is_live(&c));
+            local.then(|| RoomName::parse(name).ok()).flatten()
+        })
+        .collect()
+}
+
+/// Creates the drainer; [`run`] must be spawned with the receiver once the context exists.
+pub fn channel() -> (Drainer, mpsc::Receiver<DrainCommand>) {
+    let (tx, rx) = mpsc::channel(16);
+    (
+        Drainer {
+            tx,
+            exit: Arc::new(Notify::new()),
+        },
+        rx,
+    )
+}
+
+enum Outcome {
+    Done,
+    Cancelled,
+}
+
+/// The drainer task.
+pub async fn run(ctx: Arc<NodeCtx>, mut rx: mpsc::Receiver<DrainCommand>) {
+    let exit = Arc::new(AtomicBool::new(false));
+    while let Some(cmd) = rx.recv().await {
+        let DrainCommand::Start { exit: e } = cmd else {
+            continue;
+        };
+        exit.fetch_or(e, Ordering::AcqRel);
+        if ctx.state() == NodeState::Drained {
+            if exit.load(Ordering::Acquire) {
+                ctx.drain.exit.notify_one();
+            }
+            continue;
+        }
+        ctx.set_state(NodeState::Draining);
+        ctx.metrics.drains.inc();
+        match drain_once(&ctx, &mut rx, &exit).await {
+            Outcome::Cancelled => {
+                tracing::info!("drain cancelled");
+                ctx.set_state(NodeState::Active);
+            }
+            Outcome::Done => {
+                ctx.set_state(NodeState::Drained);
+                tracing::info!("drained");
+                if exit.load(Ordering::Acquire) {
+                    ctx.drain.exit.notify_one();
+                }
+            }
+        }
+    }
+}
+
+/// Applies commands that arrive during a drain; true when it was cancelled.
+fn cancelled(rx: &mut mpsc::Receiver<DrainCommand>, exit: &AtomicBool) -> bool {
+    while let Ok(cmd) = rx.try_recv() {
+        match cmd {
+            DrainCommand::Cancel => return true,
+            DrainCommand::Start { exit: e } => {
+                exit.fetch_or(e, Ordering::AcqRel);
+            }
+        }
+    }
+    false
+}
+
+fn other_active(ctx: &NodeCtx) -> Vec<String> {
+    ctx.placement
+        .active
+        .read()
+        .map(|v| v.iter().filter(|n| **n != ctx.node).cloned().collect())
+        .unwrap_or_default()
+}
+
+async fn drain_once(
+    ctx: &NodeCtx,
+    rx: &mut mpsc::Receiver<DrainCommand>,
+    exit: &AtomicBool,
+) -> Outcome {
+    let started = std::time::Instant::now();
+    // A peer that is up but has not yet reported `active` (it just started) will in a moment:
+    // wait for it rather than take this node for a lone one.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while other_active(ctx).is_empty() && tokio::time::Instant::now() < deadline {
+        let peers = ractor::call_t!(ctx.cluster, crate::cluster::ClusterMessage::Peers, 1_000)
+            .unwrap_or_default();
+        use crate::cluster::view::PeerState;
+        // Peers that are up (joining or active) will be in the active list within a tick.
+        if !peers
+            .iter()
+            .any(|p| matches!(p.state, PeerState::Joining | PeerState::Active))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // 1. Rooms leave first, so clients that reconnect elsewhere find their history there.
+    let targets = other_active(ctx);
+    let mut moved = 0;
+    if !targets.is_empty() {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let rooms = owned_rooms();
+            if rooms.is_empty() || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            for room in rooms {
+                if cancelled(rx, exit) {
+                    return Outcome::Cancelled;
+                }
+                let targets = other_active(ctx);
+                let Some(to) = crate::directory::owner(room.as_str(), &targets) else {
+                    break;
+                };
+                let Some(r) = crate::directory::find(&room) else {
+                    continue;
+                };
+                match wire::migrate(&r, to).await {
+                    Ok(_) => moved += 1,
+                    Err(e) => {
+                        tracing::warn!(room = %room, to, error = %e, "drain: migration failed; will retry")
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    tracing::info!(
+        rooms = moved,
+        ms = started.elapsed().as_millis() as u64,
+        "drain: rooms moved"
+    );
+    // 2. Clients go, paced, with a hint to come back elsewhere after a jittered delay.
+    let lone = other_active(ctx).is_empty();
+    let (code, reason, hint) = if lone {
+        (
+            protocol::codes::close::GOING_AWAY,
+            "server shutting down",
+            None,
+        )
+    } else {
+        let jitter = ctx.config.node.drain_jitter.as_millis() as u64;
+        let frame = ServerFrame::Reconnect {
+            reason: "node draining",
+            after_ms: [0, jitter],
+        }
+        .encode();
+        (
+            protocol::codes::close::SERVICE_RESTART,
+            "node draining",
+            Some(frame),
+        )
+    };
+    let rate = ctx.config.node.drain_rate.max(1) as usize;
+    let per_tick = if lone { usize::MAX } else { rate.div_ceil(100) };
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tick.tick().await;
+        if cancelled(rx, exit) {
+            return Outcome::Cancelled;
+        }
+        let left = ractor::call_t!(
+            ctx.hub,
+            |tx| HubMessage::DrainBatch {
+                max: per_tick,
+                frame: hint.clone(),
+                code,
+                reason: reason.to_owned(),
+                reply: tx
+            },
+            2_000
+        )
+        .unwrap_or(usize::MAX);
+        if left == 0 {
+            break;
+        }
+    }
+    tracing::info!(
+        ms = started.elapsed().as_millis() as u64,
+        "drain: clients gone"
+    );
+    Outcome::Done
+}

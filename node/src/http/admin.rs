@@ -1,0 +1,551 @@
+//! The admin API on its own listener (`interfaces.md` §3): this node's stats, its clients and
+//! rooms (paged and filtered server-side), kick and throttle. Bearer token compared in constant
+//! time, or loopback-only without a token. Every mutating call is audit-logged (who, what, when)
+//! and counted in `gatehouse_admin_actions_total`.
+//!
+//! `/admin/v1/cluster` answers for the whole cluster from any node: this node, every peer that
+//! answers within a second, down peers with their last known facts, and `missing` for the rest.
+//! Client and room lists are this node's (cluster-wide lists come with cross-node rooms).
+
+use super::body;
+use super::error::ApiError;
+use crate::cluster::remote::{
+    ClientsRequest, EndpointMessage, StatsRequest, CLUSTER_PROTOCOL_VERSION,
+};
+use crate::cluster::view::PeerState;
+use crate::cluster::ClusterMessage;
+use crate::context::NodeCtx;
+use crate::hub::HubMessage;
+use crate::ids::ClientId;
+use crate::metrics::Metrics;
+use crate::rate_limit::Limits;
+use crate::room::wire::{self, RoomInfo};
+use actix_web::{web, HttpRequest, HttpResponse};
+use protocol::codes::ErrorCode;
+use protocol::room::RoomName;
+use serde::Deserialize;
+use serde_json::json;
+
+const CALL_MS: u64 = 5_000;
+const MAX_PAGE: usize = 1000;
+/// How long `/admin/v1/cluster` waits for each peer before listing it as missing.
+const PEER_STATS_MS: u64 = 1_000;
+
+/// Registers the routes under `/admin/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/stats", web::get().to(stats))
+        .route("/cluster", web::get().to(cluster))
+        .route("/clients", web::get().to(clients))
+        .route("/clients/{client}", web::get().to(client))
+        .route("/clients/{client}/kick", web::post().to(kick))
+        .route("/clients/{client}/throttle", web::post().to(throttle))
+        .route("/clients/{client}/throttle", web::delete().to(unthrottle))
+        .route("/rooms", web::get().to(rooms))
+        .route("/rooms/{room}", web::get().to(room))
+        .route("/rooms/{room}/migrate", web::post().to(migrate))
+        .route(
+            "/nodes/{node}/{op:drain|undrain}",
+            web::post().to(node_command),
+        )
+        .route("/events", web::get().to(events));
+}
+
+fn guard(req: &HttpRequest, ctx: &NodeCtx) -> Result<(), ApiError> {
+    super::bearer::check(req, ctx.config.admin.token.as_ref(), "admin token")
+}
+
+fn audit(req: &HttpRequest, ctx: &NodeCtx, action: &str, target: &str, detail: &str) {
+    Metrics::count(&ctx.metrics.admin_actions, action);
+    tracing::info!(
+        target: "audit",
+        who = %super::bearer::caller(req),
+        action,
+        subject = target,
+        detail,
+        at_ms = crate::webhook::now_ms(),
+        "admin action"
+    );
+}
+
+/// Paging and filtering shared by the list endpoints.
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+    q: Option<String>,
+    node: Option<String>,
+    room: Option<String>,
+}
+
+/// Renames a key of a JSON object.
+fn rename(v: &mut serde_json::Value, from: &str, to: &str) {
+    if let Some(obj) = v.as_object_mut() {
+        if let Some(x) = obj.remove(from) {
+            obj.insert(to.to_owned(), x);
+        }
+    }
+}
+
+fn page<T: serde::Serialize>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    q: &ListQuery,
+) -> serde_json::Value {
+    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let total = items.len();
+    let start = q
+        .cursor
+        .as_ref()
+        .map_or(0, |c| items.partition_point(|i| key(i) <= *c));
+    let slice: Vec<&T> = items.iter().skip(start).take(limit).collect();
+    let next = (start + slice.len() < total)
+        .then(|| slice.last().map(|i| key(i)))
+        .flatten();
+    json!({ "items": slice, "total": total, "next_cursor": next })
+}
+
+async fn stats(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let mut s = crate::stats::node_stats(&ctx).await;
+    let clients = ractor::call_t!(ctx.hub, HubMessage::List, CALL_MS).unwrap_or_default();
+    s["queue_bytes"] = clients.iter().map(|c| c.queue_bytes).sum::<usize>().into();
+    Ok(HttpResponse::Ok().json(s))
+}
+
+async fn cluster(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let me = crate::stats::node_stats(&ctx).await;
+    let peers = ractor::call_t!(ctx.cluster, ClusterMessage::Peers, CALL_MS)
+        .map_err(|e| ApiError::unavailable(format!("cluster view unavailable: {e}")))?;
+    // Ask every live peer at once; one that does not answer in time is listed as missing.
+    let asks = peers.iter().map(|p| async move {
+        let answer = match (&p.endpoint, p.state) {
+            (Some(ep), s) if s != PeerState::Down => ractor::call_t!(
+                ep,
+                EndpointMessage::Stats,
+                PEER_STATS_MS,
+                StatsRequest {
+                    version: CLUSTER_PROTOCOL_VERSION
+                }
+            )
+            .ok()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.json).ok()),
+            _ => None,
+        };
+        (p, answer)
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    let mut nodes = vec![me];
+    let mut missing = Vec::new();
+    for (p, answer) in answers {
+        match answer {
+            Some(mut v) => {
+                v["rtt_us"] = p.rtt_us.into();
+                v["reconnects"] = p.reconnects.into();
+                nodes.push(v);
+            }
+            None if p.state == PeerState::Down => nodes.push(json!({
+                "name": p.name, "incarnation": p.incarnation, "cluster_address": p.addr,
+                "address": p.public_addr, "state": "down", "reconnects": p.reconnects,
+            })),
+            None => missing.push(p.name.clone()),
+        }
+    }
+    nodes.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(HttpResponse::Ok().json(json!({
+        "nodes": nodes, "partial": !missing.is_empty(), "missing": missing
+    })))
+}
+
+async fn clients(
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let all = crate::clients::everywhere(&ctx, ClientsRequest::List).await;
+    let mut list = all.clients;
+    if let Some(s) = q.q.as_deref().filter(|s| !s.is_empty()) {
+        list.retain(|c| c.id.contains(s) || c.user.contains(s));
+    }
+    if let Some(n) = q.node.as_deref() {
+        list.retain(|c| c.node == n);
+    }
+    if let Some(room) = q.room.as_deref() {
+        let room = super::error::room_name(room)?;
+        let members = match crate::directory::find(&room) {
+            Some(r) => wire::presence(&r).await.unwrap_or_default(),
+            None => Vec::new(),
+        };
+        list.retain(|c| members.iter().any(|m| m.client == c.id));
+    }
+    list.sort_by(|a, b| (&a.id, &a.node, a.conn).cmp(&(&b.id, &b.node, b.conn)));
+    let mut body = page(list, |c| format!("{}#{}#{:020}", c.id, c.node, c.conn), &q);
+    rename(&mut body, "items", "clients");
+    body["partial"] = (!all.missing.is_empty()).into();
+    body["missing"] = json!(all.missing);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn client(
+    req: HttpRequest,
+    path: web::Path<String>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let id = ClientId::new(&path);
+    let get = ClientsRequest::Get {
+        client: id.to_string(),
+    };
+    let conns = crate::clients::everywhere(&ctx, get).await.clients;
+    let Some(first) = conns.first() else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("client `{id}` is not connected"),
+        ));
+    };
+    let mut v = serde_json::to_value(first).unwrap_or_default();
+    v["connections"] = serde_json::to_value(&conns).unwrap_or_default();
+    Ok(HttpResponse::Ok().json(v))
+}
+
+#[derive(Deserialize)]
+struct KickBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn kick(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let id = ClientId::new(&path);
+    let bytes = body::read(payload, 4096).await?;
+    let b: KickBody = if bytes.is_empty() {
+        KickBody { reason: None }
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let reason = b.reason.unwrap_or_else(|| "kicked by operator".into());
+    if reason.len() > 120 {
+        return Err(ApiError::bad_request("`reason` must be at most 120 bytes"));
+    }
+    let kick = ClientsRequest::Kick {
+        client: id.to_string(),
+        code: protocol::codes::close::KICKED,
+        reason: reason.clone(),
+    };
+    let n = crate::clients::everywhere(&ctx, kick).await.count;
+    if n == 0 {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("client `{id}` is not connected"),
+        ));
+    }
+    audit(&req, &ctx, "kick", id.as_str(), &reason);
+    crate::events::emit(crate::events::Event::ClientKicked {
+        client: id.to_string(),
+        reason: reason.clone(),
+    });
+    Ok(HttpResponse::Ok().json(json!({ "client": id.as_str(), "kicked": n })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleBody {
+    msgs_per_sec: u32,
+    burst: u32,
+    #[serde(default)]
+    bytes_per_sec: Option<u64>,
+}
+
+async fn throttle(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let id = ClientId::new(&path);
+    let b: ThrottleBody = body::json(payload, 4096).await?;
+    if b.msgs_per_sec == 0 {
+        return Err(ApiError::bad_request(
+            "`msgs_per_sec` must be greater than 0",
+        ));
+    }
+    if b.burst < 1 {
+        return Err(ApiError::bad_request("`burst` must be at least 1"));
+    }
+    if b.bytes_per_sec
+        .is_some_and(|v| v < ctx.config.limits.max_message_bytes as u64)
+    {
+        return Err(ApiError::bad_request(format!(
+            "`bytes_per_sec` must be at least `limits.max_message_bytes` ({}), or a maximal message could never pass",
+            ctx.config.limits.max_message_bytes
+        )));
+    }
+    if b.bytes_per_sec == Some(0) {
+        return Err(ApiError::bad_request(
+            "`bytes_per_sec` must be greater than 0",
+        ));
+    }
+    let limits = Limits {
+        msgs_per_sec: b.msgs_per_sec,
+        burst: b.burst,
+        bytes_per_sec: b.bytes_per_sec.unwrap_or(ctx.config.limits.bytes_per_sec),
+    };
+    let n = set_limits(&ctx, &id, Some(limits)).await?;
+    audit(&req, &ctx, "throttle", id.as_str(), &format!("{limits:?}"));
+    crate::events::emit(crate::events::Event::ClientThrottled {
+        client: id.to_string(),
+        throttled: true,
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "client": id.as_str(), "connections": n,
+        "msgs_per_sec": limits.msgs_per_sec, "burst": limits.burst, "bytes_per_sec": limits.bytes_per_sec
+    })))
+}
+
+async fn unthrottle(
+    req: HttpRequest,
+    path: web::Path<String>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let id = ClientId::new(&path);
+    let n = set_limits(&ctx, &id, None).await?;
+    audit(&req, &ctx, "unthrottle", id.as_str(), "");
+    crate::events::emit(crate::events::Event::ClientThrottled {
+        client: id.to_string(),
+        throttled: false,
+    });
+    Ok(HttpResponse::Ok().json(json!({ "client": id.as_str(), "connections": n })))
+}
+
+async fn set_limits(
+    ctx: &NodeCtx,
+    id: &ClientId,
+    limits: Option<Limits>,
+) -> Result<usize, ApiError> {
+    let throttle = ClientsRequest::Throttle {
+        client: id.to_string(),
+        limits,
+    };
+    let n = crate::clients::everywhere(ctx, throttle).await.count;
+    if n == 0 {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("client `{id}` is not connected"),
+        ));
+    }
+    Ok(n)
+}
+
+async fn room_infos(_ctx: &NodeCtx) -> Vec<RoomInfo> {
+    let mut out = Vec::new();
+    for g in ractor::pg::which_groups() {
+        let Some(name) = g.strip_prefix("room:") else {
+            continue;
+        };
+        let Ok(room) = RoomName::parse(name) else {
+            continue;
+        };
+        if let Some(r) = crate::directory::find(&room) {
+            if let Ok(info) = wire::info(&r).await {
+                out.push(info);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+async fn rooms(
+    req: HttpRequest,
+    q: web::Query<ListQuery>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let mut list = room_infos(&ctx).await;
+    if let Some(s) = q.q.as_deref().filter(|s| !s.is_empty()) {
+        list.retain(|r| r.name.contains(s));
+    }
+    if let Some(n) = q.node.as_deref() {
+        list.retain(|r| r.owner == n || r.nodes.iter().any(|x| x == n));
+    }
+    let mut body = page(list, |r| r.name.clone(), &q);
+    rename(&mut body, "items", "rooms");
+    body["partial"] = false.into();
+    body["missing"] = json!([]);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /admin/v1/events`: a WebSocket of this node's event log (one JSON object per text
+/// frame); a listener that falls behind gets `{"type":"lagged","missed":n}` and continues.
+async fn events(
+    req: HttpRequest,
+    body: web::Payload,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let Some(mut rx) = crate::events::subscribe() else {
+        return Err(ApiError::unavailable("the event log is not running"));
+    };
+    let (resp, mut session, mut stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::bad_request(format!("not a WebSocket handshake: {e}")))?;
+    let hello = json!({"type": "hello", "observed_by": ctx.node, "state": ctx.state().as_str()})
+        .to_string();
+    actix_web::rt::spawn(async move {
+        if session.text(hello).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                ev = rx.recv() => {
+                    let text = match ev {
+                        Ok(e) => e.to_string(),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            json!({"type": "lagged", "missed": n}).to_string()
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    };
+                    if session.text(text).await.is_err() {
+                        return;
+                    }
+                }
+                msg = stream.recv() => match msg {
+                    Some(Ok(actix_ws::Message::Ping(p))) => {
+                        if session.pong(&p).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(resp)
+}
+
+/// Drains or undrains `node`, this one or any peer.
+async fn node_command(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let (node, op) = path.into_inner();
+    let op = op.as_str();
+    let out = if node == ctx.node {
+        crate::drain::command(&ctx, op)
+    } else {
+        let peers = ractor::call_t!(ctx.cluster, ClusterMessage::Peers, CALL_MS)
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        let Some(p) = peers.iter().find(|p| p.name == node) else {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no node named `{node}` in the cluster"),
+            ));
+        };
+        let Some(ep) = p.endpoint.as_ref().filter(|_| p.state != PeerState::Down) else {
+            return Err(ApiError::unavailable(format!("node `{node}` is down")));
+        };
+        let cmd = crate::cluster::remote::NodeCommand { op: op.to_owned() };
+        ractor::call_t!(ep, EndpointMessage::Node, CALL_MS, cmd)
+            .map_err(|e| ApiError::unavailable(format!("node `{node}` did not answer: {e}")))?
+    };
+    if let Some(e) = out.error {
+        return Err(ApiError::with_status(409, ErrorCode::Unavailable, e));
+    }
+    audit(&req, &ctx, op, &node, &out.state);
+    let status = if op == "drain" {
+        actix_web::http::StatusCode::ACCEPTED
+    } else {
+        actix_web::http::StatusCode::OK
+    };
+    Ok(HttpResponse::build(status).json(json!({ "node": node, "state": out.state })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MigrateBody {
+    to: String,
+}
+
+async fn migrate(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let room = super::error::room_name(&path)?;
+    let b: MigrateBody = body::json(payload, 4096).await?;
+    let active = ctx
+        .placement
+        .active
+        .read()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    if !active.contains(&b.to) {
+        return Err(ApiError::bad_request(format!(
+            "`{}` is not an active node (active: {})",
+            b.to,
+            active.join(", ")
+        )));
+    }
+    let Some(r) = crate::directory::find(&room) else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("room `{room}` does not exist"),
+        ));
+    };
+    let out = wire::migrate(&r, &b.to).await.map_err(|e| match e {
+        wire::RoomCallError::Refused(m) => ApiError::with_status(409, ErrorCode::Unavailable, m),
+        e => ApiError::unavailable(e.to_string()),
+    })?;
+    audit(
+        &req,
+        &ctx,
+        "migrate",
+        room.as_str(),
+        &format!("{} -> {}", out.from, out.to),
+    );
+    Ok(HttpResponse::Ok().json(json!({
+        "room": room.as_str(), "from": out.from, "to": out.to, "seq": out.seq, "epoch": out.epoch
+    })))
+}
+
+async fn room(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<ListQuery>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let room = super::error::room_name(&path)?;
+    let Some(r) = crate::directory::find(&room) else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("room `{room}` does not exist"),
+        ));
+    };
+    let info = wire::info(&r)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let members = wire::presence(&r)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let mut body = serde_json::to_value(&info).unwrap_or_default();
+    let members_page = page(members, |m| m.client.clone(), &q);
+    body["members"] = members_page["items"].clone();
+    body["members_total"] = members_page["total"].clone();
+    body["next_cursor"] = members_page["next_cursor"].clone();
+    Ok(HttpResponse::Ok().json(body))
+}

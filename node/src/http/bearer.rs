@@ -1,0 +1,65 @@
+//! Bearer-token checks for the backend and admin APIs: constant-time comparison with the
+//! configured secret, or — when none is configured — loopback clients only.
+
+use super::error::ApiError;
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use cluster_config::Secret;
+use protocol::codes::ErrorCode;
+use subtle::ConstantTimeEq;
+
+/// Admits the request if it carries `expected` as a bearer token, or if no token is configured
+/// and the peer is on loopback.
+pub fn check(req: &HttpRequest, expected: Option<&Secret>, what: &str) -> Result<(), ApiError> {
+    match expected {
+        Some(secret) => {
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok())
+                .and_then(bearer_token);
+            let Some(given) = given else {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    format!("`Authorization: Bearer <{what}>` is required"),
+                ));
+            };
+            if bool::from(given.as_bytes().ct_eq(secret.expose().as_bytes())) {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    format!("wrong {what}"),
+                ))
+            }
+        }
+        None => {
+            let loopback = req
+                .peer_addr()
+                .is_some_and(|a| a.ip().to_canonical().is_loopback());
+            if loopback {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!("no {what} is configured: only loopback clients are served"),
+                ))
+            }
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// Who made the request, for the audit log.
+pub fn caller(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+}

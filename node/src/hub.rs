@@ -1,0 +1,365 @@
+//! The connection hub: this node's index of live connections by connection id, client id and
+//! user id. Connections are not ractor actors (see ARCHITECTURE.md, "Connections"); the hub is
+//! the actor that addresses them by id for everything that is not a room delivery: kick,
+//! send-to-user, throttle pushes, listing for the admin API, closing all at shutdown.
+//!
+//! The hub only enqueues into connections' bounded queues or sets their close flag; it never
+//! waits on a connection and never holds room state.
+
+use crate::ids::{ClientId, ConnId, UserId};
+use crate::outbound::{ConnHandle, Outbound, Push};
+use crate::rate_limit::Limits;
+use bytestring::ByteString;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+/// A connection as shown by the admin API.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ClientSummary {
+    /// Client id.
+    pub id: String,
+    /// User id.
+    pub user: String,
+    /// Node name.
+    pub node: String,
+    /// Connection id on the node.
+    pub conn: u64,
+    /// Peer address.
+    pub remote_addr: String,
+    /// Rooms joined.
+    pub rooms: usize,
+    /// Seconds since the Unix epoch when the connection opened.
+    pub connected_at: u64,
+    /// Frames received.
+    pub msgs_in: u64,
+    /// Frames written.
+    pub msgs_out: u64,
+    /// Bytes waiting in the outbound queue.
+    pub queue_bytes: usize,
+    /// Limits in force.
+    pub rate_limit: RateLimitView,
+    /// Whether an operator throttle is in force.
+    pub throttled: bool,
+}
+
+/// Limits as shown by the admin API.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
+pub struct RateLimitView {
+    /// Messages per second.
+    pub msgs_per_sec: u32,
+    /// Burst.
+    pub burst: u32,
+    /// Bytes per second.
+    pub bytes_per_sec: u64,
+}
+
+/// Messages accepted by [`HubActor`].
+pub enum HubMessage {
+    /// A connection opened.
+    Register(ConnHandle),
+    /// A connection closed.
+    Unregister(ConnId),
+    /// Close every connection of `client`; answers how many.
+    Kick {
+        /// Client.
+        client: ClientId,
+        /// Close code.
+        code: u16,
+        /// Reason.
+        reason: String,
+        /// Answer.
+        reply: RpcReplyPort<usize>,
+    },
+    /// Enqueue `frame` on every connection of `user`; answers how many took it.
+    SendToUser {
+        /// User.
+        user: UserId,
+        /// Encoded frame.
+        frame: ByteString,
+        /// Answer.
+        reply: RpcReplyPort<usize>,
+    },
+    /// Push new limits to every connection of `client`; answers how many.
+    ApplyLimits {
+        /// Client.
+        client: ClientId,
+        /// Limits.
+        limits: Limits,
+        /// Whether these are an operator override.
+        throttled: bool,
+        /// Answer.
+        reply: RpcReplyPort<usize>,
+    },
+    /// Summaries of every connection.
+    List(RpcReplyPort<Vec<ClientSummary>>),
+    /// Summaries of one client's connections.
+    Get {
+        /// Client.
+        client: ClientId,
+        /// Answer.
+        reply: RpcReplyPort<Vec<ClientSummary>>,
+    },
+    /// Close every connection (shutdown); answers how many.
+    CloseAll {
+        /// Close code.
+        code: u16,
+        /// Reason.
+        reason: String,
+        /// Whether clients should reconnect.
+        reconnect: bool,
+        /// Answer.
+        reply: RpcReplyPort<usize>,
+    },
+    /// Number of live connections.
+    Count(RpcReplyPort<usize>),
+    /// Drain step: send `frame` (the reconnect hint) to, and close with `code`, up to `max`
+    /// connections not yet closing; answers how many are left open.
+    DrainBatch {
+        /// Most connections to close now.
+        max: usize,
+        /// Encoded `reconnect` frame written before the close, if any.
+        frame: Option<String>,
+        /// Close code (1012).
+        code: u16,
+        /// Reason.
+        reason: String,
+        /// Answer: connections still open (closing ones included).
+        reply: RpcReplyPort<usize>,
+    },
+    /// Whether `client` may resume its id: connected now, or its last connection closed within
+    /// the session TTL.
+    Resumable {
+        /// Client.
+        client: ClientId,
+        /// Answer.
+        reply: RpcReplyPort<bool>,
+    },
+}
+
+impl ractor::Message for HubMessage {}
+
+/// The hub; one per node.
+pub struct HubActor {
+    /// This node's name.
+    pub node: String,
+    /// How long a closed client id stays resumable.
+    pub session_ttl: std::time::Duration,
+}
+
+/// The hub's indexes.
+#[derive(Default)]
+pub struct HubState {
+    conns: HashMap<ConnId, ConnHandle>,
+    by_client: HashMap<ClientId, Vec<ConnId>>,
+    by_user: HashMap<UserId, Vec<ConnId>>,
+    /// Clients whose last connection closed, and when (pruned after the session TTL).
+    gone: HashMap<ClientId, std::time::Instant>,
+}
+
+impl HubState {
+    fn of_client(&self, client: &ClientId) -> impl Iterator<Item = &ConnHandle> {
+        self.by_client
+            .get(client)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.conns.get(id))
+    }
+
+    fn summary(&self, node: &str, h: &ConnHandle) -> ClientSummary {
+        let limits = h.shared.limits.lock().map(|l| *l).ok();
+        ClientSummary {
+            id: h.info.client.to_string(),
+            user: h.info.user.to_string(),
+            node: node.to_owned(),
+            conn: h.id.0,
+            remote_addr: h.info.remote_ip.to_string(),
+            rooms: h.shared.rooms.load(Ordering::Relaxed),
+            connected_at: h
+                .info
+                .connected_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            msgs_in: h.shared.msgs_in.load(Ordering::Relaxed),
+            msgs_out: h.shared.msgs_out.load(Ordering::Relaxed),
+            queue_bytes: h.shared.queued_bytes.load(Ordering::Relaxed),
+            rate_limit: limits.map_or(
+                RateLimitView {
+                    msgs_per_sec: 0,
+                    burst: 0,
+                    bytes_per_sec: 0,
+                },
+                |l| RateLimitView {
+                    msgs_per_sec: l.msgs_per_sec,
+                    burst: l.burst,
+                    bytes_per_sec: l.bytes_per_sec,
+                },
+            ),
+            throttled: h.shared.throttled.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<ConnId>>, key: &K, id: ConnId) {
+    if let Some(v) = map.get_mut(key) {
+        v.retain(|c| *c != id);
+        if v.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+impl Actor for HubActor {
+    type Msg = HubMessage;
+    type State = HubState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(HubState::default())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            HubMessage::Register(h) => {
+                state
+                    .by_client
+                    .entry(h.info.client.clone())
+                    .or_default()
+                    .push(h.id);
+                state
+                    .by_user
+                    .entry(h.info.user.clone())
+                    .or_default()
+                    .push(h.id);
+                state.conns.insert(h.id, h);
+            }
+            HubMessage::Unregister(id) => {
+                if let Some(h) = state.conns.remove(&id) {
+                    remove_from(&mut state.by_client, &h.info.client, id);
+                    remove_from(&mut state.by_user, &h.info.user, id);
+                    if !state.by_client.contains_key(&h.info.client) {
+                        let now = std::time::Instant::now();
+                        let ttl = self.session_ttl;
+                        if state.gone.len() >= 1024 && state.gone.len().is_power_of_two() {
+                            state.gone.retain(|_, t| now.duration_since(*t) <= ttl);
+                        }
+                        state.gone.insert(h.info.client.clone(), now);
+                    }
+                }
+            }
+            HubMessage::Kick {
+                client,
+                code,
+                reason,
+                reply,
+            } => {
+                let n = state
+                    .of_client(&client)
+                    .filter(|h| h.close(code, &reason, false))
+                    .count();
+                let _ = reply.send(n);
+            }
+            HubMessage::SendToUser { user, frame, reply } => {
+                let n = state
+                    .by_user
+                    .get(&user)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| state.conns.get(id))
+                    .filter(|h| h.push(Outbound::Frame(frame.clone()), frame.len()) == Push::Queued)
+                    .count();
+                let _ = reply.send(n);
+            }
+            HubMessage::ApplyLimits {
+                client,
+                limits,
+                throttled,
+                reply,
+            } => {
+                let mut n = 0;
+                for h in state.of_client(&client) {
+                    h.shared.throttled.store(throttled, Ordering::Relaxed);
+                    if h.push(Outbound::Limits(Box::new(limits)), 0) == Push::Queued {
+                        n += 1;
+                    }
+                }
+                let _ = reply.send(n);
+            }
+            HubMessage::List(reply) => {
+                let mut v: Vec<ClientSummary> = state
+                    .conns
+                    .values()
+                    .map(|h| state.summary(&self.node, h))
+                    .collect();
+                v.sort_by(|a, b| a.id.cmp(&b.id).then(a.conn.cmp(&b.conn)));
+                let _ = reply.send(v);
+            }
+            HubMessage::Get { client, reply } => {
+                let v = state
+                    .of_client(&client)
+                    .map(|h| state.summary(&self.node, h))
+                    .collect();
+                let _ = reply.send(v);
+            }
+            HubMessage::CloseAll {
+                code,
+                reason,
+                reconnect,
+                reply,
+            } => {
+                let n = state
+                    .conns
+                    .values()
+                    .filter(|h| h.close(code, &reason, reconnect))
+                    .count();
+                let _ = reply.send(n);
+            }
+            HubMessage::Count(reply) => {
+                let _ = reply.send(state.conns.len());
+            }
+            HubMessage::DrainBatch {
+                max,
+                frame,
+                code,
+                reason,
+                reply,
+            } => {
+                let mut n = 0;
+                for h in state.conns.values() {
+                    if n >= max {
+                        break;
+                    }
+                    if h.shared.closing() {
+                        continue;
+                    }
+                    match &frame {
+                        Some(f) => h.close_with_hint(code, &reason, f.clone()),
+                        None => h.close(code, &reason, true),
+                    };
+                    n += 1;
+                }
+                let _ = reply.send(state.conns.len());
+            }
+            HubMessage::Resumable { client, reply } => {
+                let ok = state.by_client.contains_key(&client)
+                    || state
+                        .gone
+                        .get(&client)
+                        .is_some_and(|t| t.elapsed() <= self.session_ttl);
+                let _ = reply.send(ok);
+            }
+        }
+        Ok(())
+    }
+}

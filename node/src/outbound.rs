@@ -1,0 +1,256 @@
+//! What travels from rooms, the relay and the hub to one connection: the [`Outbound`] enum, the
+//! shared [`Delivery`] of one publish, and the [`ConnHandle`] that enqueues into a connection's
+//! bounded queue without ever waiting.
+//!
+//! Policy (`interfaces.md` §1, close 4008): the queue is bounded in frames and in bytes; a push
+//! that would overflow it marks the connection as a slow consumer and wakes it to close. The
+//! pusher (relay, hub) never blocks, so one client that never reads slows nobody else.
+
+use crate::ids::{ClientId, ConnId, UserId};
+use crate::rate_limit::Limits;
+use bytestring::ByteString;
+use protocol::room::RoomName;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::{mpsc, Notify};
+
+/// One published message, encoded once and shared by every subscriber, the relay and history.
+#[derive(Debug)]
+pub struct Delivery {
+    /// Room it was published to.
+    pub room: RoomName,
+    /// Sequence number assigned by the room's owner.
+    pub seq: u64,
+    /// Room epoch.
+    pub epoch: Arc<str>,
+    /// The encoded `message` frame.
+    pub frame: ByteString,
+    /// When the owner assigned `seq`, microseconds since the Unix epoch.
+    pub published_us: u64,
+}
+
+/// A unit of work for a connection.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A room message; the connection drops it unless it is the next one for that room.
+    Room(Arc<Delivery>),
+    /// A ready frame (presence event, direct message, reconnect hint).
+    Frame(ByteString),
+    /// New rate limits pushed by the rate limiter (admin throttle).
+    Limits(Box<Limits>),
+    /// The room moved with its state (same epoch): only the handle changes.
+    Rehomed(Box<Rehome>),
+    /// The room's owner was lost and the room re-created: join it again (quietly).
+    Rejoin(Box<Rehome>),
+}
+
+/// Where a re-homed room lives now.
+#[derive(Debug, Clone)]
+pub struct Rehome {
+    /// Room.
+    pub room: RoomName,
+    /// The new owner.
+    pub owner: ractor::ActorRef<crate::room::RoomMessage>,
+    /// Its epoch (new unless the history survived).
+    pub epoch: Arc<str>,
+    /// Its seq when we re-joined.
+    pub seq: u64,
+}
+
+/// Why the node wants a connection closed.
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    /// Close code.
+    pub code: u16,
+    /// Reason sent in the `disconnect` frame and the close frame.
+    pub reason: String,
+    /// Whether the client should reconnect.
+    pub reconnect: bool,
+    /// A frame written before the `disconnect` frame (the drain's `reconnect` hint).
+    pub hint: Option<String>,
+}
+
+/// State one connection shares with the node: queue accounting, counters for the admin API,
+/// and the close signal. Written by the connection, read by everyone.
+#[derive(Debug)]
+pub struct ConnShared {
+    /// Bytes waiting in the outbound queue.
+    pub queued_bytes: AtomicUsize,
+    /// Most bytes the queue may hold.
+    pub max_queued_bytes: usize,
+    /// Frames received from the client.
+    pub msgs_in: AtomicU64,
+    /// Frames written to the client.
+    pub msgs_out: AtomicU64,
+    /// Rooms joined.
+    pub rooms: AtomicUsize,
+    /// Whether an operator throttle is in force.
+    pub throttled: AtomicBool,
+    /// Current limits (for the admin API).
+    pub limits: Mutex<Limits>,
+    /// Set once a close was requested; the first request wins.
+    close_code: AtomicU16,
+    close: Mutex<Option<CloseRequest>>,
+    /// Wakes the connection to act on a close request.
+    pub wake: Notify,
+}
+
+impl ConnShared {
+    /// Creates the shared state with a queue budget of `max_queued_bytes`.
+    pub fn new(max_queued_bytes: usize, limits: Limits) -> Self {
+        Self {
+            queued_bytes: AtomicUsize::new(0),
+            max_queued_bytes,
+            msgs_in: AtomicU64::new(0),
+            msgs_out: AtomicU64::new(0),
+            rooms: AtomicUsize::new(0),
+            throttled: AtomicBool::new(false),
+            limits: Mutex::new(limits),
+            close_code: AtomicU16::new(0),
+            close: Mutex::new(None),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Asks the connection to close; returns false if a close was already requested.
+    pub fn request_close(&self, req: CloseRequest) -> bool {
+        if self
+            .close_code
+            .compare_exchange(0, req.code, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        if let Ok(mut slot) = self.close.lock() {
+            *slot = Some(req);
+        }
+        self.wake.notify_one();
+        true
+    }
+
+    /// Takes the pending close request, if any.
+    pub fn take_close(&self) -> Option<CloseRequest> {
+        if self.close_code.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.close.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// Whether a close was requested.
+    pub fn closing(&self) -> bool {
+        self.close_code.load(Ordering::Acquire) != 0
+    }
+}
+
+/// Static facts about a connection, for the admin API and the user index.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Client id.
+    pub client: ClientId,
+    /// User id.
+    pub user: UserId,
+    /// Peer address.
+    pub remote_ip: IpAddr,
+    /// When the WebSocket opened.
+    pub connected_at: SystemTime,
+}
+
+/// The node's way to reach one connection: a bounded queue plus shared state. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    /// Connection id.
+    pub id: ConnId,
+    /// Static facts.
+    pub info: Arc<ConnInfo>,
+    /// Shared state.
+    pub shared: Arc<ConnShared>,
+    tx: mpsc::Sender<Outbound>,
+}
+
+/// Outcome of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    /// Queued.
+    Queued,
+    /// The queue overflowed: the connection was told to close with 4008.
+    Overflow,
+    /// The connection is gone or closing.
+    Closed,
+}
+
+impl ConnHandle {
+    /// Creates a handle and the receiving end of its queue (`frames` long).
+    pub fn new(
+        id: ConnId,
+        info: ConnInfo,
+        shared: Arc<ConnShared>,
+        frames: usize,
+    ) -> (Self, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(frames);
+        (
+            Self {
+                id,
+                info: Arc::new(info),
+                shared,
+                tx,
+            },
+            rx,
+        )
+    }
+
+    /// Enqueues `out` (`bytes` long) without waiting; overflow closes the connection with 4008.
+    pub fn push(&self, out: Outbound, bytes: usize) -> Push {
+        if self.shared.closing() {
+            return Push::Closed;
+        }
+        let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        if queued > self.shared.max_queued_bytes {
+            self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            self.overflow();
+            return Push::Overflow;
+        }
+        match self.tx.try_send(out) {
+            Ok(()) => Push::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                self.overflow();
+                Push::Overflow
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                Push::Closed
+            }
+        }
+    }
+
+    fn overflow(&self) {
+        self.shared.request_close(CloseRequest {
+            code: protocol::codes::close::SLOW_CONSUMER,
+            reason: "slow consumer: outbound queue overflow".into(),
+            reconnect: true,
+            hint: None,
+        });
+    }
+
+    /// Asks the connection to close.
+    pub fn close(&self, code: u16, reason: &str, reconnect: bool) -> bool {
+        self.shared.request_close(CloseRequest {
+            code,
+            reason: reason.to_owned(),
+            reconnect,
+            hint: None,
+        })
+    }
+
+    /// Asks the connection to close after writing `hint`.
+    pub fn close_with_hint(&self, code: u16, reason: &str, hint: String) -> bool {
+        self.shared.request_close(CloseRequest {
+            code,
+            reason: reason.to_owned(),
+            reconnect: true,
+            hint: Some(hint),
+        })
+    }
+}

@@ -1,0 +1,345 @@
+//! The per-node relay: delivers room messages and presence events to this node's connections.
+//!
+//! A room's owner sends each publish once per node that has members (one cast here, whatever the
+//! member count); the relay pushes the shared [`Delivery`] into each local subscriber's bounded
+//! queue. The relay owns the map `room → local subscribers` and nothing else: it never waits on
+//! a connection (pushes are non-blocking, overflow closes the connection) and never assigns seqs.
+//!
+//! Ordering: the relay forwards in the order its mailbox receives, which is the order the owner
+//! sent; connections drop any seq they already have (replay/live overlap at join).
+
+use crate::directory::{self, Placement};
+use crate::ids::{ClientId, ConnId};
+use crate::metrics::Metrics;
+use crate::outbound::Rehome;
+use crate::outbound::{ConnHandle, Delivery, Outbound, Push};
+use crate::room::wire;
+use crate::room::RoomMessage;
+use bytestring::ByteString;
+use protocol::room::RoomName;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub mod ingress;
+
+/// Messages accepted by [`RelayActor`].
+pub enum RelayMessage {
+    /// A local connection wants `room`'s messages (sent before it asks the room to join).
+    Subscribe {
+        /// Room.
+        room: RoomName,
+        /// The connection.
+        conn: ConnHandle,
+        /// Also deliver presence events.
+        presence: bool,
+    },
+    /// A local connection no longer wants `room`.
+    Unsubscribe {
+        /// Room.
+        room: RoomName,
+        /// The connection.
+        conn: ConnId,
+    },
+    /// A published message for every local subscriber of its room.
+    Deliver(Arc<Delivery>),
+    /// A presence event for local subscribers that asked for presence, except `exclude`.
+    Presence {
+        /// Room.
+        room: RoomName,
+        /// Encoded `presence_join` / `presence_leave` frame.
+        frame: ByteString,
+        /// The client the event is about (it does not get its own event).
+        exclude: ClientId,
+    },
+    /// Counts for the admin API: (rooms with local subscribers, subscriptions).
+    Stats(RpcReplyPort<(usize, usize)>),
+    /// A connection joined `room` at `owner`: the relay watches that owner.
+    Owner {
+        /// Room.
+        room: RoomName,
+        /// The room's actor (local or a proxy of a remote one).
+        owner: ActorRef<RoomMessage>,
+        /// Its epoch.
+        epoch: Arc<str>,
+    },
+    /// The room moved to another owner (migration): switch the members' handles.
+    Moved {
+        /// Room.
+        room: RoomName,
+    },
+    /// A re-homing attempt for `room` ended (successfully or not).
+    Rehomed {
+        /// Room.
+        room: RoomName,
+        /// The new owner, if one was reached.
+        owner: Option<ActorRef<RoomMessage>>,
+        /// Its epoch.
+        epoch: Option<Arc<str>>,
+        /// True when the room moved with its state (same epoch); false when it was re-created.
+        moved: bool,
+    },
+    /// Periodic check of the owners of rooms with local subscribers.
+    Tick,
+}
+
+impl ractor::Message for RelayMessage {}
+
+struct Subscriber {
+    conn: ConnHandle,
+    presence: bool,
+}
+
+/// The relay; one per node.
+pub struct RelayActor {
+    /// Shared metrics.
+    pub metrics: Arc<Metrics>,
+    /// This node's name.
+    pub node: String,
+    /// Room placement, set once the room host exists.
+    pub placement: Arc<OnceLock<Placement>>,
+}
+
+/// One room's local subscribers and the owner they joined.
+#[derive(Default)]
+struct RoomSubs {
+    subs: Vec<Subscriber>,
+    owner: Option<ActorRef<RoomMessage>>,
+    epoch: Option<Arc<str>>,
+    rehoming: bool,
+}
+
+/// Local subscriptions.
+#[derive(Default)]
+pub struct RelayState {
+    rooms: HashMap<RoomName, RoomSubs>,
+}
+
+/// How often the relay checks that the owners of its rooms are alive.
+const OWNER_CHECK: Duration = Duration::from_millis(200);
+
+/// What a re-homing starts from.
+struct Rehoming {
+    room: RoomName,
+    /// The owner announced a move (`Moved`); otherwise the owner was lost.
+    announced: bool,
+    /// The owner the members had (a mover still answers until it stops).
+    old: Option<ActorRef<RoomMessage>>,
+    /// The epoch they had: an owner with the same epoch already holds them (a migration).
+    old_epoch: Option<Arc<str>>,
+}
+
+/// Finds the room's new owner; if its epoch is the old one (the room moved with its state), only
+/// the connections' handles change; otherwise (the owner was lost) every local subscriber
+/// re-joins it, quietly. Then each connection is told where its room now lives.
+async fn rehome(myself: ActorRef<RelayMessage>, placement: Placement, r: Rehoming) {
+    let Rehoming {
+        room,
+        announced,
+        old,
+        old_epoch,
+    } = r;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let owner = loop {
+        let found = directory::lookup(&placement, &room).await;
+        match found {
+            Ok(r) if old.as_ref().is_some_and(|o| o.get_id() == r.get_id()) => {
+                // The mover is still visible here; its successor's membership is on its way.
+                if tokio::time::Instant::now() >= deadline {
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Ok(r) => break Some(r),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(room = %room, error = %e, "re-homing: owner not ready");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                tracing::error!(room = %room, error = %e, "re-homing failed; members must rejoin");
+                break None;
+            }
+        }
+    };
+    let (epoch, moved) = match &owner {
+        None => (None, false),
+        Some(owner) => {
+            let epoch = wire::info(owner)
+                .await
+                .ok()
+                .map(|i| Arc::<str>::from(i.epoch.as_str()));
+            // Only an announced move keeps the members where they are; a room restored from
+            // its replica (same epoch) or re-created (new epoch) needs every member back.
+            let moved = announced && epoch.is_some() && epoch == old_epoch;
+            (epoch, moved)
+        }
+    };
+    // The relay itself tells the connections (from its mailbox, so no delivery of the new
+    // owner can reach a connection before it learned where its room is).
+    let _ = myself.cast(RelayMessage::Rehomed {
+        room,
+        owner,
+        epoch,
+        moved,
+    });
+}
+
+impl Actor for RelayActor {
+    type Msg = RelayMessage;
+    type State = RelayState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(OWNER_CHECK, || RelayMessage::Tick);
+        Ok(RelayState::default())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RelayMessage::Subscribe {
+                room,
+                conn,
+                presence,
+            } => {
+                let subs = &mut state.rooms.entry(room).or_default().subs;
+                if let Some(s) = subs.iter_mut().find(|s| s.conn.id == conn.id) {
+                    s.presence = presence;
+                } else {
+                    subs.push(Subscriber { conn, presence });
+                }
+            }
+            RelayMessage::Unsubscribe { room, conn } => {
+                if let Some(r) = state.rooms.get_mut(&room) {
+                    r.subs.retain(|s| s.conn.id != conn);
+                    if r.subs.is_empty() && !r.rehoming {
+                        state.rooms.remove(&room);
+                    }
+                }
+            }
+            RelayMessage::Deliver(d) => {
+                if let Some(r) = state.rooms.get(&d.room) {
+                    let len = d.frame.len();
+                    for s in &r.subs {
+                        // Overflow is handled by the push (the connection closes with 4008).
+                        let _: Push = s.conn.push(Outbound::Room(d.clone()), len);
+                    }
+                }
+            }
+            RelayMessage::Presence {
+                room,
+                frame,
+                exclude,
+            } => {
+                if let Some(r) = state.rooms.get(&room) {
+                    for s in r
+                        .subs
+                        .iter()
+                        .filter(|s| s.presence && s.conn.info.client != exclude)
+                    {
+                        s.conn.push(Outbound::Frame(frame.clone()), frame.len());
+                    }
+                }
+            }
+            RelayMessage::Stats(reply) => {
+                let subs = state.rooms.values().map(|r| r.subs.len()).sum();
+                let _ = reply.send((state.rooms.len(), subs));
+            }
+            RelayMessage::Owner { room, owner, epoch } => {
+                if let Some(r) = state.rooms.get_mut(&room) {
+                    if !r.rehoming {
+                        r.owner = Some(owner);
+                        r.epoch = Some(epoch);
+                    }
+                }
+            }
+            RelayMessage::Moved { room } => {
+                let Some(placement) = self.placement.get() else {
+                    return Ok(());
+                };
+                if let Some(r) = state.rooms.get_mut(&room) {
+                    if !r.rehoming && !r.subs.is_empty() {
+                        r.rehoming = true;
+                        let job = Rehoming {
+                            announced: true,
+                            room: room.clone(),
+                            old: r.owner.take(),
+                            old_epoch: r.epoch.clone(),
+                        };
+                        tokio::spawn(rehome(myself.clone(), placement.clone(), job));
+                    }
+                }
+            }
+            RelayMessage::Rehomed {
+                room,
+                owner,
+                epoch,
+                moved,
+            } => {
+                if let Some(r) = state.rooms.get_mut(&room) {
+                    r.rehoming = false;
+                    if let (Some(o), Some(e)) = (&owner, &epoch) {
+                        let note = Rehome {
+                            room: room.clone(),
+                            owner: o.clone(),
+                            epoch: e.clone(),
+                            seq: 0,
+                        };
+                        for s in &r.subs {
+                            let out = if moved {
+                                Outbound::Rehomed(Box::new(note.clone()))
+                            } else {
+                                Outbound::Rejoin(Box::new(note.clone()))
+                            };
+                            s.conn.push(out, 0);
+                        }
+                        if moved {
+                            tracing::info!(room = %room, members = r.subs.len(), "room moved; members follow");
+                        } else {
+                            tracing::info!(room = %room, members = r.subs.len(), "room re-created after its owner was lost; members rejoin");
+                        }
+                    }
+                    r.owner = owner;
+                    r.epoch = epoch;
+                    if r.subs.is_empty() {
+                        state.rooms.remove(&room);
+                    }
+                }
+            }
+            RelayMessage::Tick => {
+                let Some(placement) = self.placement.get() else {
+                    return Ok(());
+                };
+                for (room, r) in &mut state.rooms {
+                    let lost = r
+                        .owner
+                        .as_ref()
+                        .is_some_and(|o| !directory::is_live(&o.get_cell()));
+                    if !lost || r.rehoming || r.subs.is_empty() {
+                        continue;
+                    }
+                    tracing::warn!(room = %room, members = r.subs.len(), "room owner lost; re-homing");
+                    r.rehoming = true;
+                    let job = Rehoming {
+                        announced: false,
+                        room: room.clone(),
+                        old: r.owner.take(),
+                        old_epoch: r.epoch.clone(),
+                    };
+                    tokio::spawn(rehome(myself.clone(), placement.clone(), job));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,898 @@
+//! The room actor: the one owner of a room's `seq`, epoch, history, snapshot and presence.
+//!
+//! A room is found through [`crate::directory`] (the process group `room:<name>`), never through a
+//! global map, so the cluster can place it on any node. It knows its subscribers per node (the
+//! node's relay and a count), not per connection: each publish is encoded once and sent once to
+//! each node's relay, which fans it out locally. It never touches a socket and never waits on a
+//! connection or a relay (casts only).
+//!
+//! Invariants: `seq` rises by exactly 1 per publish and is assigned only here; the epoch changes
+//! only when a room is created without its history; a join's reply carries the replay of
+//! everything up to the seq at that moment, and every later seq goes through the relays.
+
+pub mod history;
+pub mod migration;
+pub mod snapshot;
+pub mod wire;
+
+use crate::ids::now_micros;
+use crate::metrics::Metrics;
+use crate::outbound::Delivery;
+use crate::relay::ingress::{self, IngressMessage, PresenceEvent, SharedDelivery};
+use crate::relay::RelayMessage;
+use crate::room_host::RoomHostMessage;
+use history::{History, Recovery};
+use protocol::client::Since;
+use protocol::room::RoomName;
+use protocol::server::{From, ServerFrame};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::value::RawValue;
+use snapshot::Snapshot;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+pub use wire::{
+    Empty, HistoryPage, JoinReply, JoinRequest, PresenceEntry, PresenceList, Publisher, RoomInfo,
+    RoomMessage, SnapshotGetReply, SnapshotPutReply,
+};
+
+/// Spawn arguments and immutable configuration of a room.
+pub struct RoomArgs {
+    /// Room name.
+    pub name: RoomName,
+    /// Epoch to start with.
+    pub epoch: Arc<str>,
+    /// This node's name.
+    pub node: String,
+    /// This node's relay (members on this node are reached without encoding).
+    pub local_relay: ActorRef<RelayMessage>,
+    /// History length.
+    pub history_size: usize,
+    /// History max age.
+    pub history_ttl: Duration,
+    /// Largest snapshot.
+    pub max_snapshot_bytes: usize,
+    /// Idle time before an empty room stops.
+    pub idle_timeout: Duration,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// State moved from the previous owner (a migration) or restored from a replica, or
+    /// `None` for a new room.
+    pub adopted: Option<migration::MovedRoom>,
+    /// Active nodes, for the choice of the backup that keeps this room's replica.
+    pub active: Arc<std::sync::RwLock<Vec<String>>>,
+}
+
+/// How long a publish waits for the replica's acknowledgement before going on without one.
+const REPLICA_MS: u64 = 500;
+
+/// Most frame bytes in one join reply or history page: such a reply may cross nodes, and must
+/// stay far below the cluster link's 16 MiB frame limit (encoded, a frame can double in size).
+pub const MAX_REPLY_BYTES: usize = 4 << 20;
+
+fn bytes_of(v: &[Arc<Delivery>]) -> usize {
+    v.iter().map(|d| d.frame.len()).sum()
+}
+
+/// How long a room that moved keeps forwarding what still reaches it.
+const FORWARD_GRACE: Duration = Duration::from_secs(10);
+
+/// Where a node's members are reached.
+#[derive(Clone)]
+enum RelayTarget {
+    /// This node: the shared delivery goes to the relay as it is.
+    Local(ActorRef<RelayMessage>),
+    /// Another node: one encoded cast to its relay ingress.
+    Remote(ActorRef<IngressMessage>),
+}
+
+impl RelayTarget {
+    /// Sends a delivery; false when the target is gone (its node left).
+    fn deliver(&self, d: &Arc<Delivery>) -> bool {
+        match self {
+            Self::Local(r) => r.cast(RelayMessage::Deliver(d.clone())).is_ok(),
+            Self::Remote(r) => r
+                .cast(IngressMessage::Deliver(SharedDelivery(d.clone())))
+                .is_ok(),
+        }
+    }
+
+    fn presence(&self, room: &RoomName, frame: &str, exclude: &str) -> bool {
+        match self {
+            Self::Local(r) => r
+                .cast(RelayMessage::Presence {
+                    room: room.clone(),
+                    frame: frame.to_owned().into(),
+                    exclude: crate::ids::ClientId::new(exclude),
+                })
+                .is_ok(),
+            Self::Remote(r) => r
+                .cast(IngressMessage::Presence(PresenceEvent {
+                    room: room.to_string(),
+                    frame: frame.to_owned(),
+                    exclude: exclude.to_owned(),
+                }))
+                .is_ok(),
+        }
+    }
+}
+
+/// Finds `node`'s relay ingress through its process group.
+fn remote_relay(node: &str) -> Option<ActorRef<IngressMessage>> {
+    let name = ingress::name_of(node);
+    ractor::pg::get_members(&ingress::GROUP.to_owned())
+        .into_iter()
+        .find(|c| c.get_name().as_deref() == Some(name.as_str()) && !c.get_id().is_local())
+        .map(ActorRef::from)
+}
+
+struct Member {
+    user: String,
+    node: String,
+    conns: u32,
+}
+
+/// The room actor (configuration lives in its state: rooms are spawned with arguments).
+pub struct RoomActor;
+
+/// A room's state.
+pub struct RoomState {
+    args: RoomArgs,
+    seq: u64,
+    history: History,
+    snapshot: Option<Snapshot>,
+    members: HashMap<String, Member>,
+    /// Per node with members: where to reach it and how many member connections it has.
+    relays: HashMap<String, (RelayTarget, u32)>,
+    idle_since: Option<Instant>,
+    /// Publishes in the current and the last full second, for `msgs_per_s`.
+    rate: (Instant, u64, u64),
+    /// Set once the room moved: the new owner, and until when this actor forwards to it.
+    moved: Option<(ActorRef<RoomMessage>, Instant)>,
+    /// The node keeping this room's replica, and its room host.
+    backup: Option<(String, ActorRef<RoomHostMessage>)>,
+}
+
+impl RoomState {
+    fn presence_frame(&self, join: bool, client: &str, user: &str) -> String {
+        let room = self.args.name.as_str();
+        if join {
+            ServerFrame::PresenceJoin { room, client, user }.encode()
+        } else {
+            ServerFrame::PresenceLeave { room, client, user }.encode()
+        }
+    }
+
+    fn broadcast_presence(&mut self, frame: &str, exclude: &str) {
+        let mut lost = Vec::new();
+        for (node, (target, _)) in &self.relays {
+            if !target.presence(&self.args.name, frame, exclude) {
+                lost.push(node.clone());
+            }
+        }
+        for node in lost {
+            self.node_lost(&node);
+        }
+    }
+
+    /// A node's relay is gone (the node left or crashed): its members leave, and the others are
+    /// told (presence leaves are synthesized here, by the owner).
+    fn node_lost(&mut self, node: &str) {
+        if self.relays.remove(node).is_none() {
+            return;
+        }
+        let gone: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.node == node)
+            .map(|(c, _)| c.clone())
+            .collect();
+        tracing::warn!(room = %self.args.name, %node, members = gone.len(), "members' node is gone; removing them");
+        for client in gone {
+            if let Some(m) = self.members.remove(&client) {
+                let frame = self.presence_frame(false, &client, &m.user);
+                self.broadcast_presence(&frame, &client);
+            }
+        }
+        if self.members.is_empty() {
+            self.idle_since = Some(Instant::now());
+        }
+    }
+
+    fn target_for(&self, node: &str) -> Option<RelayTarget> {
+        if node == self.args.node {
+            return Some(RelayTarget::Local(self.args.local_relay.clone()));
+        }
+        if let Some((t, _)) = self.relays.get(node) {
+            return Some(t.clone());
+        }
+        remote_relay(node).map(RelayTarget::Remote)
+    }
+
+    fn join(&mut self, req: JoinRequest) -> JoinReply {
+        let Some(target) = self.target_for(&req.node) else {
+            return JoinReply {
+                error: Some(format!("node `{}` has no reachable relay", req.node)),
+                ..JoinReply::default()
+            };
+        };
+        self.idle_since = None;
+        let entry = self.relays.entry(req.node.clone()).or_insert((target, 0));
+        entry.1 += 1;
+        let m = self
+            .members
+            .entry(req.client.clone())
+            .or_insert_with(|| Member {
+                user: req.user.clone(),
+                node: req.node.clone(),
+                conns: 0,
+            });
+        m.conns += 1;
+        m.node.clone_from(&req.node);
+        if m.conns == 1 && !req.quiet {
+            let frame = self.presence_frame(true, &req.client, &req.user);
+            self.broadcast_presence(&frame, &req.client);
+        }
+        self.history.expire(now_micros());
+
+        let epoch = self.args.epoch.clone();
+        let floor = self.snapshot.as_ref().map_or(0, |s| s.seq);
+        let snapshot = self.snapshot.as_ref().and_then(|s| {
+            let data = s.data().ok()?;
+            let frame = ServerFrame::Snapshot {
+                room: self.args.name.as_str(),
+                seq: s.seq,
+                epoch: &epoch,
+                data: &data,
+            }
+            .encode();
+            Some((s.seq, frame))
+        });
+        let (recovered, replay) = match (req.since, req.last) {
+            (Some(since), _) => {
+                if since.epoch.as_str() != &*epoch {
+                    (Some(false), Vec::new())
+                } else {
+                    let after = since.seq.max(floor);
+                    match self
+                        .history
+                        .after(after.min(self.seq), self.seq, self.args.history_size)
+                    {
+                        Recovery::Complete(v) if since.seq <= self.seq => (Some(true), v),
+                        _ => (Some(false), Vec::new()),
+                    }
+                }
+            }
+            (None, Some(n)) => (None, self.history.last(n as usize, floor)),
+            (None, None) => (None, Vec::new()),
+        };
+        // A reply that would be too large: a recovery says it is incomplete (never a silent
+        // partial replay); `last` keeps the most recent messages that fit.
+        let (recovered, replay) = if bytes_of(&replay) <= MAX_REPLY_BYTES {
+            (recovered, replay)
+        } else if recovered.is_some() {
+            (Some(false), Vec::new())
+        } else {
+            let mut kept = Vec::new();
+            let mut size = 0;
+            for d in replay.into_iter().rev() {
+                size += d.frame.len();
+                if size > MAX_REPLY_BYTES {
+                    break;
+                }
+                kept.push(d);
+            }
+            kept.reverse();
+            (None, kept)
+        };
+        JoinReply {
+            error: None,
+            seq: self.seq,
+            epoch,
+            members: self.members.len(),
+            recovered,
+            snapshot,
+            replay,
+        }
+    }
+
+    fn leave(&mut self, client: &str, node: &str) {
+        if let Some(entry) = self.relays.get_mut(node) {
+            entry.1 = entry.1.saturating_sub(1);
+            if entry.1 == 0 {
+                self.relays.remove(node);
+            }
+        }
+        let gone = match self.members.get_mut(client) {
+            Some(m) => {
+                m.conns = m.conns.saturating_sub(1);
+                m.conns == 0
+            }
+            None => false,
+        };
+        if gone {
+            if let Some(m) = self.members.remove(client) {
+                let frame = self.presence_frame(false, client, &m.user);
+                self.broadcast_presence(&frame, client);
+            }
+        }
+        if self.members.is_empty() {
+            self.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// Sequences, stores, replicates (acknowledged by the backup), then delivers a publish.
+    async fn publish(&mut self, from: &Publisher, data: &RawValue) -> Arc<Delivery> {
+        self.seq += 1;
+        let from = match from {
+            Publisher::Client { client, user } => From::Client {
+                client: client.as_str(),
+                user: user.as_str(),
+            },
+            Publisher::Backend => From::Backend { backend: true },
+        };
+        let frame = ServerFrame::Message {
+            room: self.args.name.as_str(),
+            seq: self.seq,
+            epoch: &self.args.epoch,
+            from,
+            data,
+        }
+        .encode();
+        let d = Arc::new(Delivery {
+            room: self.args.name.clone(),
+            seq: self.seq,
+            epoch: self.args.epoch.clone(),
+            frame: frame.into(),
+            published_us: now_micros(),
+        });
+        self.history.push(d.clone());
+        // The replica holds it before anyone sees it: a member never has a seq its room could
+        // lose with its owner.
+        if let Some((node, host)) = &self.backup {
+            let held = ractor::call_t!(
+                host,
+                RoomHostMessage::ReplicaAppend,
+                REPLICA_MS,
+                SharedDelivery(d.clone())
+            )
+            .map(|r| r.error.is_none())
+            .unwrap_or(false);
+            if !held {
+                tracing::warn!(room = %self.args.name, backup = %node, "replica did not take a message; resyncing");
+                self.backup = None;
+            }
+        }
+        let mut lost = Vec::new();
+        let mut remote = 0;
+        for (node, (target, _)) in &self.relays {
+            remote += u64::from(matches!(target, RelayTarget::Remote(_)));
+            if !target.deliver(&d) {
+                lost.push(node.clone());
+            }
+        }
+        self.args.metrics.cluster_deliveries.inc_by(remote);
+        for node in lost {
+            self.node_lost(&node);
+        }
+        self.count_rate();
+        d
+    }
+
+    fn count_rate(&mut self) {
+        let now = Instant::now();
+        if now.duration_since(self.rate.0) >= Duration::from_secs(1) {
+            let whole = now.duration_since(self.rate.0) < Duration::from_secs(2);
+            self.rate = (now, 0, if whole { self.rate.1 } else { 0 });
+        }
+        self.rate.1 += 1;
+    }
+
+    fn info(&self) -> RoomInfo {
+        let mut nodes: Vec<String> = self.relays.keys().cloned().collect();
+        nodes.sort();
+        let stale = self.rate.0.elapsed() >= Duration::from_secs(2);
+        RoomInfo {
+            name: self.args.name.to_string(),
+            owner: self.args.node.clone(),
+            members: self.members.len(),
+            nodes,
+            seq: self.seq,
+            epoch: self.args.epoch.to_string(),
+            history_len: self.history.len(),
+            has_snapshot: self.snapshot.is_some(),
+            msgs_per_s: if stale { 0.0 } else { self.rate.2 as f64 },
+            backup: self.backup.as_ref().map(|(n, _)| n.clone()),
+        }
+    }
+
+    /// Keeps the replica on the rendezvous winner among the other active nodes (the node that
+    /// would own the room if this one were gone): when that changes, the old backup forgets the
+    /// room and the new one gets the whole state, then every publish.
+    fn sync_backup(&mut self) {
+        let others: Vec<String> = self
+            .args
+            .active
+            .read()
+            .map(|v| {
+                v.iter()
+                    .filter(|n| **n != self.args.node)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let want = crate::directory::owner(self.args.name.as_str(), &others).map(str::to_owned);
+        if want.as_deref() == self.backup.as_ref().map(|(n, _)| n.as_str()) {
+            return;
+        }
+        self.drop_replica();
+        let Some(node) = want else { return };
+        let Some(host) = crate::directory::host_of(&node) else {
+            return;
+        };
+        let state = self.moving_state();
+        let id = format!(
+            "replica:{}@{}#{}",
+            self.args.name,
+            self.args.epoch,
+            now_micros()
+        );
+        for c in migration::chunks(&self.args.name, &id, &state) {
+            if host.cast(RoomHostMessage::ReplicaSync(c)).is_err() {
+                return;
+            }
+        }
+        tracing::debug!(room = %self.args.name, backup = %node, "replica synced");
+        self.backup = Some((node, host));
+    }
+
+    /// Tells the backup to forget this room's replica.
+    fn drop_replica(&mut self) {
+        if let Some((_, host)) = self.backup.take() {
+            let _ = host.cast(RoomHostMessage::ReplicaDrop(crate::room_host::ReplicaKey {
+                room: self.args.name.to_string(),
+                epoch: self.args.epoch.to_string(),
+            }));
+        }
+    }
+
+    /// Everything that moves with the room.
+    fn moving_state(&self) -> migration::MovedRoom {
+        let mut members: Vec<migration::MovedMember> = self
+            .members
+            .iter()
+            .map(|(c, m)| migration::MovedMember {
+                client: c.clone(),
+                user: m.user.clone(),
+                node: m.node.clone(),
+                conns: m.conns,
+            })
+            .collect();
+        members.sort_by(|a, b| a.client.cmp(&b.client));
+        migration::MovedRoom {
+            epoch: self.args.epoch.to_string(),
+            seq: self.seq,
+            members,
+            nodes: self
+                .relays
+                .iter()
+                .map(|(n, (_, c))| (n.clone(), *c))
+                .collect(),
+            snapshot: self.snapshot.as_ref().map(|s| {
+                let (seq, bytes, len) = s.parts();
+                (seq, bytes.to_vec(), len)
+            }),
+            history: self.history.last(usize::MAX, 0),
+        }
+    }
+
+    /// Moves the room to `to`: barrier to every remote relay, send the state in chunks, wait
+    /// until the new owner is visible, leave the group, tell the relays. Runs inside the
+    /// actor's handler, so every message that arrives meanwhile waits in the mailbox (and is
+    /// forwarded, in order, once the move is done).
+    async fn migrate(&mut self, myself: &ActorRef<RoomMessage>, to: &str) -> wire::MigrateReply {
+        let mut out = wire::MigrateReply {
+            from: self.args.node.clone(),
+            to: to.to_owned(),
+            seq: self.seq,
+            epoch: self.args.epoch.to_string(),
+            error: None,
+        };
+        if to == self.args.node {
+            return out;
+        }
+        let Some(host) = crate::directory::host_of(to) else {
+            out.error = Some(format!("node `{to}` is not reachable"));
+            return out;
+        };
+        let started = Instant::now();
+        // Nothing this owner sent may arrive after the successor's first message.
+        let remote: Vec<(String, ActorRef<IngressMessage>)> = self
+            .relays
+            .iter()
+            .filter_map(|(n, (t, _))| match t {
+                RelayTarget::Remote(r) => Some((n.clone(), r.clone())),
+                RelayTarget::Local(_) => None,
+            })
+            .collect();
+        for (node, r) in remote {
+            if ractor::call_t!(r, IngressMessage::Barrier, 2_000, Empty {}).is_err() {
+                self.node_lost(&node);
+            }
+        }
+        let moving = self.moving_state();
+        let move_id = format!(
+            "{}@{}#{}",
+            self.args.name,
+            self.args.epoch,
+            crate::ids::now_micros()
+        );
+        let chunks = migration::chunks(&self.args.name, &move_id, &moving);
+        let n = chunks.len();
+        for c in chunks {
+            let res = ractor::call_t!(host, RoomHostMessage::Adopt, 10_000, c);
+            let err = match res {
+                Ok(r) => r.error,
+                Err(e) => Some(e.to_string()),
+            };
+            if let Some(e) = err {
+                tracing::error!(room = %self.args.name, to, error = %e, "migration failed; keeping the room");
+                Metrics::count(&self.args.metrics.migrations, "failed");
+                out.error = Some(format!("migration to `{to}` failed: {e}"));
+                return out;
+            }
+        }
+        // Wait until the successor is visible in the room's group, then step out of it.
+        let group = crate::directory::group_of(&self.args.name);
+        let me = myself.get_id();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let successor = loop {
+            let other = ractor::pg::get_members(&group)
+                .into_iter()
+                .find(|c| c.get_id() != me && crate::directory::is_live(c));
+            if let Some(c) = other {
+                break Some(ActorRef::<RoomMessage>::from(c));
+            }
+            if Instant::now() >= deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let Some(successor) = successor else {
+            out.error = Some(format!(
+                "`{to}` adopted the room but it never became visible"
+            ));
+            return out;
+        };
+        ractor::pg::leave(group, vec![myself.get_cell()]);
+        self.drop_replica();
+        self.moved = Some((successor, Instant::now() + FORWARD_GRACE));
+        for (target, _) in self.relays.values() {
+            match target {
+                RelayTarget::Local(r) => {
+                    let _ = r.cast(RelayMessage::Moved {
+                        room: self.args.name.clone(),
+                    });
+                }
+                RelayTarget::Remote(r) => {
+                    let _ = r.cast(IngressMessage::Moved(ingress::MovedNote {
+                        room: self.args.name.to_string(),
+                    }));
+                }
+            }
+        }
+        Metrics::count(&self.args.metrics.migrations, "ok");
+        crate::events::emit(crate::events::Event::RoomMigrated {
+            room: self.args.name.to_string(),
+            from: self.args.node.clone(),
+            to: to.to_owned(),
+        });
+        tracing::info!(
+            room = %self.args.name, to, seq = self.seq, chunks = n,
+            history = moving.history.len(), members = moving.members.len(),
+            ms = started.elapsed().as_millis() as u64, "room migrated"
+        );
+        out
+    }
+
+    fn history_page(&mut self, since: Option<Since>, limit: usize) -> HistoryPage {
+        self.history.expire(now_micros());
+        let epoch = self.args.epoch.clone();
+        match since {
+            Some(s) if !s.epoch.is_empty() && s.epoch.as_str() != &*epoch => HistoryPage {
+                epoch,
+                seq: self.seq,
+                complete: false,
+                messages: Vec::new(),
+            },
+            Some(s) => {
+                let mut messages = self.history.range(s.seq, limit);
+                cap(&mut messages);
+                let complete = s.seq == self.seq
+                    || (s.seq < self.seq && messages.first().is_some_and(|d| d.seq == s.seq + 1));
+                HistoryPage {
+                    epoch,
+                    seq: self.seq,
+                    complete,
+                    messages,
+                }
+            }
+            None => {
+                let mut messages = self.history.last(limit, 0);
+                cap(&mut messages);
+                HistoryPage {
+                    epoch,
+                    seq: self.seq,
+                    complete: true,
+                    messages,
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the oldest messages of a page that fit in [`MAX_REPLY_BYTES`] (the reader pages on).
+fn cap(messages: &mut Vec<Arc<Delivery>>) {
+    let mut size = 0;
+    let keep = messages
+        .iter()
+        .take_while(|d| {
+            size += d.frame.len();
+            size <= MAX_REPLY_BYTES
+        })
+        .count();
+    messages.truncate(keep);
+}
+
+/// Hands a message that reached a moved room to its new owner, in order (each call completes
+/// before the next message is taken). A caller whose forward fails sees its call fail and
+/// retries (never a silent drop).
+async fn forward(to: &ActorRef<RoomMessage>, msg: RoomMessage) {
+    const MS: u64 = wire::CALL_MS;
+    match msg {
+        RoomMessage::Join(req, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::Join, MS, req) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::Leave(req) => {
+            let _ = to.cast(RoomMessage::Leave(req));
+        }
+        RoomMessage::Publish(req, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::Publish, MS, req) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::Presence(e, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::Presence, MS, e) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::History(req, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::History, MS, req) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::SetSnapshot(req, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::SetSnapshot, MS, req) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::GetSnapshot(e, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::GetSnapshot, MS, e) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::Info(e, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::Info, MS, e) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::Migrate(req, reply) => {
+            if let Ok(r) = ractor::call_t!(to, RoomMessage::Migrate, 60_000, req) {
+                let _ = reply.send(r);
+            }
+        }
+        RoomMessage::Tick(_) => {}
+    }
+}
+
+/// How often a room does housekeeping.
+const TICK: Duration = Duration::from_secs(1);
+
+impl Actor for RoomActor {
+    type Msg = RoomMessage;
+    type State = RoomState;
+    type Arguments = RoomArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: RoomArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(TICK, || RoomMessage::Tick(Empty {}));
+        args.metrics.rooms_active.inc();
+        tracing::debug!(room = %args.name, epoch = %args.epoch, "room started");
+        let mut args = args;
+        let adopted = args.adopted.take();
+        let mut state = RoomState {
+            history: History::new(args.history_size, args.history_ttl),
+            args,
+            seq: 0,
+            snapshot: None,
+            members: HashMap::new(),
+            relays: HashMap::new(),
+            idle_since: Some(Instant::now()),
+            rate: (Instant::now(), 0, 0),
+            moved: None,
+            backup: None,
+        };
+        if let Some(m) = adopted {
+            state.seq = m.seq;
+            for d in m.history {
+                state.history.push(d);
+            }
+            state.snapshot = m
+                .snapshot
+                .map(|(seq, bytes, len)| Snapshot::from_parts(seq, bytes, len));
+            for (node, count) in m.nodes {
+                match state.target_for(&node) {
+                    Some(t) => {
+                        state.relays.insert(node, (t, count));
+                    }
+                    None => {
+                        tracing::warn!(room = %state.args.name, %node, "moved room: a member node is unreachable")
+                    }
+                }
+            }
+            for mm in m.members {
+                if state.relays.contains_key(&mm.node) {
+                    state.members.insert(
+                        mm.client,
+                        Member {
+                            user: mm.user,
+                            node: mm.node,
+                            conns: mm.conns,
+                        },
+                    );
+                }
+            }
+            if !state.members.is_empty() {
+                state.idle_since = None;
+            }
+        }
+        Ok(state)
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.args.metrics.rooms_active.dec();
+        if state.moved.is_none() {
+            state.drop_replica();
+        }
+        tracing::debug!(room = %state.args.name, "room stopped");
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some((to, until)) = &state.moved {
+            forward(to, msg).await;
+            if Instant::now() >= *until {
+                myself.stop(Some("moved".into()));
+            }
+            return Ok(());
+        }
+        match msg {
+            RoomMessage::Migrate(req, reply) => {
+                let out = state.migrate(&myself, &req.to).await;
+                let _ = reply.send(out);
+            }
+            RoomMessage::Join(req, reply) => {
+                let _span = tracing::debug_span!("room_join", room = %state.args.name, client = %req.client, node = %req.node).entered();
+                let out = state.join(req);
+                let _ = reply.send(out);
+            }
+            RoomMessage::Leave(req) => state.leave(&req.client, &req.node),
+            RoomMessage::Publish(req, reply) => {
+                let d = state.publish(&req.from, &req.data).await;
+                state.args.metrics.publishes.inc();
+                let _ = reply.send(wire::Published {
+                    seq: d.seq,
+                    epoch: d.epoch.to_string(),
+                });
+            }
+            RoomMessage::Presence(_, reply) => {
+                let mut members: Vec<PresenceEntry> = state
+                    .members
+                    .iter()
+                    .map(|(c, m)| PresenceEntry {
+                        client: c.clone(),
+                        user: m.user.clone(),
+                        node: m.node.clone(),
+                    })
+                    .collect();
+                members.sort_by(|a, b| a.client.cmp(&b.client));
+                let _ = reply.send(PresenceList { members });
+            }
+            RoomMessage::History(req, reply) => {
+                let limit = (req.limit as usize).min(state.args.history_size);
+                let _ = reply.send(state.history_page(req.since, limit));
+            }
+            RoomMessage::SetSnapshot(req, reply) => {
+                let out = match Snapshot::new(state.seq, &req.data, state.args.max_snapshot_bytes) {
+                    Ok(s) => {
+                        let seq = s.seq;
+                        state.snapshot = Some(s);
+                        // The replica gets the new snapshot with a full sync on the next tick.
+                        state.drop_replica();
+                        SnapshotPutReply {
+                            seq: Some(seq),
+                            error: None,
+                        }
+                    }
+                    Err(e) => SnapshotPutReply {
+                        seq: None,
+                        error: Some(e.to_string()),
+                    },
+                };
+                let _ = reply.send(out);
+            }
+            RoomMessage::GetSnapshot(_, reply) => {
+                let out = match &state.snapshot {
+                    None => SnapshotGetReply::default(),
+                    Some(s) => match s.data() {
+                        Ok(d) => SnapshotGetReply {
+                            snapshot: Some((s.seq, state.args.epoch.to_string(), d)),
+                            error: None,
+                        },
+                        Err(e) => SnapshotGetReply {
+                            snapshot: None,
+                            error: Some(e.to_string()),
+                        },
+                    },
+                };
+                let _ = reply.send(out);
+            }
+            RoomMessage::Info(_, reply) => {
+                let _ = reply.send(state.info());
+            }
+            RoomMessage::Tick(_) => {
+                // A member node that died: its members leave now (and the others are told),
+                // not at the next publish.
+                let gone: Vec<String> = state
+                    .relays
+                    .iter()
+                    .filter(|(_, (t, _))| match t {
+                        RelayTarget::Remote(r) => !crate::directory::is_live(&r.get_cell()),
+                        RelayTarget::Local(_) => false,
+                    })
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                for node in gone {
+                    state.node_lost(&node);
+                }
+                state.sync_backup();
+                state.history.expire(now_micros());
+                let idle = state
+                    .idle_since
+                    .is_some_and(|t| t.elapsed() >= state.args.idle_timeout);
+                if idle && state.history.is_empty() && state.snapshot.is_none() {
+                    tracing::debug!(room = %state.args.name, "room idle, stopping");
+                    crate::events::emit(crate::events::Event::RoomClosed {
+                        room: state.args.name.to_string(),
+                    });
+                    myself.stop(Some("idle".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+}

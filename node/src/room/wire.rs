@@ -1,0 +1,567 @@
+//! The room's messages and their payloads, encodable for other nodes: a room is owned by one
+//! node and reached from every node, so every variant is remotely usable (`RactorClusterMessage`).
+//! Local callers pass the values as they are (no encoding); only a call that crosses nodes is
+//! encoded, as one JSON payload per variant (fields may be added with `#[serde(default)]`;
+//! variants are never renamed: see ARCHITECTURE.md, "Compatibility").
+//!
+//! The typed helpers at the bottom ([`join`], [`publish`], …) are how the rest of the node talks
+//! to a room, so no caller builds these messages by hand.
+
+use crate::outbound::Delivery;
+use protocol::client::Since;
+use protocol::room::RoomName;
+use ractor::{ActorRef, BytesConvertable, RpcReplyPort};
+use ractor_cluster::RactorClusterMessage;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+/// Who published.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Publisher {
+    /// A client connection.
+    Client {
+        /// Client id.
+        client: String,
+        /// User id.
+        user: String,
+    },
+    /// The backend API.
+    Backend,
+}
+
+/// A member joining through its node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// Client id.
+    pub client: String,
+    /// User id.
+    pub user: String,
+    /// Node the client is connected to (its relay receives the room's messages).
+    pub node: String,
+    /// Recovery position.
+    pub since: Option<Since>,
+    /// Replay the last N messages.
+    pub last: Option<u32>,
+    /// Re-joining after the room moved: do not announce the member again.
+    #[serde(default)]
+    pub quiet: bool,
+}
+
+/// What a join returns: the reply fields and everything to replay before live messages.
+#[derive(Debug, Clone, Default)]
+pub struct JoinReply {
+    /// Why the join failed (e.g. the member's node has no reachable relay).
+    pub error: Option<String>,
+    /// Room seq at the moment of the join.
+    pub seq: u64,
+    /// Room epoch.
+    pub epoch: Arc<str>,
+    /// Distinct members after the join.
+    pub members: usize,
+    /// With `since`: whether recovery is complete.
+    pub recovered: Option<bool>,
+    /// The snapshot frame and its seq, if the room has one.
+    pub snapshot: Option<(u64, String)>,
+    /// Messages to replay, in order.
+    pub replay: Vec<Arc<Delivery>>,
+}
+
+/// A member leaving.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaveRequest {
+    /// Client id.
+    pub client: String,
+    /// Node it was on.
+    pub node: String,
+}
+
+/// A publish.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishRequest {
+    /// Publisher identity (set by the gateway, never by the client).
+    pub from: Publisher,
+    /// Payload.
+    pub data: Box<RawValue>,
+}
+
+/// A publish's outcome.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Published {
+    /// Assigned seq.
+    pub seq: u64,
+    /// Room epoch.
+    pub epoch: String,
+}
+
+/// A member as listed by presence.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PresenceEntry {
+    /// Client id.
+    pub client: String,
+    /// User id.
+    pub user: String,
+    /// Node the client is on.
+    pub node: String,
+}
+
+/// The members of a room.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PresenceList {
+    /// Members, by client id.
+    pub members: Vec<PresenceEntry>,
+}
+
+/// A history read.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HistoryRequest {
+    /// Only messages after this position (an empty epoch means the room's current one).
+    pub since: Option<Since>,
+    /// At most this many.
+    pub limit: u64,
+}
+
+/// A room's history as read by `history` and the backend API.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryPage {
+    /// Room epoch.
+    pub epoch: Arc<str>,
+    /// Current seq.
+    pub seq: u64,
+    /// Whether the page starts right after the asked position.
+    pub complete: bool,
+    /// Messages, oldest first.
+    pub messages: Vec<Arc<Delivery>>,
+}
+
+impl HistoryPage {
+    /// The page as a JSON array of `message` frames (the stored encodings, not re-encoded).
+    pub fn messages_json(&self) -> String {
+        let len: usize = self.messages.iter().map(|d| d.frame.len() + 1).sum();
+        let mut out = String::with_capacity(len + 2);
+        out.push('[');
+        for (i, d) in self.messages.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&d.frame);
+        }
+        out.push(']');
+        out
+    }
+}
+
+/// A snapshot to store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotPut {
+    /// Payload.
+    pub data: Box<RawValue>,
+}
+
+/// The outcome of storing a snapshot.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SnapshotPutReply {
+    /// The seq it is current as of.
+    pub seq: Option<u64>,
+    /// Why it was refused.
+    pub error: Option<String>,
+}
+
+/// A snapshot as read back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SnapshotGetReply {
+    /// (seq, epoch, data), if the room has one.
+    pub snapshot: Option<(u64, String, Box<RawValue>)>,
+    /// Why it could not be read.
+    pub error: Option<String>,
+}
+
+/// Summary for the admin API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// Room name.
+    pub name: String,
+    /// Owner node.
+    pub owner: String,
+    /// Distinct members.
+    pub members: usize,
+    /// Nodes with members.
+    pub nodes: Vec<String>,
+    /// Current seq.
+    pub seq: u64,
+    /// Epoch.
+    pub epoch: String,
+    /// Messages held in history.
+    pub history_len: usize,
+    /// Whether a snapshot is set.
+    pub has_snapshot: bool,
+    /// Messages published per second (last second).
+    #[serde(default)]
+    pub msgs_per_s: f64,
+    /// Node holding the room's replica, if any.
+    #[serde(default)]
+    pub backup: Option<String>,
+}
+
+/// Asks the owner to move the room to another node.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MigrateRequest {
+    /// Target node.
+    pub to: String,
+}
+
+/// The outcome of a move.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MigrateReply {
+    /// Node that owned the room.
+    pub from: String,
+    /// Node that owns it now.
+    pub to: String,
+    /// Seq at the handoff.
+    pub seq: u64,
+    /// Epoch (unchanged by a move).
+    pub epoch: String,
+    /// Why it did not move.
+    pub error: Option<String>,
+}
+
+/// An empty payload (requests without arguments, the housekeeping tick).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// Messages accepted by a room actor, from any node.
+#[derive(RactorClusterMessage)]
+pub enum RoomMessage {
+    /// A client joins through its node's relay (the connection subscribed there first).
+    #[rpc]
+    Join(JoinRequest, RpcReplyPort<JoinReply>),
+    /// A client's connection leaves (explicitly or by closing).
+    Leave(LeaveRequest),
+    /// Publish a message; answers its seq.
+    #[rpc]
+    Publish(PublishRequest, RpcReplyPort<Published>),
+    /// Members of the room.
+    #[rpc]
+    Presence(Empty, RpcReplyPort<PresenceList>),
+    /// Read history.
+    #[rpc]
+    History(HistoryRequest, RpcReplyPort<HistoryPage>),
+    /// Replace the snapshot.
+    #[rpc]
+    SetSnapshot(SnapshotPut, RpcReplyPort<SnapshotPutReply>),
+    /// Read the snapshot.
+    #[rpc]
+    GetSnapshot(Empty, RpcReplyPort<SnapshotGetReply>),
+    /// Admin summary.
+    #[rpc]
+    Info(Empty, RpcReplyPort<RoomInfo>),
+    /// Periodic housekeeping: expire history, stop when idle.
+    Tick(Empty),
+    /// Move the room to another node (admin `migrate`, drain).
+    #[rpc]
+    Migrate(MigrateRequest, RpcReplyPort<MigrateReply>),
+}
+
+// === encodings ===
+
+macro_rules! json_bytes {
+    ($($t:ty),*) => {$(
+        impl BytesConvertable for $t {
+            fn into_bytes(self) -> Vec<u8> {
+                serde_json::to_vec(&self).expect("room payloads always encode")
+            }
+            fn from_bytes(bytes: Vec<u8>) -> Self {
+                // A payload that does not decode is dropped by ractor (it catches this panic);
+                // the caller's call times out.
+                serde_json::from_slice(&bytes).expect("a room payload from a peer must decode")
+            }
+        }
+    )*};
+}
+
+json_bytes!(
+    JoinRequest,
+    LeaveRequest,
+    PublishRequest,
+    Published,
+    PresenceList,
+    HistoryRequest,
+    SnapshotPut,
+    SnapshotPutReply,
+    SnapshotGetReply,
+    RoomInfo,
+    Empty,
+    MigrateRequest,
+    MigrateReply
+);
+
+/// One delivery as carried inside JSON payloads.
+#[derive(Serialize, Deserialize)]
+struct DeliveryJson {
+    room: String,
+    seq: u64,
+    epoch: String,
+    frame: String,
+    us: u64,
+}
+
+fn to_json(d: &Delivery) -> DeliveryJson {
+    DeliveryJson {
+        room: d.room.to_string(),
+        seq: d.seq,
+        epoch: d.epoch.to_string(),
+        frame: d.frame.to_string(),
+        us: d.published_us,
+    }
+}
+
+fn from_json(d: DeliveryJson) -> Option<Arc<Delivery>> {
+    Some(Arc::new(Delivery {
+        room: RoomName::parse(&d.room).ok()?,
+        seq: d.seq,
+        epoch: Arc::from(d.epoch),
+        frame: d.frame.into(),
+        published_us: d.us,
+    }))
+}
+
+#[derive(Serialize, Deserialize)]
+struct JoinReplyJson {
+    error: Option<String>,
+    seq: u64,
+    epoch: String,
+    members: usize,
+    recovered: Option<bool>,
+    snapshot: Option<(u64, String)>,
+    replay: Vec<DeliveryJson>,
+}
+
+impl BytesConvertable for JoinReply {
+    fn into_bytes(self) -> Vec<u8> {
+        let j = JoinReplyJson {
+            error: self.error,
+            seq: self.seq,
+            epoch: self.epoch.to_string(),
+            members: self.members,
+            recovered: self.recovered,
+            snapshot: self.snapshot,
+            replay: self.replay.iter().map(|d| to_json(d)).collect(),
+        };
+        serde_json::to_vec(&j).expect("join replies always encode")
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        let j: JoinReplyJson =
+            serde_json::from_slice(&bytes).expect("a join reply from a peer must decode");
+        Self {
+            error: j.error,
+            seq: j.seq,
+            epoch: Arc::from(j.epoch),
+            members: j.members,
+            recovered: j.recovered,
+            snapshot: j.snapshot,
+            replay: j.replay.into_iter().filter_map(from_json).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct HistoryPageJson {
+    epoch: String,
+    seq: u64,
+    complete: bool,
+    messages: Vec<DeliveryJson>,
+}
+
+impl BytesConvertable for HistoryPage {
+    fn into_bytes(self) -> Vec<u8> {
+        let j = HistoryPageJson {
+            epoch: self.epoch.to_string(),
+            seq: self.seq,
+            complete: self.complete,
+            messages: self.messages.iter().map(|d| to_json(d)).collect(),
+        };
+        serde_json::to_vec(&j).expect("history pages always encode")
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        let j: HistoryPageJson =
+            serde_json::from_slice(&bytes).expect("a history page from a peer must decode");
+        Self {
+            epoch: Arc::from(j.epoch),
+            seq: j.seq,
+            complete: j.complete,
+            messages: j.messages.into_iter().filter_map(from_json).collect(),
+        }
+    }
+}
+
+// === typed calls ===
+
+/// Why a call to a room failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomCallError {
+    /// The room did not answer in time, or is gone (its node left).
+    #[error("room unavailable: {0}")]
+    Unavailable(String),
+    /// The room refused the request.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn unavailable<E: std::fmt::Display>(e: E) -> RoomCallError {
+    RoomCallError::Unavailable(e.to_string())
+}
+
+/// How long a call may wait for its room, milliseconds.
+pub const CALL_MS: u64 = 5_000;
+
+/// Joins `room` (the caller subscribed at its relay first).
+pub async fn join(
+    room: &ActorRef<RoomMessage>,
+    req: JoinRequest,
+) -> Result<JoinReply, RoomCallError> {
+    let r = ractor::call_t!(room, RoomMessage::Join, CALL_MS, req).map_err(unavailable)?;
+    match r.error {
+        Some(e) => Err(RoomCallError::Refused(e)),
+        None => Ok(r),
+    }
+}
+
+/// Leaves `room` (fire and forget).
+pub fn leave(room: &ActorRef<RoomMessage>, client: &str, node: &str) {
+    let _ = room.cast(RoomMessage::Leave(LeaveRequest {
+        client: client.to_owned(),
+        node: node.to_owned(),
+    }));
+}
+
+/// Publishes into `room`.
+pub async fn publish(
+    room: &ActorRef<RoomMessage>,
+    from: Publisher,
+    data: Box<RawValue>,
+) -> Result<Published, RoomCallError> {
+    ractor::call_t!(
+        room,
+        RoomMessage::Publish,
+        CALL_MS,
+        PublishRequest { from, data }
+    )
+    .map_err(unavailable)
+}
+
+/// Members of `room`.
+pub async fn presence(room: &ActorRef<RoomMessage>) -> Result<Vec<PresenceEntry>, RoomCallError> {
+    ractor::call_t!(room, RoomMessage::Presence, CALL_MS, Empty {})
+        .map(|p| p.members)
+        .map_err(unavailable)
+}
+
+/// History of `room`.
+pub async fn history(
+    room: &ActorRef<RoomMessage>,
+    since: Option<Since>,
+    limit: usize,
+) -> Result<HistoryPage, RoomCallError> {
+    let req = HistoryRequest {
+        since,
+        limit: limit as u64,
+    };
+    ractor::call_t!(room, RoomMessage::History, CALL_MS, req).map_err(unavailable)
+}
+
+/// Stores a snapshot; answers its seq.
+pub async fn set_snapshot(
+    room: &ActorRef<RoomMessage>,
+    data: Box<RawValue>,
+) -> Result<u64, RoomCallError> {
+    let r = ractor::call_t!(
+        room,
+        RoomMessage::SetSnapshot,
+        CALL_MS,
+        SnapshotPut { data }
+    )
+    .map_err(unavailable)?;
+    match (r.seq, r.error) {
+        (Some(seq), _) => Ok(seq),
+        (None, e) => Err(RoomCallError::Refused(e.unwrap_or_default())),
+    }
+}
+
+/// Reads the snapshot: (seq, epoch, data).
+pub async fn get_snapshot(
+    room: &ActorRef<RoomMessage>,
+) -> Result<Option<(u64, String, Box<RawValue>)>, RoomCallError> {
+    let r =
+        ractor::call_t!(room, RoomMessage::GetSnapshot, CALL_MS, Empty {}).map_err(unavailable)?;
+    match r.error {
+        Some(e) => Err(RoomCallError::Refused(e)),
+        None => Ok(r.snapshot),
+    }
+}
+
+/// Moves `room` to node `to`; the call waits for the handoff (up to a minute for large rooms).
+pub async fn migrate(
+    room: &ActorRef<RoomMessage>,
+    to: &str,
+) -> Result<MigrateReply, RoomCallError> {
+    let req = MigrateRequest { to: to.to_owned() };
+    let r = ractor::call_t!(room, RoomMessage::Migrate, 60_000, req).map_err(unavailable)?;
+    match &r.error {
+        Some(e) => Err(RoomCallError::Refused(e.clone())),
+        None => Ok(r),
+    }
+}
+
+/// Admin summary of `room`.
+pub async fn info(room: &ActorRef<RoomMessage>) -> Result<RoomInfo, RoomCallError> {
+    ractor::call_t!(room, RoomMessage::Info, CALL_MS, Empty {}).map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_replies_and_history_pages_cross_the_wire_intact() {
+        let d = Arc::new(Delivery {
+            room: RoomName::parse("r").unwrap(),
+            seq: 7,
+            epoch: Arc::from("e1"),
+            frame: r#"{"op":"message","seq":7,"data":"é\n"}"#.into(),
+            published_us: 42,
+        });
+        let reply = JoinReply {
+            seq: 7,
+            epoch: Arc::from("e1"),
+            members: 2,
+            recovered: Some(true),
+            snapshot: Some((3, "{}".into())),
+            replay: vec![d.clone()],
+            error: None,
+        };
+        let back = JoinReply::from_bytes(reply.into_bytes());
+        assert_eq!(back.replay[0].frame, d.frame);
+        assert_eq!(back.replay[0].seq, 7);
+        assert_eq!(back.recovered, Some(true));
+        let page = HistoryPage {
+            epoch: Arc::from("e1"),
+            seq: 7,
+            complete: true,
+            messages: vec![d],
+        };
+        let back = HistoryPage::from_bytes(page.into_bytes());
+        assert_eq!(
+            back.messages_json(),
+            r#"[{"op":"message","seq":7,"data":"é\n"}]"#
+        );
+        let p = PublishRequest {
+            from: Publisher::Backend,
+            data: RawValue::from_string("[1,2]".into()).unwrap(),
+        };
+        assert_eq!(
+            PublishRequest::from_bytes(p.into_bytes()).data.get(),
+            "[1,2]"
+        );
+    }
+}

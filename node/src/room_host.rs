@@ -1,0 +1,333 @@
+//! The room host: spawns room actors on this node on request, from this node or any other
+//! (ractor has no remote spawn, so the owner node's host is asked). One per node, remotely
+//! usable, in the process group [`GROUP`] and named `gatehouse.room_host:<node>`.
+//!
+//! Ensure is serialized here, so two callers asking for the same absent room get one actor. A
+//! new room joins the process group `room:<name>`, through which every lookup on every node
+//! finds it, and is named `room:<name>@<epoch>`. The host supervises its rooms: a room that
+//! fails is logged and gone (the next lookup creates it again with a new epoch); the host never
+//! stops because a room did.
+
+use crate::directory::group_of;
+use crate::ids::new_epoch;
+use crate::metrics::Metrics;
+use crate::relay::ingress::SharedDelivery;
+use crate::relay::RelayMessage;
+use crate::room::migration::{self, AdoptChunk, AdoptReply, MovedRoom};
+use crate::room::{RoomActor, RoomArgs};
+use cluster_config::RoomsSection;
+use protocol::room::RoomName;
+use ractor::{
+    Actor, ActorProcessingErr, ActorRef, BytesConvertable, RpcReplyPort, SupervisionEvent,
+};
+use ractor_cluster::RactorClusterMessage;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The process group of every node's room host.
+pub const GROUP: &str = "gatehouse.room_hosts";
+
+/// The actor name of `node`'s room host.
+pub fn name_of(node: &str) -> String {
+    format!("{GROUP}:{node}")
+}
+
+/// Asks for a room to exist on this node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnsureRoom {
+    /// Room name.
+    pub room: String,
+}
+
+/// The outcome: `error` is set when the room could not be started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EnsureReply {
+    /// Why not.
+    pub error: Option<String>,
+}
+
+impl BytesConvertable for EnsureRoom {
+    fn into_bytes(self) -> Vec<u8> {
+        serde_json::to_vec(&self).expect("requests always encode")
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        serde_json::from_slice(&bytes).expect("a request from a peer must decode")
+    }
+}
+
+impl BytesConvertable for EnsureReply {
+    fn into_bytes(self) -> Vec<u8> {
+        serde_json::to_vec(&self).expect("replies always encode")
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        serde_json::from_slice(&bytes).expect("a reply from a peer must decode")
+    }
+}
+
+/// Messages accepted by [`RoomHostActor`], from any node.
+#[derive(RactorClusterMessage)]
+pub enum RoomHostMessage {
+    /// Makes sure the room runs (here, unless a live owner exists anywhere).
+    #[rpc]
+    Ensure(EnsureRoom, RpcReplyPort<EnsureReply>),
+    /// One chunk of a room moving here; the last one starts the room with the moved state.
+    #[rpc]
+    Adopt(AdoptChunk, RpcReplyPort<AdoptReply>),
+    /// One chunk of a room's whole state for the replica kept here (this node is its backup).
+    ReplicaSync(AdoptChunk),
+    /// A message just published in a room replicated here; answered once it is held, so the
+    /// owner acknowledges a publish only when its replica has it.
+    #[rpc]
+    ReplicaAppend(SharedDelivery, RpcReplyPort<AdoptReply>),
+    /// Forget the replica of a room (it moved, stopped, or chose another backup).
+    ReplicaDrop(ReplicaKey),
+}
+
+/// Names a replica: room and epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaKey {
+    /// Room.
+    pub room: String,
+    /// Epoch of the replicated room.
+    pub epoch: String,
+}
+
+impl BytesConvertable for ReplicaKey {
+    fn into_bytes(self) -> Vec<u8> {
+        serde_json::to_vec(&self).expect("keys always encode")
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        serde_json::from_slice(&bytes).expect("a key from a peer must decode")
+    }
+}
+
+/// A replica older than this (no sync or append) is never restored: its owner may have moved
+/// on without it.
+const REPLICA_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Chunks of rooms on their way here, by move id.
+#[derive(Default)]
+pub struct HostState {
+    arriving: HashMap<String, Vec<AdoptChunk>>,
+    /// Replicas of rooms owned elsewhere, for which this node is the backup, and when each was
+    /// last updated.
+    replicas: HashMap<String, (MovedRoom, std::time::Instant)>,
+}
+
+impl RoomHostActor {
+    fn args(&self, room: RoomName, epoch: Arc<str>, adopted: Option<MovedRoom>) -> RoomArgs {
+        RoomArgs {
+            name: room,
+            epoch,
+            node: self.node.clone(),
+            local_relay: self.relay.clone(),
+            history_size: self.rooms.history_size,
+            history_ttl: self.rooms.history_ttl,
+            max_snapshot_bytes: self.rooms.max_snapshot_bytes,
+            idle_timeout: self.rooms.idle_timeout,
+            metrics: self.metrics.clone(),
+            adopted,
+            active: self.active.clone(),
+        }
+    }
+
+    /// Starts a room actor here and makes it findable.
+    async fn start(
+        &self,
+        myself: &ActorRef<RoomHostMessage>,
+        args: RoomArgs,
+    ) -> Result<(), String> {
+        let room = args.name.clone();
+        let group = group_of(&room);
+        // A room that comes back to a node where its forwarder still runs needs a fresh name.
+        let name = format!("{group}@{}~{:04x}", args.epoch, rand::random::<u16>());
+        match Actor::spawn_linked(Some(name), RoomActor, args, myself.get_cell()).await {
+            Ok((actor, _)) => {
+                ractor::pg::join(group, vec![actor.get_cell()]);
+                Ok(())
+            }
+            Err(e) => Err(format!("cannot start room `{room}`: {e}")),
+        }
+    }
+}
+
+/// The room host; one per node.
+pub struct RoomHostActor {
+    /// This node's name.
+    pub node: String,
+    /// Active nodes (for the rooms' choice of backup).
+    pub active: Arc<std::sync::RwLock<Vec<String>>>,
+    /// This node's relay.
+    pub relay: ActorRef<RelayMessage>,
+    /// Room defaults.
+    pub rooms: RoomsSection,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl Actor for RoomHostActor {
+    type Msg = RoomHostMessage;
+    type State = HostState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        (): (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(HostState::default())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RoomHostMessage::Adopt(chunk, reply) => {
+                let room = match RoomName::parse(&chunk.room) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = reply.send(AdoptReply {
+                            error: Some(e.to_string()),
+                        });
+                        return Ok(());
+                    }
+                };
+                let (id, last) = (chunk.move_id.clone(), chunk.last);
+                state.arriving.entry(id.clone()).or_default().push(chunk);
+                if !last {
+                    let _ = reply.send(AdoptReply::default());
+                    return Ok(());
+                }
+                let chunks = state.arriving.remove(&id).unwrap_or_default();
+                let out = match migration::assemble(&room, chunks) {
+                    None => Some("the moved room's chunks do not fit together".to_owned()),
+                    Some(moved) => {
+                        let epoch: Arc<str> = Arc::from(moved.epoch.as_str());
+                        let args = self.args(room.clone(), epoch, Some(moved));
+                        self.start(&myself, args).await.err()
+                    }
+                };
+                if out.is_none() {
+                    tracing::info!(room = %room, "room adopted");
+                }
+                let _ = reply.send(AdoptReply { error: out });
+            }
+            RoomHostMessage::Ensure(req, reply) => {
+                let room = match RoomName::parse(&req.room) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = reply.send(EnsureReply {
+                            error: Some(e.to_string()),
+                        });
+                        return Ok(());
+                    }
+                };
+                if crate::directory::find(&room).is_some() {
+                    let _ = reply.send(EnsureReply::default());
+                    return Ok(());
+                }
+                // The owner was lost and this node holds a fresh replica: the room comes back with
+                // its epoch, seq and history (members rejoin with `since`).
+                let restored = state
+                    .replicas
+                    .remove(room.as_str())
+                    .filter(|(_, at)| at.elapsed() <= REPLICA_FRESH)
+                    .map(|(r, _)| r);
+                let from_replica = restored.is_some();
+                let epoch: Arc<str> = match &restored {
+                    Some(r) => Arc::from(r.epoch.as_str()),
+                    None => new_epoch(),
+                };
+                let args_epoch = epoch.clone();
+                let args = self.args(room.clone(), epoch, restored);
+                let error = self.start(&myself, args).await.err();
+                if error.is_none() {
+                    crate::events::emit(crate::events::Event::RoomCreated {
+                        room: room.to_string(),
+                        epoch: args_epoch.to_string(),
+                        restored: from_replica,
+                    });
+                    if from_replica {
+                        tracing::warn!(room = %room, "room restored from its replica");
+                    } else {
+                        tracing::info!(room = %room, "room created");
+                    }
+                }
+                let _ = reply.send(EnsureReply { error });
+            }
+            RoomHostMessage::ReplicaSync(chunk) => {
+                let Ok(room) = RoomName::parse(&chunk.room) else {
+                    return Ok(());
+                };
+                let (id, last) = (chunk.move_id.clone(), chunk.last);
+                state.arriving.entry(id.clone()).or_default().push(chunk);
+                if last {
+                    let chunks = state.arriving.remove(&id).unwrap_or_default();
+                    match migration::assemble(&room, chunks) {
+                        Some(mut r) => {
+                            r.members.clear();
+                            r.nodes.clear();
+                            state
+                                .replicas
+                                .insert(room.to_string(), (r, std::time::Instant::now()));
+                        }
+                        None => {
+                            state.replicas.remove(room.as_str());
+                        }
+                    }
+                }
+            }
+            RoomHostMessage::ReplicaAppend(d, reply) => {
+                let d = d.0;
+                let key = d.room.to_string();
+                let cap = self.rooms.history_size;
+                let held = state.replicas.get_mut(&key).is_some_and(|(r, at)| {
+                    if *r.epoch != *d.epoch || d.seq != r.seq + 1 {
+                        return false;
+                    }
+                    r.seq = d.seq;
+                    r.history.push(d.clone());
+                    if r.history.len() > cap {
+                        let extra = r.history.len() - cap;
+                        r.history.drain(..extra);
+                    }
+                    *at = std::time::Instant::now();
+                    true
+                });
+                if !held && state.replicas.remove(&key).is_some() {
+                    // Out of step: a stale replica must never be restored.
+                    tracing::warn!(room = %key, "replica out of step; dropped until the next sync");
+                }
+                let _ = reply.send(AdoptReply {
+                    error: (!held).then(|| "no replica in step".to_owned()),
+                });
+            }
+            RoomHostMessage::ReplicaDrop(k) => {
+                if state
+                    .replicas
+                    .get(&k.room)
+                    .is_some_and(|(r, _)| r.epoch == k.epoch)
+                {
+                    state.replicas.remove(&k.room);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(who, reason) = event {
+            tracing::error!(actor = %who.get_id(), name = ?who.get_name(), %reason, "room failed");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,385 @@
+//! Wiring and lifecycle: spawns the node's actors, binds the listeners, serves, and shuts down.
+//!
+//! Start order: metrics → hub, relay, room host, rate limiter (actors) → webhook sender →
+//! listeners (bound before anything is announced, so a port conflict stops the start) → state
+//! `active`. Shutdown on SIGTERM/SIGINT: state `draining` (`/readyz` 503, new clients refused),
+//! every client gets `disconnect` + close 1001 (a one-node cluster has nowhere to move rooms),
+//! wait for connections to end (bounded by `shutdown_grace_s`), stop the listeners, flush the
+//! webhook, exit 0.
+
+use crate::auth::{AuthSetupError, Authenticator};
+use crate::context::{Lifecycle, NodeCtx, NodeState};
+use crate::hub::{HubActor, HubMessage};
+use crate::metrics::{spawn_sampler, Metrics};
+use crate::rate_limit::{Limits, RateLimiterActor, RateLimiterState};
+use crate::relay::RelayActor;
+use crate::room_host::RoomHostActor;
+use crate::webhook::Webhook;
+use actix_web::{web, App, HttpServer};
+use cluster_config::Config;
+use ractor::Actor;
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen on `{addr}` (`{field}`)")]
+    Bind {
+        /// Config field.
+        field: &'static str,
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An actor failed to start.
+    #[error("cannot start the {0} actor: {1}")]
+    Actor(&'static str, String),
+    /// The auth keys in config are unusable.
+    #[error(transparent)]
+    Auth(#[from] AuthSetupError),
+    /// The HTTP server failed.
+    #[error("http server: {0}")]
+    Http(#[from] std::io::Error),
+    /// The cluster layer could not start.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+}
+
+/// Binds a listener with a deep accept queue (a burst of reconnecting clients must not overflow
+/// it; `std`'s own bind uses 128).
+fn bind(field: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    let err = |source| StartError::Bind {
+        field,
+        addr,
+        source,
+    };
+    let domain = socket2::Domain::for_address(addr);
+    let s = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(err)?;
+    s.set_reuse_address(true).map_err(err)?;
+    s.bind(&addr.into()).map_err(err)?;
+    s.listen(LISTEN_BACKLOG).map_err(err)?;
+    Ok(s.into())
+}
+
+/// Accept queue length of the public and admin listeners (the kernel caps it at somaxconn).
+const LISTEN_BACKLOG: i32 = 4096;
+
+async fn spawn_actor<A: Actor>(
+    what: &'static str,
+    actor: A,
+    args: A::Arguments,
+) -> Result<ractor::ActorRef<A::Msg>, StartError> {
+    Actor::spawn(Some(format!("gatehouse:{what}")), actor, args)
+        .await
+        .map(|(r, _)| r)
+        .map_err(|e| StartError::Actor(what, e.to_string()))
+}
+
+/// Runs a node until SIGTERM/SIGINT; returns after a clean shutdown.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let config = Arc::new(config);
+    let node = config.node.name.clone();
+    let _span = tracing::info_span!("node", node = %node).entered();
+    let metrics = Arc::new(Metrics::new());
+    crate::events::init(&node);
+    let sampler = spawn_sampler(metrics.clone());
+
+    let hub = spawn_actor(
+        "hub",
+        HubActor {
+            node: node.clone(),
+            session_ttl: config.limits.session_ttl,
+        },
+        (),
+    )
+    .await?;
+    let lifecycle = Lifecycle::new();
+    let relay_placement = Arc::new(std::sync::OnceLock::new());
+    let relay = spawn_actor(
+        "relay",
+        RelayActor {
+            metrics: metrics.clone(),
+            node: node.clone(),
+            placement: relay_placement.clone(),
+        },
+        (),
+    )
+    .await?;
+    let active = Arc::new(std::sync::RwLock::new(Vec::new()));
+    let room_host = Actor::spawn(
+        Some(crate::room_host::name_of(&node)),
+        RoomHostActor {
+            node: node.clone(),
+            active: active.clone(),
+            relay: relay.clone(),
+            rooms: config.rooms.clone(),
+            metrics: metrics.clone(),
+        },
+        (),
+    )
+    .await
+    .map(|(r, _)| r)
+    .map_err(|e| StartError::Actor("room_host", e.to_string()))?;
+    ractor::pg::join(
+        crate::room_host::GROUP.to_owned(),
+        vec![room_host.get_cell()],
+    );
+    let ingress = Actor::spawn(
+        Some(crate::relay::ingress::name_of(&node)),
+        crate::relay::ingress::IngressActor {
+            relay: relay.clone(),
+        },
+        (),
+    )
+    .await
+    .map(|(r, _)| r)
+    .map_err(|e| StartError::Actor("relay_ingress", e.to_string()))?;
+    ractor::pg::join(
+        crate::relay::ingress::GROUP.to_owned(),
+        vec![ingress.get_cell()],
+    );
+    let placement = crate::directory::Placement {
+        node: node.clone(),
+        host: room_host.clone(),
+        active,
+        lifecycle: lifecycle.clone(),
+    };
+    let _ = relay_placement.set(placement.clone());
+    let limiter = spawn_actor(
+        "rate_limiter",
+        RateLimiterActor,
+        RateLimiterState {
+            defaults: Limits {
+                msgs_per_sec: config.limits.msgs_per_sec,
+                burst: config.limits.burst,
+                bytes_per_sec: config.limits.bytes_per_sec,
+            },
+            overrides: HashMap::new(),
+            hub: hub.clone(),
+        },
+    )
+    .await?;
+    let (webhook, webhook_task) = Webhook::start(&config.webhook, node.clone(), metrics.clone());
+    let auth = Authenticator::new(&config.auth)?;
+
+    let public_l = bind("node.listen", config.node.listen)?;
+    let admin_l = bind("node.admin_listen", config.node.admin_listen)?;
+    let public_addr = public_l.local_addr()?;
+    let admin_addr = admin_l.local_addr()?;
+
+    let incarnation = format!("{:016x}", rand::random::<u64>());
+    let cluster = crate::cluster::start(
+        &config,
+        &incarnation,
+        lifecycle.clone(),
+        public_addr.to_string(),
+        placement.active.clone(),
+        metrics.clone(),
+    )
+    .await?;
+    let (drainer, drain_rx) = crate::drain::channel();
+    let ctx = Arc::new(NodeCtx::new(
+        config.clone(),
+        incarnation,
+        lifecycle.clone(),
+        cluster.manager.clone(),
+        drainer.clone(),
+        (public_addr, admin_addr),
+        metrics.clone(),
+        auth,
+        hub.clone(),
+        relay.clone(),
+        placement,
+        limiter.clone(),
+        webhook,
+    ));
+    let _ = cluster.ctx.set(ctx.clone());
+    let drain_task = tokio::spawn(crate::drain::run(ctx.clone(), drain_rx));
+    let rebalance_task = config
+        .node
+        .rebalance_on_join
+        .then(|| tokio::spawn(crate::rebalance::run(ctx.clone())));
+    let workers = if config.node.workers == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        config.node.workers
+    };
+
+    let data = web::Data::from(ctx.clone());
+    let public = HttpServer::new({
+        let data = data.clone();
+        move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(crate::http::public)
+        }
+    })
+    .on_connect(tune_socket)
+    .workers(workers)
+    .backlog(4096)
+    .max_connections(100_000)
+    .max_connection_rate(1024)
+    .disable_signals()
+    .shutdown_timeout(2)
+    .listen(public_l)?
+    .run();
+    let admin = HttpServer::new({
+        let data = data.clone();
+        move || {
+            App::new()
+                .app_data(data.clone())
+                .configure(crate::http::admin_routes)
+        }
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(admin_l)?
+    .run();
+    let public_handle = public.handle();
+    let admin_handle = admin.handle();
+    let public_task = tokio::spawn(public);
+    let admin_task = tokio::spawn(admin);
+
+    warn_about_open_surfaces(&config);
+    if !crate::cluster::has_other_seeds(&config.node.seeds, &cluster.addr) {
+        // Nobody to join: serve at once (the manager turns a node with seeds active).
+        ctx.set_state(NodeState::Active);
+        if let Ok(mut active) = ctx.placement.active.write() {
+            *active = vec![node.clone()];
+        }
+    }
+    tracing::info!(
+        public = %public_addr,
+        admin = %admin_addr,
+        cluster = %cluster.addr,
+        incarnation = %ctx.incarnation,
+        workers,
+        version = env!("CARGO_PKG_VERSION"),
+        "listening"
+    );
+
+    // Run until SIGTERM/SIGINT (a drain, bounded by the grace period) or until a drain started
+    // through the admin API completes with `--exit-when-drained`.
+    let exit_when_drained = config.node.exit_when_drained;
+    tokio::select! {
+        () = wait_for_signal() => {
+            tracing::info!("shutting down: draining first");
+            drainer.send(crate::drain::DrainCommand::Start { exit: true });
+            let grace = config.node.shutdown_grace;
+            if tokio::time::timeout(grace, drainer.exit.notified()).await.is_err() {
+                tracing::warn!(grace_s = grace.as_secs(), "drain did not finish within the grace period");
+            }
+        }
+        () = drainer.exit.notified(), if exit_when_drained => {
+            tracing::info!("drained: exiting (--exit-when-drained)");
+        }
+    }
+    // Whoever is still connected now is told the node is going away.
+    let closed = ractor::call_t!(
+        hub,
+        |tx| HubMessage::CloseAll {
+            code: protocol::codes::close::GOING_AWAY,
+            reason: "server shutting down".into(),
+            reconnect: true,
+            reply: tx
+        },
+        5_000
+    )
+    .unwrap_or(0);
+    if closed > 0 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if ractor::call_t!(hub, HubMessage::Count, 1_000).unwrap_or(0) == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    ctx.set_state(NodeState::Drained);
+    drain_task.abort();
+    if let Some(t) = rebalance_task {
+        t.abort();
+    }
+    public_handle.stop(true).await;
+    admin_handle.stop(true).await;
+    let _ = public_task.await;
+    let _ = admin_task.await;
+    drop(data);
+    // The webhook sender ends once every producer is gone; give it a bounded time to flush.
+    if let Some(task) = webhook_task {
+        if let Ok(mut ctx) = Arc::try_unwrap(ctx) {
+            ctx.webhook.close();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    sampler.abort();
+    cluster.stop();
+    for actor in [
+        hub.get_cell(),
+        relay.get_cell(),
+        room_host.get_cell(),
+        ingress.get_cell(),
+        limiter.get_cell(),
+    ] {
+        actor.stop(None);
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Unacknowledged data (including a zero window that never opens) for this long aborts the TCP
+/// connection: a client that stops reading cannot hold a socket after its close.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Socket options for every accepted client connection: TCP_USER_TIMEOUT and keepalive, so dead
+/// or non-reading peers release their sockets; TCP_NODELAY for latency.
+fn tune_socket(conn: &dyn std::any::Any, _ext: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        let _ = tcp.set_nodelay(true);
+        let sock = socket2::SockRef::from(tcp);
+        let _ = sock.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(60))
+            .with_interval(Duration::from_secs(10));
+        let _ = sock.set_tcp_keepalive(&ka);
+    }
+}
+
+fn warn_about_open_surfaces(c: &Config) {
+    if c.admin.token.is_none() {
+        tracing::warn!(admin = %c.node.admin_listen, "no admin token set: the admin API answers loopback clients only");
+    }
+    if c.api.key.is_none() {
+        tracing::warn!("no API key set: /api/v1 answers loopback clients only");
+    }
+    if !c.auth.required {
+        tracing::warn!("auth.required = false: clients without a token connect as anonymous users");
+    }
+    if c.node.cookie_generated {
+        tracing::info!("no cluster cookie set: generated a random one (session tokens will not survive a restart)");
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}

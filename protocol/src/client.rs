@@ -1,0 +1,343 @@
+//! Frames a client sends (client protocol v1), and the one decoder that turns raw text into a
+//! typed [`Request`].
+//!
+//! The decoder never panics and never drops a frame silently: every input ends as a request or
+//! as a [`DecodeError`] that says whether to answer with an `error` frame (no usable `id`) or a
+//! failed `reply` (the frame carried an `id`). Unknown fields are ignored so newer clients can
+//! talk to older nodes; unknown ops are answered `unknown_op`.
+
+use crate::codes::ErrorCode;
+use crate::room::RoomName;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The request id chosen by the client, kept as its raw JSON text (a number or a string) so the
+/// reply echoes it byte for byte.
+#[derive(Debug, Clone)]
+pub struct RequestId(Box<RawValue>);
+
+impl RequestId {
+    /// Returns the raw JSON of the id.
+    pub fn raw(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+/// A recovery position: the last `seq` the client saw under `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Since {
+    /// Last sequence number received.
+    pub seq: u64,
+    /// Epoch that sequence number belongs to.
+    pub epoch: String,
+}
+
+/// A decoded client request.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// Join a room, optionally recovering (`since`) or replaying (`last`), optionally asking
+    /// for presence events.
+    Join {
+        /// Room to join.
+        room: RoomName,
+        /// Recovery position.
+        since: Option<Since>,
+        /// Replay this many of the most recent messages (ignored when `since` is set).
+        last: Option<u32>,
+        /// Receive `presence_join` / `presence_leave` events.
+        presence: bool,
+    },
+    /// Leave a room.
+    Leave {
+        /// Room to leave.
+        room: RoomName,
+    },
+    /// Publish `data` to a joined room.
+    Publish {
+        /// Target room.
+        room: RoomName,
+        /// Opaque JSON payload.
+        data: Box<RawValue>,
+    },
+    /// List the room's members.
+    Presence {
+        /// Room asked about.
+        room: RoomName,
+    },
+    /// Read the room's history.
+    History {
+        /// Room asked about.
+        room: RoomName,
+        /// Only messages after this position.
+        since: Option<Since>,
+        /// At most this many messages.
+        limit: Option<u32>,
+    },
+    /// Application-level ping, answered with `pong`.
+    Ping,
+}
+
+impl Request {
+    /// Returns the op name, for logs and metrics.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Join { .. } => "join",
+            Self::Leave { .. } => "leave",
+            Self::Publish { .. } => "publish",
+            Self::Presence { .. } => "presence",
+            Self::History { .. } => "history",
+            Self::Ping => "ping",
+        }
+    }
+}
+
+/// A frame that decoded: its optional id and the request.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    /// The client's id, echoed in the reply; `None` means "answer nothing on success".
+    pub id: Option<RequestId>,
+    /// The request.
+    pub request: Request,
+}
+
+/// Why a frame did not decode, and how to answer it.
+#[derive(Debug, Clone)]
+pub struct DecodeError {
+    /// The frame's id when one could be read: answer with a failed `reply`; otherwise with an
+    /// `error` frame.
+    pub id: Option<RequestId>,
+    /// The error code to send.
+    pub code: ErrorCode,
+    /// A human-readable reason.
+    pub message: String,
+}
+
+impl DecodeError {
+    fn new(id: Option<RequestId>, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            id,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The flat shape every client frame is first read into; fields are checked per op after.
+#[derive(Deserialize)]
+struct RawFrame<'a> {
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    op: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    room: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    since: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    last: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    presence: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    limit: Option<&'a RawValue>,
+}
+
+/// Decodes one text frame.
+pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(DecodeError::new(
+            None,
+            ErrorCode::BadFrame,
+            "expected a JSON object",
+        ));
+    }
+    let raw: RawFrame<'_> = serde_json::from_str(text).map_err(|e| {
+        DecodeError::new(
+            None,
+            ErrorCode::BadFrame,
+            format!("expected a JSON object: {e}"),
+        )
+    })?;
+    let id = match raw.id {
+        None => None,
+        Some(v) => {
+            let s = v.get();
+            let ok = s.starts_with('"') || s.starts_with('-') || s.as_bytes()[0].is_ascii_digit();
+            if !ok {
+                return Err(DecodeError::new(
+                    None,
+                    ErrorCode::BadRequest,
+                    "`id` must be a number or a string",
+                ));
+            }
+            Some(RequestId(v.to_owned()))
+        }
+    };
+    let fail = |code, msg: String| DecodeError::new(id.clone(), code, msg);
+    let op: &str = match raw.op {
+        None => return Err(fail(ErrorCode::BadRequest, "missing `op`".into())),
+        Some(v) => serde_json::from_str::<&str>(v.get())
+            .map_err(|_| fail(ErrorCode::BadRequest, "`op` must be a string".into()))?,
+    };
+    let room = || -> Result<RoomName, DecodeError> {
+        let v = raw
+            .room
+            .ok_or_else(|| fail(ErrorCode::BadRequest, format!("`{op}` needs `room`")))?;
+        let s: String = serde_json::from_str(v.get())
+            .map_err(|_| fail(ErrorCode::BadRequest, "`room` must be a string".into()))?;
+        RoomName::parse(&s).map_err(|e| fail(ErrorCode::RoomInvalid, e.to_string()))
+    };
+    let since = || -> Result<Option<Since>, DecodeError> {
+        match raw.since {
+            None => Ok(None),
+            Some(v) if v.get() == "null" => Ok(None),
+            Some(v) => serde_json::from_str(v.get()).map(Some).map_err(|_| {
+                fail(
+                    ErrorCode::BadRequest,
+                    "`since` must be {\"seq\":<integer>,\"epoch\":<string>}".into(),
+                )
+            }),
+        }
+    };
+    let uint = |v: Option<&RawValue>, name: &str| -> Result<Option<u32>, DecodeError> {
+        match v {
+            None => Ok(None),
+            Some(v) if v.get() == "null" => Ok(None),
+            Some(v) => serde_json::from_str::<u32>(v.get()).map(Some).map_err(|_| {
+                fail(
+                    ErrorCode::BadRequest,
+                    format!("`{name}` must be a non-negative integer"),
+                )
+            }),
+        }
+    };
+    let request = match op {
+        "join" => {
+            let presence = match raw.presence {
+                None => false,
+                Some(v) => serde_json::from_str::<Option<bool>>(v.get())
+                    .map_err(|_| {
+                        fail(ErrorCode::BadRequest, "`presence` must be a boolean".into())
+                    })?
+                    .unwrap_or(false),
+            };
+            Request::Join {
+                room: room()?,
+                since: since()?,
+                last: uint(raw.last, "last")?,
+                presence,
+            }
+        }
+        "leave" => Request::Leave { room: room()? },
+        "publish" => {
+            let data = raw
+                .data
+                .ok_or_else(|| fail(ErrorCode::BadRequest, "`publish` needs `data`".into()))?;
+            Request::Publish {
+                room: room()?,
+                data: data.to_owned(),
+            }
+        }
+        "presence" => Request::Presence { room: room()? },
+        "history" => Request::History {
+            room: room()?,
+            since: since()?,
+            limit: uint(raw.limit, "limit")?,
+        },
+        "ping" => Request::Ping,
+        other => {
+            let shown: String = other.chars().take(64).collect();
+            return Err(fail(ErrorCode::UnknownOp, format!("unknown op `{shown}`")));
+        }
+    };
+    Ok(Decoded { id, request })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> DecodeError {
+        decode(text).expect_err("should not decode")
+    }
+
+    #[test]
+    fn decodes_every_op() {
+        let d = decode(r#"{"id":1,"op":"join","room":"chat:lobby","since":{"seq":41,"epoch":"e9f1"},"presence":true}"#).unwrap();
+        assert_eq!(d.id.unwrap().raw().get(), "1");
+        match d.request {
+            Request::Join {
+                room,
+                since,
+                presence,
+                last,
+            } => {
+                assert_eq!(room.as_str(), "chat:lobby");
+                assert_eq!(since.unwrap().seq, 41);
+                assert!(presence);
+                assert!(last.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let d = decode(r#"{"id":"a","op":"publish","room":"r","data":{"text":"hi"}}"#).unwrap();
+        assert_eq!(d.id.unwrap().raw().get(), "\"a\"");
+        match d.request {
+            Request::Publish { data, .. } => assert_eq!(data.get(), r#"{"text":"hi"}"#),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode(r#"{"op":"ping"}"#).unwrap().request,
+            Request::Ping
+        ));
+        assert!(matches!(
+            decode(r#"{"op":"history","room":"r","limit":5}"#)
+                .unwrap()
+                .request,
+            Request::History { limit: Some(5), .. }
+        ));
+        assert!(matches!(
+            decode(r#"{"op":"join","room":"r","last":20}"#)
+                .unwrap()
+                .request,
+            Request::Join { last: Some(20), .. }
+        ));
+    }
+
+    #[test]
+    fn non_objects_are_bad_frames_without_id() {
+        for text in [
+            "",
+            "[]",
+            "42",
+            "\"x\"",
+            "{",
+            "{\"op\":",
+            "nul",
+            "{\"id\":1,}",
+        ] {
+            let e = err(text);
+            assert_eq!(e.code, ErrorCode::BadFrame, "{text}");
+            assert!(e.id.is_none());
+        }
+    }
+
+    #[test]
+    fn unknown_ops_and_bad_fields_keep_the_id() {
+        let e = err(r#"{"id":7,"op":"fly"}"#);
+        assert_eq!(e.code, ErrorCode::UnknownOp);
+        assert_eq!(e.id.unwrap().raw().get(), "7");
+        let e = err(r#"{"id":8,"op":"join"}"#);
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let e = err(r#"{"id":9,"op":"join","room":"a b"}"#);
+        assert_eq!(e.code, ErrorCode::RoomInvalid);
+        let e = err(r#"{"id":9,"op":"join","room":"ok","last":-1}"#);
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let e = err(r#"{"id":9,"op":"publish","room":"ok"}"#);
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        let e = err(r#"{"id":{"x":1},"op":"ping"}"#);
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.id.is_none());
+    }
+}

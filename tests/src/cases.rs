@@ -1,0 +1,19 @@
+//! End-to-end cases, one module per surface. Each test starts its own node(s) on free ports,
+//! so tests run in parallel.
+
+mod admin;
+mod auth;
+mod backend_api;
+mod cli;
+mod cluster;
+mod conformance;
+mod drain;
+mod errors;
+mod limits;
+mod local_cluster_script;
+mod messaging;
+mod ops;
+mod recovery;
+mod snapshot;
+mod tidy;
+mod webhook;

@@ -1,0 +1,175 @@
+//! The single-node admin API: stats, client listing, kick (4003), throttle and unthrottle
+//! (taking effect on the live connection), token checks, audit counters.
+
+use crate::client::Ended;
+use crate::{Client, Node};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn stats_and_client_listing_describe_the_node() {
+    let node = Node::start_default();
+    let mut c = Client::connect(&node.ws_url("")).await;
+    c.join("a").await;
+    let s = crate::http::get_ok(&node.admin_url("/admin/v1/stats")).await;
+    assert_eq!(s["connections"], 1);
+    assert_eq!(s["state"], "active");
+    assert!(s["rss_bytes"].as_u64().unwrap() > 0);
+    let l = crate::http::get_ok(&node.admin_url(&format!("/admin/v1/clients?q={}", c.id()))).await;
+    assert_eq!(l["total"], 1);
+    assert_eq!(l["clients"][0]["id"], c.id());
+    assert_eq!(l["clients"][0]["rooms"], 1);
+    let rooms = crate::http::get_ok(&node.admin_url("/admin/v1/rooms")).await;
+    assert_eq!(rooms["rooms"][0]["name"], "a");
+    assert_eq!(rooms["rooms"][0]["members"], 1);
+}
+
+#[tokio::test]
+async fn kick_closes_with_4003_and_is_counted() {
+    let node = Node::start_default();
+    let mut c = Client::connect(&node.ws_url("")).await;
+    let r = reqwest::Client::new()
+        .post(node.admin_url(&format!("/admin/v1/clients/{}/kick", c.id())))
+        .json(&json!({"reason":"spamming"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (end, frames) = c.expect_close(Duration::from_secs(5)).await;
+    assert_eq!(end, Ended::Closed(4003, "spamming".into()));
+    assert_eq!(frames.last().unwrap()["reconnect"], false);
+    assert_eq!(
+        node.metric(r#"gatehouse_admin_actions_total{reason="kick"}"#)
+            .await,
+        1.0
+    );
+    let r = reqwest::Client::new()
+        .post(node.admin_url("/admin/v1/clients/c_gone/kick"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn throttle_lowers_a_live_clients_limits_and_unthrottle_restores_them() {
+    let node = Node::start_default();
+    let mut c = Client::connect(&node.ws_url("")).await;
+    let http = reqwest::Client::new();
+    let url = node.admin_url(&format!("/admin/v1/clients/{}/throttle", c.id()));
+    let r = http
+        .post(&url)
+        .json(&json!({"msgs_per_sec":1,"burst":1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The new limits reach the connection through its queue; retry until they bite.
+    let deadline = tokio::time::Instant::now() + crate::wait::patience(Duration::from_secs(5));
+    loop {
+        c.send(json!({"op":"ping","id":1})).await;
+        c.send(json!({"op":"ping","id":2})).await;
+        let a = c.recv().await;
+        let b = c.recv().await;
+        if a["op"] == "reply" || b["op"] == "reply" {
+            let r = if a["op"] == "reply" { a } else { b };
+            assert_eq!(r["error"]["code"], "rate_limited");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "throttle never applied"
+        );
+    }
+    let (_, v) =
+        crate::http::send(http.get(node.admin_url(&format!("/admin/v1/clients/{}", c.id())))).await;
+    assert_eq!(v["throttled"], true);
+    assert_eq!(v["rate_limit"]["msgs_per_sec"], 1);
+    let r = http.delete(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, v) =
+        crate::http::send(http.get(node.admin_url(&format!("/admin/v1/clients/{}", c.id())))).await;
+    assert_eq!(v["throttled"], false);
+    let bad = http
+        .post(&url)
+        .json(&json!({"msgs_per_sec":0,"burst":1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad = http.post(&url).body("nope").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn the_admin_token_is_required_when_configured() {
+    let node = Node::builder()
+        .env("GATEHOUSE_ADMIN_TOKEN", "adm-1")
+        .start();
+    let http = reqwest::Client::new();
+    let r = http
+        .get(node.admin_url("/admin/v1/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(node.admin_url("/admin/v1/stats"))
+        .bearer_auth("adm-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // The admin API is not on the public listener.
+    let r = http.get(node.http("/admin/v1/stats")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn the_event_stream_reports_rooms_and_operator_actions() {
+    use futures_util::StreamExt;
+    let node = Node::start_default();
+    let url = format!("ws://{}/admin/v1/events", node.admin);
+    let (mut events, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    async fn next_event(
+        events: &mut tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    ) -> serde_json::Value {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), events.next())
+                .await
+                .expect("an event within 5 s")
+                .expect("stream open")
+                .unwrap();
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                return serde_json::from_str(&t).unwrap();
+            }
+        }
+    }
+    let hello = next_event(&mut events).await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["observed_by"], "node-a");
+    let mut c = Client::connect(&node.ws_url("")).await;
+    c.join("evented").await;
+    let ev = next_event(&mut events).await;
+    assert_eq!(
+        (ev["type"].clone(), ev["room"].clone()),
+        (json!("room_created"), json!("evented"))
+    );
+    assert_eq!(ev["restored"], false);
+    assert!(ev["at_ms"].as_u64().is_some());
+    let r = reqwest::Client::new()
+        .post(node.admin_url(&format!("/admin/v1/clients/{}/kick", c.id())))
+        .json(&json!({"reason":"noise"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ev = next_event(&mut events).await;
+    assert_eq!(
+        (ev["type"].clone(), ev["client"].clone()),
+        (json!("client_kicked"), json!(c.id()))
+    );
+    assert_eq!(ev["reason"], "noise");
+}

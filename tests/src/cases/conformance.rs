@@ -1,0 +1,46 @@
+//! Conformance and robustness runs that use outside tools, installed by the project's own
+//! scripts: the Autobahn|Testsuite fuzzing-client cases (kosoku) against the node's WebSocket
+//! stack, and a bounded cargo-fuzz run of the client frame decoder.
+//!
+//! Both are `#[ignore]`d so a quick `cargo nextest run` stays quick; the suite command in the
+//! README (and CI) runs them with `--run-ignored all`.
+
+use std::process::Command;
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn run(script: &str, args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(repo().join(script))
+        .args(args)
+        .env("GATEHOUSE_BIN", crate::node::binary())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script} failed:\n{text}");
+    text
+}
+
+#[test]
+#[ignore = "installs kosoku and runs ~300 Autobahn cases (about 10 s); run with --run-ignored all"]
+fn autobahn_fuzzing_client_cases_pass_with_zero_failed() {
+    let text = run("tests/conformance/autobahn.sh", &[]);
+    assert!(text.contains(" 0 failed"), "{text}");
+}
+
+#[test]
+#[ignore = "installs cargo-fuzz, builds with sanitizers and fuzzes for 60 s; run with --run-ignored all"]
+fn the_frame_decoder_survives_a_bounded_fuzz_run() {
+    let secs = std::env::var("FUZZ_SECONDS").unwrap_or_else(|_| "60".into());
+    let text = run("fuzz/run.sh", &[&secs]);
+    assert!(text.contains("0 crashes"), "{text}");
+}
