@@ -4,7 +4,6 @@
 mod admin;
 mod auth;
 mod backend_api;
-mod cli;
 mod cluster;
 mod conformance;
 mod drain;

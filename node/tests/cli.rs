@@ -1,8 +1,18 @@
 //! The command line: `check-config` validates and redacts; a bad config stops the start with a
 //! message naming the file and the field.
+//!
+//! These cases live in the node package (not in `tests/`) on purpose: a package with integration
+//! tests gets its binaries built by `cargo test`/`cargo nextest run`, so the `gatehouse` binary the
+//! end-to-end harness starts is always built with the suite, before any test runs.
 
-use crate::node::binary;
+#![allow(clippy::unwrap_used)]
+
+use integration_tests::node::TempDir;
 use std::process::Command;
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_gatehouse")
+}
 
 fn example(p: &str) -> String {
     format!(
@@ -33,7 +43,7 @@ fn check_config_accepts_the_examples_and_redacts_secrets() {
 
 #[test]
 fn a_bad_config_is_refused_naming_file_and_field() {
-    let dir = crate::node::TempDir::new();
+    let dir = TempDir::new();
     let f = dir.0.join("bad.toml");
     std::fs::write(&f, "[limits]\nmsgs_per_sec = 50\nburst = 5\n").unwrap();
     let out = Command::new(binary())
