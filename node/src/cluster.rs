@@ -11,6 +11,7 @@
 //! This module does not place rooms; rooms are still owned by the node their first member
 //! joined on (cross-node rooms are the next step).
 
+pub mod agreement;
 pub mod endpoint;
 pub mod events;
 pub mod manager;
@@ -82,6 +83,7 @@ pub async fn start(
     lifecycle: Arc<Lifecycle>,
     public_addr: String,
     active: Arc<std::sync::RwLock<Vec<String>>>,
+    agreement: Arc<agreement::Agreement>,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<Cluster, ClusterError> {
     let listen = config.node.cluster_listen;
@@ -121,6 +123,7 @@ pub async fn start(
             lifecycle,
             node_server: node_server.clone(),
             active,
+            agreement,
             metrics,
         },
     )

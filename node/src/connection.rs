@@ -61,6 +61,10 @@ pub(crate) struct Joined {
     epoch: Arc<str>,
     /// Highest seq written to the client; anything at or below it is a duplicate.
     delivered: u64,
+    /// The epoch this connection had before the last epoch change, and how far it got in it:
+    /// when the room comes back to that epoch (two owners after a partition, the old one kept),
+    /// the connection resumes it from there.
+    prev: Option<(Arc<str>, u64)>,
 }
 
 /// How the main loop ended.
@@ -374,7 +378,7 @@ impl Conn {
                 if let Some(j) = self.joined.get_mut(&r.room) {
                     j.room_ref = r.owner;
                     if j.epoch != r.epoch {
-                        j.epoch = r.epoch;
+                        j.prev = Some((std::mem::replace(&mut j.epoch, r.epoch), j.delivered));
                         j.delivered = r.seq;
                     } else {
                         j.delivered = j.delivered.max(r.seq);

@@ -49,11 +49,40 @@ pub fn group_of(room: &RoomName) -> String {
     format!("room:{room}")
 }
 
+/// The actor name of a room instance: its group, epoch and node (the node and epoch of any
+/// member of a room's group can be read off its name, without a call), plus a random tag so a
+/// room that comes back to a node where its forwarder still runs gets a fresh name.
+pub fn room_actor_name(room: &RoomName, epoch: &str, node: &str) -> String {
+    format!(
+        "{}@{epoch}~{node}~{:04x}",
+        group_of(room),
+        rand::random::<u16>()
+    )
+}
+
+/// (epoch, node) of a room instance, from its actor name (see [`room_actor_name`]).
+pub fn parse_room_actor(name: &str) -> Option<(&str, &str)> {
+    let mut right = name.rsplitn(3, '~');
+    let _tag = right.next()?;
+    let node = right.next()?;
+    let (_, epoch) = right.next()?.rsplit_once('@')?;
+    Some((epoch, node))
+}
+
 /// Whether an actor counts as a live room: starting (just spawned, not yet running its first
 /// message) or running. Counting a starting room as absent would let concurrent joins create a
 /// second owner.
 pub fn is_live(c: &ractor::ActorCell) -> bool {
     !matches!(c.get_status(), ActorStatus::Stopping | ActorStatus::Stopped)
+}
+
+/// Every live instance of a room this node can see (normally one; two for a moment during a
+/// migration, or after a partition healed until the rival yields).
+pub fn instances(room: &RoomName) -> Vec<ractor::ActorCell> {
+    ractor::pg::get_members(&group_of(room))
+        .into_iter()
+        .filter(is_live)
+        .collect()
 }
 
 /// Returns a live room actor, on any node, without creating it.
@@ -184,5 +213,13 @@ mod tests {
         }
         assert!(moved > 800);
         assert_eq!(owner("x", &[]), None);
+    }
+
+    #[test]
+    fn room_actor_names_carry_epoch_and_node() {
+        let room = RoomName::parse("chat@home:1").unwrap();
+        let name = room_actor_name(&room, "0badcafe", "node-b");
+        assert_eq!(parse_room_actor(&name), Some(("0badcafe", "node-b")));
+        assert_eq!(parse_room_actor("gatehouse.room_hosts:node-a"), None);
     }
 }

@@ -81,6 +81,9 @@ pub struct Metrics {
     pub cluster_deliveries: Counter,
     /// Room migrations, by result (`ok`, `failed`).
     pub migrations: Family<ReasonLabel, Counter>,
+    /// Two owners of one room met (after a partition healed) or a replica was not used because
+    /// the cluster disagreed, by outcome (`yielded`, `same_epoch`, `replica_not_used`).
+    pub room_conflicts: Family<ReasonLabel, Counter>,
     /// Drains started on this node.
     pub drains: Counter,
     /// Frames received per second over the last second (f64 bits), set by [`spawn_sampler`].
@@ -165,6 +168,7 @@ impl Metrics {
             peer_reconnects: Family::default(),
             cluster_deliveries: Counter::default(),
             migrations: Family::default(),
+            room_conflicts: Family::default(),
             drains: Counter::default(),
             rate_in: AtomicU64::new(0),
             rate_out: AtomicU64::new(0),
@@ -296,6 +300,11 @@ impl Metrics {
             "room_migrations",
             "Room migrations, by result",
             m.migrations.clone(),
+        );
+        r.register(
+            "room_conflicts",
+            "Room ownership conflicts resolved (two owners after a partition, replicas not used)",
+            m.room_conflicts.clone(),
         );
         r.register("drains", "Drains started on this node", m.drains.clone());
         Self { registry, ..m }

@@ -47,9 +47,16 @@ pub async fn run(ctx: Arc<NodeCtx>) {
             if owner == ctx.node || !newcomers.iter().any(|n| n == owner) {
                 continue;
             }
-            let Some(r) = crate::directory::find(&room) else {
+            // Only a room with one instance, this one: two instances (a partition just healed)
+            // are settled by the rooms themselves, never by moving one onto the other.
+            let inst = crate::directory::instances(&room);
+            let [r] = inst.as_slice() else {
                 continue;
             };
+            if !r.get_id().is_local() {
+                continue;
+            }
+            let r = ractor::ActorRef::<crate::room::RoomMessage>::from(r.clone());
             match wire::migrate(&r, owner).await {
                 Ok(_) => moved += 1,
                 Err(e) => {

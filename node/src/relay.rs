@@ -109,6 +109,9 @@ struct RoomSubs {
     owner: Option<ActorRef<RoomMessage>>,
     epoch: Option<Arc<str>>,
     rehoming: bool,
+    /// A re-homing found no owner (its owner is behind a partition, say): when, so the relay
+    /// tries again until one answers.
+    orphaned: Option<std::time::Instant>,
 }
 
 /// Local subscriptions.
@@ -119,6 +122,9 @@ pub struct RelayState {
 
 /// How often the relay checks that the owners of its rooms are alive.
 const OWNER_CHECK: Duration = Duration::from_millis(200);
+
+/// How long an orphaned room waits before the next re-homing attempt.
+const ORPHAN_RETRY: Duration = Duration::from_secs(1);
 
 /// What a re-homing starts from.
 struct Rehoming {
@@ -309,8 +315,13 @@ impl Actor for RelayActor {
                             tracing::info!(room = %room, members = r.subs.len(), "room re-created after its owner was lost; members rejoin");
                         }
                     }
-                    r.owner = owner;
-                    r.epoch = epoch;
+                    if owner.is_some() {
+                        r.orphaned = None;
+                        r.owner = owner;
+                        r.epoch = epoch;
+                    } else {
+                        r.orphaned = Some(std::time::Instant::now());
+                    }
                     if r.subs.is_empty() {
                         state.rooms.remove(&room);
                     }
@@ -325,10 +336,15 @@ impl Actor for RelayActor {
                         .owner
                         .as_ref()
                         .is_some_and(|o| !directory::is_live(&o.get_cell()));
-                    if !lost || r.rehoming || r.subs.is_empty() {
+                    let retry = r.owner.is_none()
+                        && r.orphaned.is_some_and(|t| t.elapsed() >= ORPHAN_RETRY);
+                    if !(lost || retry) || r.rehoming || r.subs.is_empty() {
                         continue;
                     }
-                    tracing::warn!(room = %room, members = r.subs.len(), "room owner lost; re-homing");
+                    if lost {
+                        tracing::warn!(room = %room, members = r.subs.len(), "room owner lost; re-homing");
+                    }
+                    r.orphaned = None;
                     r.rehoming = true;
                     let job = Rehoming {
                         announced: false,

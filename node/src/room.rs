@@ -122,9 +122,16 @@ fn remote_relay(node: &str) -> Option<ActorRef<IngressMessage>> {
     let name = ingress::name_of(node);
     ractor::pg::get_members(&ingress::GROUP.to_owned())
         .into_iter()
-        .find(|c| c.get_name().as_deref() == Some(name.as_str()) && !c.get_id().is_local())
+        .find(|c| {
+            c.get_name().as_deref() == Some(name.as_str())
+                && !c.get_id().is_local()
+                && crate::directory::is_live(c)
+        })
         .map(ActorRef::from)
 }
+
+/// How many recent messages a room re-sends to a node reached through a new link.
+const RESEND_TAIL: usize = 256;
 
 struct Member {
     user: String,
@@ -151,6 +158,9 @@ pub struct RoomState {
     moved: Option<(ActorRef<RoomMessage>, Instant)>,
     /// The node keeping this room's replica, and its room host.
     backup: Option<(String, ActorRef<RoomHostMessage>)>,
+    /// Another live instance of this room in its group (after a partition heals): its actor id
+    /// and when it was first seen. See [`RoomState::resolve_rival`].
+    rival: Option<(ractor::ActorId, Instant)>,
 }
 
 impl RoomState {
@@ -171,8 +181,26 @@ impl RoomState {
             }
         }
         for node in lost {
-            self.node_lost(&node);
+            self.relay_gone(&node);
         }
+    }
+
+    /// A node's relay cannot be reached through the handle this room holds. If the node still
+    /// has a live relay (its link was replaced: ractor_cluster closes one of two crossing
+    /// sessions, and a healed partition reconnects), the room switches to it and re-sends its
+    /// recent messages, in order (what went into the closed link is lost; connections drop
+    /// what they already have). Otherwise the node is gone.
+    fn relay_gone(&mut self, node: &str) {
+        if let (Some(fresh), Some((t, _))) = (remote_relay(node), self.relays.get_mut(node)) {
+            let target = RelayTarget::Remote(fresh);
+            let tail = self.history.last(RESEND_TAIL, 0);
+            if tail.iter().all(|d| target.deliver(d)) {
+                *t = target;
+                tracing::info!(room = %self.args.name, %node, resent = tail.len(), "members' node reached through a new link");
+                return;
+            }
+        }
+        self.node_lost(node);
     }
 
     /// A node's relay is gone (the node left or crashed): its members leave, and the others are
@@ -373,7 +401,7 @@ impl RoomState {
         }
         self.args.metrics.cluster_deliveries.inc_by(remote);
         for node in lost {
-            self.node_lost(&node);
+            self.relay_gone(&node);
         }
         self.count_rate();
         d
@@ -564,6 +592,25 @@ impl RoomState {
             ));
             return out;
         };
+        self.hand_over(myself, successor);
+        Metrics::count(&self.args.metrics.migrations, "ok");
+        crate::events::emit(crate::events::Event::RoomMigrated {
+            room: self.args.name.to_string(),
+            from: self.args.node.clone(),
+            to: to.to_owned(),
+        });
+        tracing::info!(
+            room = %self.args.name, to, seq = self.seq, chunks = n,
+            history = moving.history.len(), members = moving.members.len(),
+            ms = started.elapsed().as_millis() as u64, "room migrated"
+        );
+        out
+    }
+
+    /// Steps out of the room's group and points every relay with members at `successor`;
+    /// whatever still reaches this actor is forwarded there, in order, for [`FORWARD_GRACE`].
+    fn hand_over(&mut self, myself: &ActorRef<RoomMessage>, successor: ActorRef<RoomMessage>) {
+        let group = crate::directory::group_of(&self.args.name);
         ractor::pg::leave(group, vec![myself.get_cell()]);
         self.drop_replica();
         self.moved = Some((successor, Instant::now() + FORWARD_GRACE));
@@ -581,18 +628,62 @@ impl RoomState {
                 }
             }
         }
-        Metrics::count(&self.args.metrics.migrations, "ok");
-        crate::events::emit(crate::events::Event::RoomMigrated {
-            room: self.args.name.to_string(),
-            from: self.args.node.clone(),
-            to: to.to_owned(),
-        });
-        tracing::info!(
-            room = %self.args.name, to, seq = self.seq, chunks = n,
-            history = moving.history.len(), members = moving.members.len(),
-            ms = started.elapsed().as_millis() as u64, "room migrated"
+    }
+
+    /// Two owners of this room after a partition healed: the instance on the rendezvous winner
+    /// of the two nodes keeps the room, the other hands over to it (its members re-join the
+    /// winner; what only the loser's side published is not in the winner's history, and its
+    /// members see the winner's epoch). Both sides decide alike from the actor names alone.
+    fn resolve_rival(&mut self, myself: &ActorRef<RoomMessage>) {
+        let group = crate::directory::group_of(&self.args.name);
+        let me = myself.get_id();
+        let rival = ractor::pg::get_members(&group)
+            .into_iter()
+            .find(|c| c.get_id() != me && crate::directory::is_live(c));
+        let Some(rival) = rival else {
+            self.rival = None;
+            return;
+        };
+        let since = match self.rival {
+            Some((id, t)) if id == rival.get_id() => t,
+            _ => {
+                self.rival = Some((rival.get_id(), Instant::now()));
+                return;
+            }
+        };
+        let name = rival.get_name().unwrap_or_default();
+        let Some((epoch, node)) = crate::directory::parse_room_actor(&name) else {
+            return;
+        };
+        // A rival with this epoch is a migration's other half (they overlap for milliseconds,
+        // and the mover leaves the group itself); only one that stays is a conflict. A rival
+        // with another epoch is one from the other side of a healed partition.
+        if epoch == &*self.args.epoch && since.elapsed() < FORWARD_GRACE {
+            return;
+        }
+        let pair = [self.args.node.clone(), node.to_owned()];
+        let rival_wins = if node == self.args.node {
+            // Both here (never made on purpose): the higher epoch stays.
+            epoch > &*self.args.epoch
+        } else {
+            crate::directory::owner(self.args.name.as_str(), &pair) == Some(node)
+        };
+        if !rival_wins {
+            return; // We keep the room; the rival yields on its own tick.
+        }
+        if epoch == &*self.args.epoch {
+            // Never expected (a replica is restored only when the cluster agrees its owner is
+            // gone), and worth an alarm: two owners assigned seqs under one epoch.
+            tracing::error!(room = %self.args.name, %epoch, winner = node, "two owners of one room under one epoch");
+            Metrics::count(&self.args.metrics.room_conflicts, "same_epoch");
+        }
+        Metrics::count(&self.args.metrics.room_conflicts, "yielded");
+        tracing::warn!(
+            room = %self.args.name, seq = self.seq, epoch = %self.args.epoch,
+            winner = node, winner_epoch = epoch, members = self.members.len(),
+            "two owners of a room after a partition: yielding to the rendezvous winner"
         );
-        out
+        self.hand_over(myself, ActorRef::from(rival));
     }
 
     fn history_page(&mut self, since: Option<Since>, limit: usize) -> HistoryPage {
@@ -726,6 +817,7 @@ impl Actor for RoomActor {
             rate: (Instant::now(), 0, 0),
             moved: None,
             backup: None,
+            rival: None,
         };
         if let Some(m) = adopted {
             state.seq = m.seq;
@@ -877,7 +969,11 @@ impl Actor for RoomActor {
                     .map(|(n, _)| n.clone())
                     .collect();
                 for node in gone {
-                    state.node_lost(&node);
+                    state.relay_gone(&node);
+                }
+                state.resolve_rival(&myself);
+                if state.moved.is_some() {
+                    return Ok(());
                 }
                 state.sync_backup();
                 state.history.expire(now_micros());

@@ -106,6 +106,10 @@ impl BytesConvertable for ReplicaKey {
 /// on without it.
 const REPLICA_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// How long a restore waits for the cluster to agree that the room's owner is gone (a crash is
+/// agreed within a heartbeat or two; a partition never is).
+const RESTORE_AGREEMENT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Chunks of rooms on their way here, by move id.
 #[derive(Default)]
 pub struct HostState {
@@ -140,8 +144,7 @@ impl RoomHostActor {
     ) -> Result<(), String> {
         let room = args.name.clone();
         let group = group_of(&room);
-        // A room that comes back to a node where its forwarder still runs needs a fresh name.
-        let name = format!("{group}@{}~{:04x}", args.epoch, rand::random::<u16>());
+        let name = crate::directory::room_actor_name(&room, &args.epoch, &self.node);
         match Actor::spawn_linked(Some(name), RoomActor, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 ractor::pg::join(group, vec![actor.get_cell()]);
@@ -158,6 +161,8 @@ pub struct RoomHostActor {
     pub node: String,
     /// Active nodes (for the rooms' choice of backup).
     pub active: Arc<std::sync::RwLock<Vec<String>>>,
+    /// Whether the cluster agrees that the nodes this one sees as down are gone.
+    pub agreement: Arc<crate::cluster::agreement::Agreement>,
     /// This node's relay.
     pub relay: ActorRef<RelayMessage>,
     /// Room defaults.
@@ -197,6 +202,18 @@ impl Actor for RoomHostActor {
                     }
                 };
                 let (id, last) = (chunk.move_id.clone(), chunk.last);
+                // A second instance of a room on one node is never made on purpose: the one
+                // running here stays, and the mover keeps its own (the rooms settle it).
+                if crate::directory::instances(&room)
+                    .iter()
+                    .any(|c| c.get_id().is_local())
+                {
+                    state.arriving.remove(&id);
+                    let _ = reply.send(AdoptReply {
+                        error: Some(format!("room `{room}` already runs on this node")),
+                    });
+                    return Ok(());
+                }
                 state.arriving.entry(id.clone()).or_default().push(chunk);
                 if !last {
                     let _ = reply.send(AdoptReply::default());
@@ -232,11 +249,18 @@ impl Actor for RoomHostActor {
                 }
                 // The owner was lost and this node holds a fresh replica: the room comes back with
                 // its epoch, seq and history (members rejoin with `since`).
-                let restored = state
+                let mut restored = state
                     .replicas
                     .remove(room.as_str())
                     .filter(|(_, at)| at.elapsed() <= REPLICA_FRESH)
                     .map(|(r, _)| r);
+                // Same epoch only when everyone agrees the owner is gone: behind a partition it
+                // may still be assigning seqs in that epoch.
+                if restored.is_some() && !self.agreement.wait(RESTORE_AGREEMENT).await {
+                    tracing::warn!(room = %room, "the cluster does not agree that the room's owner is gone (partition?): new epoch instead of the replica");
+                    Metrics::count(&self.metrics.room_conflicts, "replica_not_used");
+                    restored = None;
+                }
                 let from_replica = restored.is_some();
                 let epoch: Arc<str> = match &restored {
                     Some(r) => Arc::from(r.epoch.as_str()),

@@ -113,11 +113,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     )
     .await?;
     let active = Arc::new(std::sync::RwLock::new(Vec::new()));
+    let agreement = Arc::new(crate::cluster::agreement::Agreement::default());
     let room_host = Actor::spawn(
         Some(crate::room_host::name_of(&node)),
         RoomHostActor {
             node: node.clone(),
             active: active.clone(),
+            agreement: agreement.clone(),
             relay: relay.clone(),
             rooms: config.rooms.clone(),
             metrics: metrics.clone(),
@@ -181,6 +183,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         lifecycle.clone(),
         public_addr.to_string(),
         placement.active.clone(),
+        agreement,
         metrics.clone(),
     )
     .await?;

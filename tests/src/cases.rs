@@ -12,6 +12,7 @@ mod limits;
 mod local_cluster_script;
 mod messaging;
 mod ops;
+mod partition;
 mod recovery;
 mod snapshot;
 mod tidy;

@@ -59,8 +59,8 @@ pub fn builder_with(
 
 /// `/admin/v1/cluster` of `node`, or `None` if it does not answer within 3 s.
 pub async fn view(node: &Node) -> Option<Value> {
-    let r = reqwest::Client::new()
-        .get(node.admin_url("/admin/v1/cluster"))
+    let r = node
+        .admin_request(reqwest::Method::GET, "/admin/v1/cluster")
         .timeout(Duration::from_secs(3))
         .send()
         .await

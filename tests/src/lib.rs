@@ -10,6 +10,7 @@ pub mod client;
 pub mod cluster;
 pub mod events;
 pub mod http;
+pub mod netlab;
 pub mod node;
 pub mod tokens;
 pub mod wait;

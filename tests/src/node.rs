@@ -9,8 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// Path of the `gatehouse` binary: `$GATEHOUSE_BIN`, or the one next to this test binary,
-/// rebuilt with `cargo build` when a source it depends on is newer than it.
+/// Path of the `gatehouse` binary: `$GATEHOUSE_BIN`, or the one cargo built next to this test
+/// binary (`cargo nextest run --workspace` builds it with the suite: the node package has
+/// integration tests). Never rebuilt from here: a test that runs `cargo build` races the other
+/// tests (and, with another feature set, rebuilds half the tree inside a test's time limit). A
+/// binary older than the node's sources gets a warning.
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -28,17 +31,19 @@ pub fn binary() -> PathBuf {
             .iter()
             .filter_map(|p| newest_mtime(&root.join(p)))
             .max();
-        if built.is_some() && built >= newest {
-            return bin;
+        assert!(
+            built.is_some(),
+            "{} is missing: run the suite with `cargo nextest run --workspace` (which builds it), \
+             or build it with `cargo build -p node`, or point GATEHOUSE_BIN at a binary",
+            bin.display()
+        );
+        if built < newest {
+            eprintln!(
+                "warning: {} is older than the node's sources: build it (`cargo build -p node`) \
+                 or run `cargo nextest run --workspace`",
+                bin.display()
+            );
         }
-        let release = dir.file_name().is_some_and(|n| n == "release");
-        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["build", "--quiet", "-p", "node", "--bin", "gatehouse"]);
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("cargo runs");
-        assert!(status.success(), "building gatehouse failed");
         bin
     })
     .clone()
@@ -62,6 +67,7 @@ fn newest_mtime(p: &std::path::Path) -> Option<std::time::SystemTime> {
 pub struct NodeBuilder {
     toml: String,
     env: Vec<(String, String)>,
+    netns: Option<String>,
 }
 
 impl NodeBuilder {
@@ -76,6 +82,12 @@ impl NodeBuilder {
     /// Adds an environment variable.
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Runs the node inside a network namespace (`ip netns exec`; see [`crate::netlab`]).
+    pub fn netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.to_owned());
         self
     }
 
@@ -95,14 +107,23 @@ pub struct Node {
     logs: Arc<Mutex<Vec<String>>>,
     cfg: PathBuf,
     env: Vec<(String, String)>,
+    netns: Option<String>,
     _dir: TempDir,
 }
 
 type Spawned = (Child, SocketAddr, SocketAddr, Arc<Mutex<Vec<String>>>);
 
 /// Starts `gatehouse --config cfg` and waits for its `listening` line.
-fn spawn(cfg: &std::path::Path, env: &[(String, String)]) -> Spawned {
-    let mut cmd = Command::new(binary());
+fn spawn(cfg: &std::path::Path, env: &[(String, String)], netns: Option<&str>) -> Spawned {
+    // `ip netns exec` execs the node in place: the child's pid is the node's.
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(binary());
+            c
+        }
+        None => Command::new(binary()),
+    };
     cmd.arg("--config")
         .arg(cfg)
         .stdin(Stdio::null())
@@ -205,7 +226,7 @@ impl Node {
         toml.push_str(&b.toml);
         let cfg = dir.0.join("node.toml");
         std::fs::write(&cfg, &toml).unwrap();
-        let (child, public, admin, logs) = spawn(&cfg, &b.env);
+        let (child, public, admin, logs) = spawn(&cfg, &b.env, b.netns.as_deref());
         Node {
             child,
             public,
@@ -213,6 +234,7 @@ impl Node {
             logs,
             cfg,
             env: b.env,
+            netns: b.netns,
             _dir: dir,
         }
     }
@@ -222,7 +244,7 @@ impl Node {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, public, admin, logs) = spawn(&self.cfg, &self.env);
+        let (child, public, admin, logs) = spawn(&self.cfg, &self.env, self.netns.as_deref());
         self.child = child;
         self.public = public;
         self.admin = admin;
@@ -251,6 +273,16 @@ impl Node {
     /// `http://admin/<path>`.
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin)
+    }
+
+    /// A request to the admin API, with the node's admin token when it has one
+    /// (`GATEHOUSE_ADMIN_TOKEN` in its environment).
+    pub fn admin_request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = reqwest::Client::new().request(method, self.admin_url(path));
+        match self.env.iter().find(|(k, _)| k == "GATEHOUSE_ADMIN_TOKEN") {
+            Some((_, token)) => req.bearer_auth(token),
+            None => req,
+        }
     }
 
     /// Process id.
@@ -309,6 +341,12 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // For debugging a failed run: `GATEHOUSE_TEST_LOG_DIR=dir` keeps every node's log.
+        if let Some(dir) = std::env::var_os("GATEHOUSE_TEST_LOG_DIR") {
+            let f = std::path::Path::new(&dir).join(format!("node-{}.log", self.child.id()));
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(f, self.logs().join("\n"));
+        }
         if self.child.try_wait().ok().flatten().is_none() {
             // A stopped process must be continued to die cleanly; SIGKILL works either way.
             let _ = self.child.kill();

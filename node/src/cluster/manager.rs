@@ -88,6 +88,8 @@ pub struct ManagerArgs {
     pub node_server: ActorRef<NodeServerMessage>,
     /// Active nodes (this one included when active), kept here for room placement.
     pub active: Arc<std::sync::RwLock<Vec<String>>>,
+    /// Whether the peers agree on who is down (for the room host's restores).
+    pub agreement: Arc<super::agreement::Agreement>,
     /// Metrics (per-peer state, RTT, reconnects).
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -554,9 +556,13 @@ impl Actor for ManagerActor {
                 }
                 state.update_lifecycle();
                 state.publish_active();
+                state.args.agreement.set(state.view.agreed());
                 state.export_metrics();
             }
-            ClusterMessage::Heartbeat(hb) => state.on_heartbeat(hb),
+            ClusterMessage::Heartbeat(hb) => {
+                state.on_heartbeat(hb);
+                state.args.agreement.set(state.view.agreed());
+            }
             ClusterMessage::Session(e) => state.on_session(e),
             ClusterMessage::Peers(reply) => {
                 let _ = reply.send(state.peers());

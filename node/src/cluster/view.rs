@@ -71,6 +71,11 @@ pub struct Peer {
     pub last_sent_us: u64,
     /// Times it went down and came back (or restarted).
     pub reconnects: u64,
+    /// The peer's own view, from its last heartbeat (for agreement on who is down).
+    pub reported: Vec<Member>,
+    /// It went down after it had drained: it left the cluster on purpose and no longer counts
+    /// towards a majority.
+    pub left: bool,
 }
 
 /// What a heartbeat changed.
@@ -139,6 +144,8 @@ impl View {
                         rtt_us: rtt,
                         last_sent_us: hb.sent_us,
                         reconnects: 0,
+                        reported: hb.members.clone(),
+                        left: false,
                     },
                 );
                 Change::Joined
@@ -158,10 +165,14 @@ impl View {
                     p.rtt_us = None;
                     p.last_sent_us = hb.sent_us;
                     p.reconnects += 1;
+                    p.reported.clone_from(&hb.members);
+                    p.left = false;
                     return Change::Restarted { old };
                 }
                 let was_down = p.state == PeerState::Down;
                 p.state = state;
+                p.reported.clone_from(&hb.members);
+                p.left = false;
                 p.last_seen = now;
                 p.down_since = None;
                 p.last_sent_us = hb.sent_us;
@@ -187,6 +198,7 @@ impl View {
             if p.state != PeerState::Down
                 && now.saturating_duration_since(p.last_seen) > self.timeout
             {
+                p.left = p.state == PeerState::Drained;
                 p.state = PeerState::Down;
                 p.down_since = Some(now);
                 out.push(p.clone());
@@ -201,6 +213,7 @@ impl View {
         if p.incarnation != incarnation || p.state == PeerState::Down {
             return None;
         }
+        p.left = p.state == PeerState::Drained;
         p.state = PeerState::Down;
         p.down_since = Some(now);
         Some(p.clone())
@@ -223,6 +236,36 @@ impl View {
             .filter(|p| p.state != PeerState::Down)
             .map(|p| p.name.clone())
             .collect()
+    }
+
+    /// Whether this node may treat the peers it sees as down as really gone (crashed), rather
+    /// than cut off by a partition while still serving on the other side: it sees a strict
+    /// majority of the members (peers that drained and left do not count), and no peer it can
+    /// hear reports any of them as up. Restoring a room from its replica with the same epoch is
+    /// safe only then; otherwise two owners could assign seqs under one epoch.
+    pub fn agreed(&self) -> bool {
+        let members = 1 + self.peers.values().filter(|p| !p.left).count();
+        let live: Vec<&Peer> = self
+            .peers
+            .values()
+            .filter(|p| p.state != PeerState::Down)
+            .collect();
+        if (1 + live.len()) * 2 <= members {
+            return false;
+        }
+        let down: Vec<&Peer> = self
+            .peers
+            .values()
+            .filter(|p| p.state == PeerState::Down && !p.left)
+            .collect();
+        !live.iter().any(|p| {
+            p.reported.iter().any(|m| {
+                m.state != "down"
+                    && down
+                        .iter()
+                        .any(|d| d.name == m.name && d.incarnation == m.incarnation)
+            })
+        })
     }
 
     /// The view as gossip, ourselves first.
@@ -310,5 +353,44 @@ mod tests {
         assert!(v.mark_down("b", "2", t0).is_some());
         assert!(v.live().is_empty());
         assert_eq!(v.gossip("a:7100", "active").len(), 2);
+    }
+
+    fn member(name: &str, inc: &str, state: &str) -> Member {
+        Member {
+            name: name.into(),
+            incarnation: inc.into(),
+            addr: format!("{name}:7100"),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn agrees_on_a_crash_but_not_on_a_partition_or_a_minority() {
+        let t0 = Instant::now();
+        let mut v = View::new("a", "i0", Duration::from_secs(1));
+        v.on_heartbeat(&hb("b", "1", 1), t0, 1);
+        v.on_heartbeat(&hb("c", "1", 1), t0, 1);
+        assert!(v.agreed());
+        v.mark_down("b", "1", t0);
+        // c still hears b: a partition between a and b, not a crash.
+        let mut from_c = hb("c", "1", 2);
+        from_c.members = vec![member("c", "1", "active"), member("b", "1", "active")];
+        v.on_heartbeat(&from_c, t0, 2);
+        assert!(!v.agreed());
+        // c saw b go down too.
+        from_c.members[1].state = "down".into();
+        from_c.sent_us = 3;
+        v.on_heartbeat(&from_c, t0, 3);
+        assert!(v.agreed());
+        // Alone out of three: a minority never restores.
+        v.mark_down("c", "1", t0);
+        assert!(!v.agreed());
+        // A peer that drained and left does not count.
+        let mut w = View::new("a", "i0", Duration::from_secs(1));
+        let mut drained = hb("b", "1", 1);
+        drained.state = "drained".into();
+        w.on_heartbeat(&drained, t0, 1);
+        w.mark_down("b", "1", t0);
+        assert!(w.agreed());
     }
 }

@@ -263,6 +263,7 @@ impl Conn {
                 room_ref,
                 epoch: o.epoch.clone(),
                 delivered: o.seq,
+                prev: None,
             },
         );
         emit(
@@ -286,11 +287,11 @@ impl Conn {
     /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
     /// with everything the new owner already has, written before anything live.
     pub(super) async fn rejoin(&mut self, r: crate::outbound::Rehome) -> Result<(), Exit> {
-        let (old_epoch, old_seq) = match self.joined.get(&r.room) {
+        let (old_epoch, old_seq, prev) = match self.joined.get(&r.room) {
             // Not a member any more, or already joined there.
             None => return Ok(()),
             Some(j) if j.room_ref.get_id() == r.owner.get_id() => return Ok(()),
-            Some(j) => (j.epoch.clone(), j.delivered),
+            Some(j) => (j.epoch.clone(), j.delivered, j.prev.clone()),
         };
         // Resume from where this connection is: a room restored from its replica has the same
         // epoch and replays exactly what we missed.
@@ -309,16 +310,39 @@ impl Conn {
             Ok(o) => {
                 let mut replay = o.replay;
                 if o.epoch != old_epoch {
-                    // A re-created room (new epoch): everything it has so far.
                     let cap = self.ctx.config.rooms.history_size;
-                    replay = wire::history(&r.owner, None, cap)
-                        .await
-                        .map(|p| p.messages)
-                        .unwrap_or_default();
+                    // Back to the epoch this connection had before (the rival owner it followed
+                    // during a partition yielded): resume where it left that epoch, if the
+                    // history still holds everything since.
+                    let resumed = match prev.filter(|(e, _)| *e == o.epoch) {
+                        Some((epoch, seq)) => {
+                            let since = Since {
+                                seq,
+                                epoch: epoch.to_string(),
+                            };
+                            wire::history(&r.owner, Some(since), cap)
+                                .await
+                                .ok()
+                                .filter(|p| p.complete)
+                                .map(|p| p.messages)
+                        }
+                        None => None,
+                    };
+                    // Otherwise a re-created room (new epoch): everything it has so far.
+                    replay = match resumed {
+                        Some(m) => m,
+                        None => wire::history(&r.owner, None, cap)
+                            .await
+                            .map(|p| p.messages)
+                            .unwrap_or_default(),
+                    };
                     replay.retain(|d| d.seq <= o.seq && d.epoch == o.epoch);
                 }
                 if let Some(j) = self.joined.get_mut(&r.room) {
                     j.room_ref = r.owner.clone();
+                    if j.epoch != o.epoch {
+                        j.prev = Some((j.epoch.clone(), j.delivered));
+                    }
                     j.epoch = o.epoch.clone();
                     j.delivered = o.seq;
                 }

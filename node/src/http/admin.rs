@@ -547,5 +547,19 @@ async fn room(
     body["members"] = members_page["items"].clone();
     body["members_total"] = members_page["total"].clone();
     body["next_cursor"] = members_page["next_cursor"].clone();
+    // Every live instance of the room this node can see, by node: one, except for a moment
+    // during a migration or after a partition healed (the rival yields within ~2 s).
+    let mut instances: Vec<serde_json::Value> =
+        ractor::pg::get_members(&crate::directory::group_of(&room))
+            .into_iter()
+            .filter(crate::directory::is_live)
+            .filter_map(|c| {
+                let name = c.get_name()?;
+                let (epoch, node) = crate::directory::parse_room_actor(&name)?;
+                Some(serde_json::json!({"node": node, "epoch": epoch}))
+            })
+            .collect();
+    instances.sort_by_key(|v| v["node"].to_string());
+    body["instances"] = serde_json::Value::Array(instances);
     Ok(HttpResponse::Ok().json(body))
 }
