@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod events;
 pub mod manager;
 pub mod remote;
+pub mod transport;
 pub mod view;
 
 use crate::context::{Lifecycle, NodeCtx};
@@ -56,6 +57,8 @@ pub struct Cluster {
     pub endpoint: ActorRef<EndpointMessage>,
     /// The transport.
     pub node_server: ActorRef<NodeServerMessage>,
+    /// The task accepting cluster links.
+    pub accept: tokio::task::JoinHandle<()>,
     /// Address peers dial (`advertise:port`).
     pub addr: String,
     /// Filled with the node context once it exists (the endpoint answers stats with it).
@@ -65,6 +68,7 @@ pub struct Cluster {
 impl Cluster {
     /// Stops the transport, the manager and the endpoint.
     pub fn stop(&self) {
+        self.accept.abort();
         self.endpoint.stop(None);
         self.manager.stop(None);
         self.node_server.stop(None);
@@ -87,30 +91,38 @@ pub async fn start(
     metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<Cluster, ClusterError> {
     let listen = config.node.cluster_listen;
-    // Probe the address: a taken port is reported here, naming the field, instead of inside
-    // the transport's listener; port 0 picks a free port.
-    let port = TcpListener::bind(listen)
-        .and_then(|l| l.local_addr())
-        .map_err(|source| ClusterError::Bind {
-            addr: listen,
-            source,
-        })?
-        .port();
+    // Our own listener (see `transport`); a taken port is reported here, naming the field.
+    let bind_err = |source| ClusterError::Bind {
+        addr: listen,
+        source,
+    };
+    let std_listener = TcpListener::bind(listen).map_err(bind_err)?;
+    std_listener.set_nonblocking(true).map_err(bind_err)?;
+    let port = std_listener.local_addr().map_err(bind_err)?.port();
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?;
     let name = &config.node.name;
     let advertise = config.node.advertise.clone();
     let addr = format!("{advertise}:{port}");
+    // ractor_cluster always runs a listener of its own: it gets an ephemeral loopback port that
+    // nobody dials (peers dial ours, which hands it the links).
     let server = NodeServer::new(
-        port,
+        0,
         config.node.cookie.expose().to_owned(),
         format!("{name}#{incarnation}"),
         advertise,
         None,
         Some(NodeConnectionMode::Isolated),
     )
-    .with_listen_addr(listen.ip());
+    .with_listen_addr(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     let (node_server, _) = Actor::spawn(None, server, ())
         .await
         .map_err(|e| ClusterError::Spawn("transport", e.to_string()))?;
+    let links = Arc::new(transport::Links::default());
+    let accept = tokio::spawn(transport::accept(
+        listener,
+        node_server.clone(),
+        links.clone(),
+    ));
     let (manager, _) = Actor::spawn(
         Some(format!("gatehouse:cluster_manager:{name}")),
         manager::ManagerActor,
@@ -124,6 +136,7 @@ pub async fn start(
             node_server: node_server.clone(),
             active,
             agreement,
+            links,
             metrics,
         },
     )
@@ -151,6 +164,7 @@ pub async fn start(
         manager,
         endpoint,
         node_server,
+        accept,
         addr,
         ctx,
     })

@@ -75,6 +75,11 @@ pub struct Metrics {
     pub peer_up: Family<PeerLabel, Gauge>,
     /// Heartbeat round trip to each peer, seconds.
     pub peer_rtt: Family<PeerLabel, Gauge<f64, AtomicU64>>,
+    /// Bytes waiting to be written to each peer (the link's current write).
+    pub peer_queued_bytes: Family<PeerLabel, Gauge>,
+    /// Links to each peer cut because the peer stopped reading, went silent, or was sent more
+    /// than the outbound budget.
+    pub peer_fenced: Family<PeerLabel, Counter>,
     /// Times each peer went down and came back, or restarted.
     pub peer_reconnects: Family<PeerLabel, Counter>,
     /// Deliveries sent to other nodes' relays (one per node with members, per publish).
@@ -165,6 +170,8 @@ impl Metrics {
             api_requests: Family::default(),
             peer_up: Family::default(),
             peer_rtt: Family::default(),
+            peer_queued_bytes: Family::default(),
+            peer_fenced: Family::default(),
             peer_reconnects: Family::default(),
             cluster_deliveries: Counter::default(),
             migrations: Family::default(),
@@ -285,6 +292,16 @@ impl Metrics {
             "cluster_peer_rtt_seconds",
             "Heartbeat round trip to each peer",
             m.peer_rtt.clone(),
+        );
+        r.register(
+            "cluster_peer_queued_bytes",
+            "Bytes waiting to be written to each peer",
+            m.peer_queued_bytes.clone(),
+        );
+        r.register(
+            "cluster_peer_fenced",
+            "Links to a peer cut because it stopped reading, went silent or exceeded the outbound budget",
+            m.peer_fenced.clone(),
         );
         r.register(
             "cluster_peer_reconnects",

@@ -6,7 +6,7 @@
 //! It never touches rooms or connections; it owns the view and the dial schedule only.
 
 use super::events::SessionEvent;
-use super::remote::{EndpointMessage, Heartbeat, CLUSTER_PROTOCOL_VERSION};
+use super::remote::{protocol_version, EndpointMessage, Heartbeat};
 use super::view::{Change, PeerState, View};
 use super::GROUP;
 use crate::context::{Lifecycle, NodeState};
@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 /// How often the manager wakes up.
 pub const TICK: Duration = Duration::from_millis(250);
+
+/// How long a link to a peer of another protocol version stays open after the refusal (so our
+/// heartbeat, which tells it why, gets there).
+const REFUSE_AFTER: Duration = Duration::from_millis(400);
 /// Heartbeat period.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 /// Silence after which a peer is down (five heartbeats).
@@ -90,6 +94,8 @@ pub struct ManagerArgs {
     pub active: Arc<std::sync::RwLock<Vec<String>>>,
     /// Whether the peers agree on who is down (for the room host's restores).
     pub agreement: Arc<super::agreement::Agreement>,
+    /// The links' counters (queued bytes, fences).
+    pub links: Arc<super::transport::Links>,
     /// Metrics (per-peer state, RTT, reconnects).
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -119,6 +125,10 @@ pub struct ManagerState {
     gossiped_up: HashSet<String>,
     /// Our state in the last heartbeats sent (a change is announced at once).
     announced: Option<NodeState>,
+    /// Peers refused for another protocol version, whose links close shortly.
+    refusing: Vec<(String, String, Instant)>,
+    /// The transport label (`peer_addr`) of every open session, for its counters.
+    labels: HashMap<ActorId, String>,
     /// Peers whose link closed, and when: down unless a link to them is back shortly.
     suspects: HashMap<String, (String, Instant)>,
     started: Instant,
@@ -168,7 +178,7 @@ impl ManagerState {
                 (*sent, now.duration_since(*at).as_micros() as u64)
             });
             let hb = Heartbeat {
-                version: CLUSTER_PROTOCOL_VERSION,
+                version: protocol_version(),
                 name: self.args.name.clone(),
                 incarnation: self.args.incarnation.clone(),
                 addr: self.args.addr.clone(),
@@ -210,11 +220,21 @@ impl ManagerState {
                     tracing::error!(
                         peer = %hb.name,
                         peer_version = v,
-                        our_version = CLUSTER_PROTOCOL_VERSION,
+                        our_version = protocol_version(),
                         "refusing cluster peer: it speaks another cluster protocol version"
                     );
                 }
-                self.stop_sessions_of(&hb.name, &hb.incarnation, "incompatible protocol version");
+                // Tell it our version first (a heartbeat), so it logs the refusal too; the link
+                // is closed on a later tick.
+                if !self
+                    .refusing
+                    .iter()
+                    .any(|(n, i, _)| *n == hb.name && *i == hb.incarnation)
+                {
+                    self.send_heartbeats();
+                    self.refusing
+                        .push((hb.name.clone(), hb.incarnation.clone(), Instant::now()));
+                }
                 return;
             }
             Change::Ignored => return,
@@ -348,16 +368,11 @@ impl ManagerState {
             d.next_at = now + d.backoff + jitter;
             d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
             let server = self.args.node_server.clone();
+            let links = self.args.links.clone();
             tokio::spawn(async move {
-                let r = tokio::time::timeout(
-                    Duration::from_secs(2),
-                    ractor_cluster::client_connect(&server, addr.as_str()),
-                )
-                .await;
-                match r {
-                    Ok(Ok(())) => tracing::debug!(%addr, "cluster dial connected"),
-                    Ok(Err(e)) => tracing::debug!(%addr, error = %e, "cluster dial failed"),
-                    Err(_) => tracing::debug!(%addr, "cluster dial timed out"),
+                match super::transport::dial(&server, &links, &addr).await {
+                    Ok(()) => tracing::debug!(%addr, "cluster dial connected"),
+                    Err(e) => tracing::debug!(%addr, error = %e, "cluster dial failed"),
                 }
             });
         }
@@ -405,6 +420,29 @@ impl ManagerState {
                 m.peer_rtt.get_or_create(&label).set(rtt as f64 / 1e6);
             }
         }
+        let mut queued: HashMap<String, u64> = HashMap::new();
+        for (id, (_, full)) in &self.sessions {
+            let Some((name, _)) = parse_node_name(full) else {
+                continue;
+            };
+            let bytes = self
+                .labels
+                .get(id)
+                .and_then(|l| self.args.links.get(l))
+                .map_or(0, |s| s.queued.load(std::sync::atomic::Ordering::Relaxed));
+            *queued.entry(name).or_default() += bytes;
+        }
+        for p in self.view.peers() {
+            let label = crate::metrics::PeerLabel {
+                peer: p.name.clone(),
+            };
+            let bytes = queued.get(&p.name).copied().unwrap_or(0);
+            self.args
+                .metrics
+                .peer_queued_bytes
+                .get_or_create(&label)
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        }
     }
 
     /// Publishes the active node names (sorted) for room placement, when they change.
@@ -434,6 +472,7 @@ impl ManagerState {
                 peer_addr,
                 incoming,
             } => {
+                self.labels.insert(session.get_id(), peer_addr.clone());
                 if !incoming {
                     self.pending
                         .insert(session.get_id(), (session, Instant::now(), peer_addr));
@@ -456,6 +495,22 @@ impl ManagerState {
                 self.pending.remove(&id);
                 let authenticated = self.sessions.remove(&id).is_some();
                 let parsed = peer.as_deref().and_then(parse_node_name);
+                let fenced = self
+                    .labels
+                    .remove(&id)
+                    .and_then(|l| self.args.links.remove(&l))
+                    .and_then(|s| s.fenced.lock().ok().and_then(|f| *f));
+                if let Some(why) = fenced {
+                    let who = parsed
+                        .as_ref()
+                        .map_or_else(|| peer_addr.clone(), |(n, _)| n.clone());
+                    tracing::warn!(peer = %who, %peer_addr, reason = why, "cluster link fenced");
+                    self.args
+                        .metrics
+                        .peer_fenced
+                        .get_or_create(&crate::metrics::PeerLabel { peer: who })
+                        .inc();
+                }
                 match parsed {
                     Some((name, inc)) if authenticated => {
                         // Duplicate links are closed by the session election while another link
@@ -468,6 +523,9 @@ impl ManagerState {
                             .view
                             .get(&name)
                             .is_some_and(|p| p.state != PeerState::Down) => {}
+                    // Closed by us or by it for another protocol version (logged as such).
+                    Some((name, inc)) if self.refused_logged.contains(&format!("{name}#{inc}")) => {
+                    }
                     other => {
                         let who = other.map_or_else(|| peer_addr.clone(), |(n, _)| n);
                         if self.refused_logged.insert(format!("unauth:{who}")) {
@@ -522,6 +580,8 @@ impl Actor for ManagerActor {
             known,
             dials: HashMap::new(),
             pending: HashMap::new(),
+            labels: HashMap::new(),
+            refusing: Vec::new(),
             sessions: HashMap::new(),
             heard_at: HashMap::new(),
             refused_logged: HashSet::new(),
@@ -543,6 +603,18 @@ impl Actor for ManagerActor {
         match msg {
             ClusterMessage::Tick => {
                 state.ticks += 1;
+                let due: Vec<(String, String, Instant)> = state
+                    .refusing
+                    .iter()
+                    .filter(|(_, _, at)| at.elapsed() >= REFUSE_AFTER)
+                    .cloned()
+                    .collect();
+                state
+                    .refusing
+                    .retain(|(_, _, at)| at.elapsed() < REFUSE_AFTER);
+                for (name, inc, _) in due {
+                    state.stop_sessions_of(&name, &inc, "incompatible protocol version");
+                }
                 state.settle_suspects();
                 state.expire();
                 let every = |d: Duration| (d.as_millis() / TICK.as_millis()).max(1) as u64;

@@ -13,6 +13,19 @@ use serde::{Deserialize, Serialize};
 /// Version of the cluster protocol spoken by this build. Peers with another version are refused.
 pub const CLUSTER_PROTOCOL_VERSION: u32 = 1;
 
+/// The cluster protocol version this process speaks: [`CLUSTER_PROTOCOL_VERSION`], unless
+/// `GATEHOUSE_CLUSTER_PROTOCOL_VERSION` says otherwise (to rehearse a mixed-version cluster:
+/// such a node is refused by the others, and refuses them).
+pub fn protocol_version() -> u32 {
+    static V: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *V.get_or_init(|| {
+        std::env::var("GATEHOUSE_CLUSTER_PROTOCOL_VERSION")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(CLUSTER_PROTOCOL_VERSION)
+    })
+}
+
 /// What a node tells every peer twice a second: who it is, its state, and who it knows.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Heartbeat {

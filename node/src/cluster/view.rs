@@ -5,7 +5,9 @@
 //! replaces the old one (a restart); silence longer than the timeout makes a peer `down`; a
 //! `down` peer that speaks again is back with the state it reports.
 
-use super::remote::{Heartbeat, Member, CLUSTER_PROTOCOL_VERSION};
+#[cfg(test)]
+use super::remote::CLUSTER_PROTOCOL_VERSION;
+use super::remote::{protocol_version, Heartbeat, Member};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -120,7 +122,7 @@ impl View {
 
     /// Applies a heartbeat received at `now` (`now_us` on the wall clock, for the RTT).
     pub fn on_heartbeat(&mut self, hb: &Heartbeat, now: Instant, now_us: u64) -> Change {
-        if hb.version != CLUSTER_PROTOCOL_VERSION {
+        if hb.version != protocol_version() {
             return Change::Incompatible(hb.version);
         }
         if hb.name == self.me {

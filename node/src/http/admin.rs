@@ -9,9 +9,7 @@
 
 use super::body;
 use super::error::ApiError;
-use crate::cluster::remote::{
-    ClientsRequest, EndpointMessage, StatsRequest, CLUSTER_PROTOCOL_VERSION,
-};
+use crate::cluster::remote::{ClientsRequest, EndpointMessage, StatsRequest};
 use crate::cluster::view::PeerState;
 use crate::cluster::ClusterMessage;
 use crate::context::NodeCtx;
@@ -125,7 +123,7 @@ async fn cluster(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpRespon
                 EndpointMessage::Stats,
                 PEER_STATS_MS,
                 StatsRequest {
-                    version: CLUSTER_PROTOCOL_VERSION
+                    version: crate::cluster::remote::protocol_version()
                 }
             )
             .ok()

@@ -189,6 +189,35 @@ async fn a_peer_with_the_wrong_cookie_is_refused_with_a_clear_log_line() {
 }
 
 #[tokio::test]
+async fn a_peer_speaking_another_cluster_protocol_version_is_refused_with_a_clear_log_line() {
+    let m = plan(2);
+    let old = builder(&m[0], &[], COOKIE, "").start();
+    let new = builder(&m[1], &[m[0].cluster_port], COOKIE, "")
+        .env("GATEHOUSE_CLUSTER_PROTOCOL_VERSION", "2")
+        .start();
+    for (node, theirs) in [(&old, "2"), (&new, "1")] {
+        crate::wait::until(
+            "the refusal in the log",
+            Duration::from_secs(10),
+            || async {
+                node.logs()
+                    .iter()
+                    .any(|l| {
+                        l.contains("another cluster protocol version")
+                            && l.contains(&format!("\"peer_version\":{theirs}"))
+                    })
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+    wait_active(&old, &["node-0"], Duration::from_secs(5)).await;
+    wait_active(&new, &["node-1"], Duration::from_secs(5)).await;
+    assert_eq!(state_of(&old, "node-1").await, None, "never half-joined");
+    assert_eq!(state_of(&new, "node-0").await, None, "never half-joined");
+}
+
+#[tokio::test]
 async fn members_on_every_node_receive_each_publish_once_in_seq_order() {
     let nodes = three_nodes().await;
     let mut clients = Vec::new();
