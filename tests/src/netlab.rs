@@ -97,6 +97,21 @@ impl NetLab {
         self.blackhole("add", a, b).expect("partition");
     }
 
+    /// Makes `name` resolve, inside every host, to the addresses of all hosts (as a DNS name
+    /// of a Kubernetes headless service does): `ip netns exec` reads `/etc/netns/<ns>/hosts`
+    /// in place of `/etc/hosts`.
+    pub fn name_all_hosts(&self, name: &str) {
+        let mut hosts = String::from("127.0.0.1 localhost\n");
+        for i in 1..=self.hosts {
+            hosts.push_str(&format!("{} {name}\n", self.addr(i)));
+        }
+        for i in 1..=self.hosts {
+            let dir = std::path::Path::new("/etc/netns").join(self.ns(i));
+            std::fs::create_dir_all(&dir).expect("/etc/netns/<ns> is writable (root)");
+            std::fs::write(dir.join("hosts"), &hosts).expect("hosts file written");
+        }
+    }
+
     /// Undoes [`NetLab::partition`].
     pub fn heal(&self, a: usize, b: usize) {
         self.blackhole("del", a, b).expect("heal");
@@ -107,6 +122,7 @@ impl Drop for NetLab {
     fn drop(&mut self) {
         for i in 1..=self.hosts {
             let _ = ip(&["netns", "del", &self.ns(i)]);
+            let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(self.ns(i)));
         }
         let _ = ip(&["link", "del", &self.bridge()]);
     }

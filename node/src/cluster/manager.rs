@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 /// How often the manager wakes up.
 pub const TICK: Duration = Duration::from_millis(250);
 
+/// How long a link that closed before authenticating waits to be judged.
+const UNAUTH_GRACE: Duration = Duration::from_secs(2);
+
 /// How long a link to a peer of another protocol version stays open after the refusal (so our
 /// heartbeat, which tells it why, gets there).
 const REFUSE_AFTER: Duration = Duration::from_millis(400);
@@ -70,6 +73,8 @@ pub enum ClusterMessage {
     Session(SessionEvent),
     /// The peers, for the admin API.
     Peers(RpcReplyPort<Vec<PeerInfo>>),
+    /// Addresses a DNS seed resolved to (every one is dialed).
+    Resolved(Vec<String>),
 }
 
 impl ractor::Message for ClusterMessage {}
@@ -125,8 +130,14 @@ pub struct ManagerState {
     gossiped_up: HashSet<String>,
     /// Our state in the last heartbeats sent (a change is announced at once).
     announced: Option<NodeState>,
+    /// Links closed before authenticating, by peer (name, or address when unknown): a wrong
+    /// cookie unless that peer is up a moment later.
+    unauthenticated: HashMap<String, (String, Instant)>,
     /// Peers refused for another protocol version, whose links close shortly.
     refusing: Vec<(String, String, Instant)>,
+    /// Which node answered at each dialed address (a DNS seed resolves to addresses that need
+    /// not be what the peers advertise): an address whose node is up needs no dial.
+    answered_at: HashMap<String, String>,
     /// The transport label (`peer_addr`) of every open session, for its counters.
     labels: HashMap<ActorId, String>,
     /// Peers whose link closed, and when: down unless a link to them is back shortly.
@@ -342,7 +353,70 @@ impl ManagerState {
             .map(|p| p.addr.clone())
             .collect();
         out.extend(self.pending.values().map(|(_, _, a)| a.clone()));
+        out.extend(
+            self.answered_at
+                .iter()
+                .filter(|(_, n)| {
+                    **n == self.args.name
+                        || self.view.get(n).is_some_and(|p| p.state != PeerState::Down)
+                })
+                .map(|(a, _)| a.clone()),
+        );
         out
+    }
+
+    /// Logs a link that closed before authenticating as a likely wrong cookie, unless its peer
+    /// came up meanwhile (a duplicate link closed by the session election).
+    fn judge_unauthenticated(&mut self) {
+        let due: Vec<(String, String)> = self
+            .unauthenticated
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() >= UNAUTH_GRACE)
+            .map(|(who, (addr, _))| (who.clone(), addr.clone()))
+            .collect();
+        for (who, peer_addr) in due {
+            self.unauthenticated.remove(&who);
+            let up = self
+                .view
+                .get(&who)
+                .is_some_and(|p| p.state != PeerState::Down);
+            if !up && self.refused_logged.insert(format!("unauth:{who}")) {
+                tracing::warn!(
+                    peer = %who,
+                    %peer_addr,
+                    "cluster link closed before authenticating (wrong cluster cookie?)"
+                );
+            }
+        }
+    }
+
+    /// Resolves the seeds that are DNS names (a Kubernetes headless service, say), off the
+    /// actor; every address they resolve to becomes a dial target.
+    fn resolve_seeds(&self, myself: &ActorRef<ClusterMessage>) {
+        let names: Vec<String> = self
+            .args
+            .seeds
+            .iter()
+            .filter(|s| s.parse::<std::net::SocketAddr>().is_err())
+            .cloned()
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        let me = myself.clone();
+        tokio::spawn(async move {
+            let mut found = Vec::new();
+            for seed in names {
+                match tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host(&seed))
+                    .await
+                {
+                    Ok(Ok(addrs)) => found.extend(addrs.map(|a| a.to_string())),
+                    Ok(Err(e)) => tracing::debug!(%seed, error = %e, "seed did not resolve"),
+                    Err(_) => tracing::debug!(%seed, "seed resolution timed out"),
+                }
+            }
+            let _ = me.cast(ClusterMessage::Resolved(found));
+        });
     }
 
     fn reconcile(&mut self) {
@@ -482,6 +556,15 @@ impl ManagerState {
                 let id = session.get_id();
                 if let Some((_, _, addr)) = self.pending.remove(&id) {
                     self.dials.remove(&addr);
+                    if let Some((name, _)) = parse_node_name(&peer) {
+                        let myself = name == self.args.name;
+                        self.answered_at.insert(addr, name);
+                        if myself {
+                            // A DNS seed that resolves to this node too: never a peer.
+                            session.stop(Some("gatehouse: that address is this node".into()));
+                            return;
+                        }
+                    }
                 }
                 tracing::debug!(%peer, "cluster link authenticated");
                 self.sessions.insert(id, (session, peer));
@@ -526,15 +609,13 @@ impl ManagerState {
                     // Closed by us or by it for another protocol version (logged as such).
                     Some((name, inc)) if self.refused_logged.contains(&format!("{name}#{inc}")) => {
                     }
+                    // Judged a moment later: crossing dials close one link before it
+                    // authenticates while the other one comes up.
                     other => {
                         let who = other.map_or_else(|| peer_addr.clone(), |(n, _)| n);
-                        if self.refused_logged.insert(format!("unauth:{who}")) {
-                            tracing::warn!(
-                                peer = %who,
-                                %peer_addr,
-                                "cluster link closed before authenticating (wrong cluster cookie?)"
-                            );
-                        }
+                        self.unauthenticated
+                            .entry(who)
+                            .or_insert((peer_addr, Instant::now()));
                     }
                 }
             }
@@ -581,7 +662,9 @@ impl Actor for ManagerActor {
             dials: HashMap::new(),
             pending: HashMap::new(),
             labels: HashMap::new(),
+            answered_at: HashMap::new(),
             refusing: Vec::new(),
+            unauthenticated: HashMap::new(),
             sessions: HashMap::new(),
             heard_at: HashMap::new(),
             refused_logged: HashSet::new(),
@@ -596,7 +679,7 @@ impl Actor for ManagerActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -616,12 +699,16 @@ impl Actor for ManagerActor {
                     state.stop_sessions_of(&name, &inc, "incompatible protocol version");
                 }
                 state.settle_suspects();
+                state.judge_unauthenticated();
                 state.expire();
                 let every = |d: Duration| (d.as_millis() / TICK.as_millis()).max(1) as u64;
                 let changed = state.announced != Some(state.my_state());
                 if changed || state.ticks % every(HEARTBEAT_EVERY) == 0 {
                     state.announced = Some(state.my_state());
                     state.send_heartbeats();
+                }
+                if state.ticks % every(Duration::from_secs(5)) == 1 {
+                    state.resolve_seeds(&myself);
                 }
                 if state.ticks % every(Duration::from_secs(1)) == 1 || state.ticks < 4 {
                     state.reconcile();
@@ -638,6 +725,13 @@ impl Actor for ManagerActor {
             ClusterMessage::Session(e) => state.on_session(e),
             ClusterMessage::Peers(reply) => {
                 let _ = reply.send(state.peers());
+            }
+            ClusterMessage::Resolved(addrs) => {
+                for a in addrs {
+                    if a != state.args.addr && state.known.insert(a.clone()) {
+                        tracing::info!(addr = %a, "cluster address learned from a DNS seed");
+                    }
+                }
             }
         }
         Ok(())

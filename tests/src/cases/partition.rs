@@ -5,6 +5,9 @@
 //! per room, and every member of every room receives what is published next, in order, with no
 //! duplicate `(epoch, seq)` anywhere in the run.
 //!
+//! A second case seeds every node with one DNS name that resolves to all of them (as a
+//! Kubernetes headless service does) and checks that they form the mesh.
+//!
 //! Needs root for the namespaces. Where they cannot be built the test fails and says why,
 //! unless `GATEHOUSE_SKIP_NETNS=1` is set (then it says it skipped).
 
@@ -168,10 +171,29 @@ async fn instances(node: &Node, room: &str) -> Option<Vec<(String, String)>> {
     )
 }
 
+/// The lab, or why the test does not run (see the module doc).
+fn lab_or_skip() -> Option<NetLab> {
+    match NetLab::create(3) {
+        Ok(lab) => Some(lab),
+        Err(e) if std::env::var_os("GATEHOUSE_SKIP_NETNS").is_some() => {
+            eprintln!("SKIPPED (GATEHOUSE_SKIP_NETNS is set): network namespaces unavailable: {e}");
+            None
+        }
+        Err(e) => panic!(
+            "this test needs network namespaces (root, iproute2): {e}; \
+             set GATEHOUSE_SKIP_NETNS=1 to skip it where they are unavailable"
+        ),
+    }
+}
+
 fn start_nodes(lab: &NetLab) -> Vec<Node> {
     let seeds: Vec<String> = (1..=3)
         .map(|i| format!("\"{}:{CLUSTER_PORT}\"", lab.addr(i)))
         .collect();
+    start_nodes_with_seeds(lab, &seeds)
+}
+
+fn start_nodes_with_seeds(lab: &NetLab, seeds: &[String]) -> Vec<Node> {
     (1..=3)
         .map(|i| {
             let a = lab.addr(i);
@@ -190,17 +212,7 @@ fn start_nodes(lab: &NetLab) -> Vec<Node> {
 
 #[tokio::test]
 async fn a_partition_keeps_both_sides_serving_and_heals_to_one_owner_per_room() {
-    let lab = match NetLab::create(3) {
-        Ok(lab) => lab,
-        Err(e) if std::env::var_os("GATEHOUSE_SKIP_NETNS").is_some() => {
-            eprintln!("SKIPPED (GATEHOUSE_SKIP_NETNS is set): network namespaces unavailable: {e}");
-            return;
-        }
-        Err(e) => panic!(
-            "this test needs network namespaces (root, iproute2): {e}; \
-             set GATEHOUSE_SKIP_NETNS=1 to skip it where they are unavailable"
-        ),
-    };
+    let Some(lab) = lab_or_skip() else { return };
     let nodes = start_nodes(&lab);
     let names = ["node-1", "node-2", "node-3"];
     for n in &nodes {
@@ -402,5 +414,20 @@ async fn a_partition_keeps_both_sides_serving_and_heals_to_one_owner_per_room() 
     }
     for t in tasks {
         t.abort();
+    }
+}
+
+#[tokio::test]
+async fn nodes_seeded_with_one_dns_name_listing_every_peer_form_a_full_mesh() {
+    let Some(lab) = lab_or_skip() else { return };
+    lab.name_all_hosts("gatehouse-peers");
+    let nodes = start_nodes_with_seeds(&lab, &[format!("\"gatehouse-peers:{CLUSTER_PORT}\"")]);
+    for n in &nodes {
+        wait_active(n, &["node-1", "node-2", "node-3"], Duration::from_secs(20)).await;
+    }
+    // The name resolves to each node itself too: never a peer of its own.
+    for n in &nodes {
+        let v = crate::cluster::view(n).await.unwrap();
+        assert_eq!(v["nodes"].as_array().unwrap().len(), 3, "{v}");
     }
 }
