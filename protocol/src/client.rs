@@ -160,6 +160,15 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
             format!("expected a JSON object: {e}"),
         )
     })?;
+    // JSON's grammar allows `\ud800` alone, but it is no character: such a payload would reach
+    // every member and break strict decoders (serde_json, Go), so it is refused here.
+    if text.contains("\\u") && has_unpaired_surrogate(text) {
+        return Err(DecodeError::new(
+            None,
+            ErrorCode::BadFrame,
+            "invalid JSON text: an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF)",
+        ));
+    }
     let id = match raw.id {
         None => None,
         Some(v) => {
@@ -255,9 +264,73 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
     Ok(Decoded { id, request })
 }
 
+/// Whether JSON text (already known to parse) holds a `\\u` escape of a UTF-16 surrogate that
+/// is not a high surrogate immediately followed by an escaped low one.
+fn has_unpaired_surrogate(text: &str) -> bool {
+    let b = text.as_bytes();
+    let hex = |at: usize| -> Option<u32> {
+        let s = text.get(at..at + 4)?;
+        u32::from_str_radix(s, 16).ok()
+    };
+    let mut in_string = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                if b.get(i + 1) == Some(&b'u') {
+                    let Some(c) = hex(i + 2) else { return true };
+                    if (0xDC00..=0xDFFF).contains(&c) {
+                        return true;
+                    }
+                    if (0xD800..=0xDBFF).contains(&c) {
+                        let low = (b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u'))
+                            .then(|| hex(i + 8))
+                            .flatten();
+                        if !low.is_some_and(|l| (0xDC00..=0xDFFF).contains(&l)) {
+                            return true;
+                        }
+                        i += 12;
+                        continue;
+                    }
+                    i += 6;
+                    continue;
+                }
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unpaired_surrogate_escapes_are_bad_frames_and_pairs_pass() {
+        let pub_ = |data: &str| format!(r#"{{"op":"publish","room":"r","data":{data}}}"#);
+        for bad in [
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            r#""\ud800\u0041""#,
+            r#"{"k":"\uDBFF"}"#,
+        ] {
+            let e = decode(&pub_(bad)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::BadFrame, "{bad}");
+        }
+        for good in [
+            r#""\ud83d\ude00""#,
+            r#""\\ud800""#,
+            r#""\u00e9\n""#,
+            r#"["\\","\ud800\udc00"]"#,
+        ] {
+            assert!(decode(&pub_(good)).is_ok(), "{good}");
+        }
+    }
 
     fn err(text: &str) -> DecodeError {
         decode(text).expect_err("should not decode")
