@@ -13,6 +13,7 @@ mod local_cluster_script;
 mod messaging;
 mod ops;
 mod recovery;
+mod rolling_upgrade;
 mod snapshot;
 mod tidy;
 mod webhook;
