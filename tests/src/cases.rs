@@ -6,6 +6,7 @@ mod auth;
 mod backend_api;
 mod cluster;
 mod conformance;
+mod deploy;
 mod drain;
 mod errors;
 mod limits;
