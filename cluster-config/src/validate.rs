@@ -114,7 +114,8 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
         }
     }
     c.positive("node.drain_rate", u64::from(node.drain_rate))?;
-    if node.drain_delay_ms >= node.shutdown_grace_s.saturating_mul(1000) && node.drain_delay_ms > 0 {
+    if node.drain_delay_ms >= node.shutdown_grace_s.saturating_mul(1000) && node.drain_delay_ms > 0
+    {
         return Err(c.err(
             "node.drain_delay_ms",
             format!(

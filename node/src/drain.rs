@@ -172,13 +172,19 @@ async fn drain_once(
     //    `/readyz` stops routing new clients here before the clients here are told to move.
     let delay = ctx.config.node.drain_delay;
     if !delay.is_zero() {
-        tracing::info!(ms = delay.as_millis() as u64, "drain: unready, waiting for load balancers to notice");
+        tracing::info!(
+            ms = delay.as_millis() as u64,
+            "drain: unready, waiting for load balancers to notice"
+        );
         let until = tokio::time::Instant::now() + delay;
         while tokio::time::Instant::now() < until {
             if cancelled(rx, exit) {
                 return Outcome::Cancelled;
             }
-            tokio::time::sleep_until(until.min(tokio::time::Instant::now() + Duration::from_millis(50))).await;
+            tokio::time::sleep_until(
+                until.min(tokio::time::Instant::now() + Duration::from_millis(50)),
+            )
+            .await;
         }
     }
     // A peer that is up but has not yet reported `active` (it just started) will in a moment:

@@ -27,6 +27,8 @@ use tokio::sync::watch;
 const ROOMS: [&str; 3] = ["ru:alpha", "ru:beta", "ru:gamma"];
 const READERS: usize = 6;
 const NODES: [&str; 3] = ["node-a", "node-b", "node-c"];
+/// Seconds `rolling-upgrade.sh` waits between two nodes.
+const PAUSE_S: u64 = 6;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -101,7 +103,9 @@ impl Drop for Cluster {
 /// Starts `deploy/local-cluster.sh 3 --detach` at a free port offset.
 async fn start_cluster(run_dir: &Path) -> Cluster {
     for attempt in 0..8 {
-        let offset = 2000 + (rand::random::<u16>() % 30_000);
+        // Every port (up to 9100 + offset + 3) stays below the ephemeral range (32768+), where
+        // other tests' nodes get their ports, so a restarting node's port is not taken meanwhile.
+        let offset = 2000 + (rand::random::<u16>() % 21_000);
         if !ports_free(offset) {
             continue;
         }
@@ -474,8 +478,8 @@ fn read_steps(path: &Path) -> Vec<Step> {
         .collect()
 }
 
-/// `(accept ms, server, status)` of every `/ws` request in HAProxy's log.
-fn ws_routes(log: &str) -> Vec<(u64, String, String)> {
+/// `(accept ms, server, status, line)` of every `/ws` request in HAProxy's log.
+fn ws_routes(log: &str) -> Vec<(u64, String, String, String)> {
     log.lines()
         .filter(|l| l.contains("\"GET /ws"))
         .map(|l| {
@@ -487,7 +491,7 @@ fn ws_routes(log: &str) -> Vec<(u64, String, String)> {
                 .find_map(|t| t.strip_prefix("accept_ms="))
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(0);
-            (at, server, status)
+            (at, server, status, l.to_owned())
         })
         .collect()
 }
@@ -559,6 +563,14 @@ async fn rolling_upgrade_through_haproxy_loses_nothing_and_never_routes_to_a_dra
     eprintln!("[{:?}] haproxy up", started.elapsed());
     let url = format!("ws://127.0.0.1:{}/ws", haproxy.front);
 
+    // The rooms exist before the readers arrive. (Six first joins of a brand-new room arriving
+    // at once from three nodes can leave some nodes' members unregistered with the owner: a
+    // room-creation race in the node, outside this test's subject; see the deploy-kit report.)
+    let mut setup = Client::connect(&url).await;
+    for room in ROOMS {
+        setup.join(room).await;
+    }
+    drop(setup);
     // Readers and publishers, all through HAProxy.
     let (stop_tx, stop_rx) = watch::channel(false);
     let (targets_tx, targets_rx) = watch::channel::<Targets>(None);
@@ -630,6 +642,11 @@ async fn rolling_upgrade_through_haproxy_loses_nothing_and_never_routes_to_a_dra
             ("DRAIN_TIMEOUT_S", "30".into()),
             ("READY_TIMEOUT_S", "30".into()),
             ("STOP_TIMEOUT_S", "15".into()),
+            // Between two nodes, the moved clients' reconnect window (drain_jitter_ms, 5 s in
+            // the example configs) passes and HAProxy's rise checks (2 x 1 s) see the new node
+            // up. Without it, clients moved off one node still reconnecting when the next
+            // node's drain starts can be routed there in the ~1 s before HAProxy notices.
+            ("PAUSE_S", PAUSE_S.to_string()),
         ],
         Duration::from_secs(90),
     )
@@ -711,10 +728,10 @@ async fn rolling_upgrade_through_haproxy_loses_nothing_and_never_routes_to_a_dra
         routes.len()
     );
     let mut per_node: HashMap<String, usize> = HashMap::new();
-    for (at, server, status) in &routes {
+    for (at, server, status, line) in &routes {
         assert_eq!(
             status, "101",
-            "HAProxy sent a WebSocket to {server} that did not take it (accept {at}):\n{log}"
+            "HAProxy sent a WebSocket to {server} that did not take it (accept {at}):\n{line}\nsteps: {steps:?}"
         );
         *per_node.entry(server.clone()).or_default() += 1;
         for s in steps.iter().filter(|s| s.node == *server) {
