@@ -20,8 +20,10 @@
 #   DRAIN_TIMEOUT_S    how long a node may take to drain (default 120)
 #   STOP_TIMEOUT_S     how long a drained node may take to exit after SIGTERM (default 30)
 #   READY_TIMEOUT_S    how long a new node may take until every node sees all active (default 60)
-#   PAUSE_S            wait this long between two nodes, e.g. for a load balancer's rise checks
-#                      (default 0)
+#   PAUSE_S            wait this long between two nodes (default 0). Behind a load balancer use
+#                      at least the clients' reconnect window (node.drain_jitter_ms, 5 s) plus
+#                      its rise time (HAProxy here: 2 s), so the moved clients have settled and
+#                      the new node takes clients before the next drain starts
 #   GATEHOUSE_ADMIN_TOKEN[_FILE]  the admin token, when the nodes have one
 #
 # Exit status: 0 every node replaced; 1 a step failed (the script stops there; the node being
@@ -41,7 +43,7 @@ die() {
     printf '%s: error: %s\n' "$PROG" "$*" >&2
     exit "$code"
 }
-usage() { sed -n '2,30s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 
 # --- arguments --------------------------------------------------------------------------------
