@@ -139,6 +139,10 @@ pub struct NodeSection {
     pub drain_rate: u32,
     /// Upper end of the `reconnect` hint's `after_ms` window.
     pub drain_jitter: Duration,
+    /// How long a drain keeps the node unready (`/readyz` 503) but still serving before rooms
+    /// and clients move, so a load balancer that health-checks `/readyz` stops sending new
+    /// clients here first.
+    pub drain_delay: Duration,
     /// When a node joins, move the rooms it now owns (by rendezvous hashing) to it.
     pub rebalance_on_join: bool,
 }

@@ -48,6 +48,7 @@ pub struct RawNode {
     pub conformance_echo: bool,
     pub drain_rate: u32,
     pub drain_jitter_ms: u64,
+    pub drain_delay_ms: u64,
     pub rebalance_on_join: bool,
 }
 
@@ -68,6 +69,7 @@ impl Default for RawNode {
             conformance_echo: false,
             drain_rate: 500,
             drain_jitter_ms: 5000,
+            drain_delay_ms: 0,
             rebalance_on_join: true,
         }
     }

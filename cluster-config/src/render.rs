@@ -42,6 +42,7 @@ pub fn effective_toml(c: &Config) -> String {
             conformance_echo: c.node.conformance_echo,
             drain_rate: c.node.drain_rate,
             drain_jitter_ms: c.node.drain_jitter.as_millis() as u64,
+            drain_delay_ms: c.node.drain_delay.as_millis() as u64,
             rebalance_on_join: c.node.rebalance_on_join,
         },
         auth: RawAuth {

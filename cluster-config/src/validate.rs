@@ -114,6 +114,16 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
         }
     }
     c.positive("node.drain_rate", u64::from(node.drain_rate))?;
+    if node.drain_delay_ms >= node.shutdown_grace_s.saturating_mul(1000) && node.drain_delay_ms > 0
+    {
+        return Err(c.err(
+            "node.drain_delay_ms",
+            format!(
+                "{} ms is not below `node.shutdown_grace_s` ({} s): a SIGTERM drain would end before anything moved",
+                node.drain_delay_ms, node.shutdown_grace_s
+            ),
+        ));
+    }
     let cookie = c.secret(&node.cookie, &node.cookie_file)?;
     let cookie_generated = cookie.is_none();
     let cookie = cookie.unwrap_or_else(|| Secret::new(random_cookie()));
@@ -304,6 +314,7 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             conformance_echo: node.conformance_echo,
             drain_rate: node.drain_rate,
             drain_jitter: Duration::from_millis(node.drain_jitter_ms),
+            drain_delay: Duration::from_millis(node.drain_delay_ms),
             rebalance_on_join: node.rebalance_on_join,
         },
         auth: AuthSection {

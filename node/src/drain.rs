@@ -1,5 +1,6 @@
 //! Draining a node for a rolling upgrade (`POST /admin/v1/nodes/{node}/drain`, or SIGTERM):
-//! state `draining` (readiness off, new clients refused, no new rooms placed here), every room
+//! state `draining` (readiness off, new clients refused, no new rooms placed here), after
+//! `node.drain_delay` (time for load balancers to see `/readyz` fail) every room
 //! this node owns migrates to its owner among the other active nodes, then clients get the
 //! `reconnect` hint and a 1012 close, paced at `node.drain_rate` per second; when nothing is
 //! left, state `drained`. With no other active node (a lone node) rooms stay and clients are
@@ -167,6 +168,25 @@ async fn drain_once(
     exit: &AtomicBool,
 ) -> Outcome {
     let started = std::time::Instant::now();
+    // 0. Stay unready but serving for `drain_delay`, so a load balancer that health-checks
+    //    `/readyz` stops routing new clients here before the clients here are told to move.
+    let delay = ctx.config.node.drain_delay;
+    if !delay.is_zero() {
+        tracing::info!(
+            ms = delay.as_millis() as u64,
+            "drain: unready, waiting for load balancers to notice"
+        );
+        let until = tokio::time::Instant::now() + delay;
+        while tokio::time::Instant::now() < until {
+            if cancelled(rx, exit) {
+                return Outcome::Cancelled;
+            }
+            tokio::time::sleep_until(
+                until.min(tokio::time::Instant::now() + Duration::from_millis(50)),
+            )
+            .await;
+        }
+    }
     // A peer that is up but has not yet reported `active` (it just started) will in a moment:
     // wait for it rather than take this node for a lone one.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
