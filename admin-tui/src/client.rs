@@ -2,10 +2,13 @@
 //! snapshots to the UI; runs operator actions and reports their results; fails over to another
 //! node's admin address (from the last `/cluster` answer) when the attached node stops answering.
 //! The UI never awaits any of this: it only sends `Command`s and receives `event::NetEvent`s.
+//!
+//! Rooms and clients are paged, filtered and sorted by the API: the task asks only for the page
+//! on screen (`Command::Lists`), so a poll costs the same with 100 or 100 000 clients.
 
 use crate::event::{Event, NetEvent};
 use crate::model::{
-    ClientDetail, ClientsResp, ClusterResp, Detail, RoomDetail, RoomsResp, Snapshot,
+    ClientDetail, ClientsResp, ClusterResp, Detail, Lists, RoomDetail, RoomsResp, Snapshot,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -16,8 +19,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Per-request timeout of the polls (the actions get longer: a migration may take a while).
 const POLL_TIMEOUT: Duration = Duration::from_secs(4);
 const ACTION_TIMEOUT: Duration = Duration::from_secs(65);
-/// Page size asked for; the lists are filtered and sorted in the console.
-const LIST_LIMIT: u32 = 1000;
+/// Members asked for in a room drill-down (the API's largest page).
+const MEMBER_LIMIT: u32 = 1000;
 
 /// The drill-down the task should fetch on every poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +77,8 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Focus(Option<Focus>),
+    /// Which pages of the server-paged lists to fetch from now on.
+    Lists(Lists),
     /// Attach to this admin URL (the operator's `:`).
     Attach(String),
     Op(Op),
@@ -181,6 +186,12 @@ impl Api {
     }
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `404 not_found: no such client` from an error body, or the raw body.
 fn http_error(status: u16, body: &str) -> String {
     let parsed: Option<(String, String)> = serde_json::from_str::<serde_json::Value>(body)
@@ -275,6 +286,7 @@ pub async fn run(
         known: Vec::new(),
         attached: None,
         focus: None,
+        lists: Lists::default(),
         events,
     };
     let (url_tx, url_rx) = tokio::sync::watch::channel(poller.current.clone());
@@ -295,16 +307,14 @@ pub async fn run(
                     changed
                 });
             }
-            cmd = commands.recv() => match cmd {
-                None => return,
-                Some(Command::Focus(f)) => {
-                    poller.focus = f;
-                    poller.poll().await;
-                    tick.reset();
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return };
+                // Apply whatever else is queued too (a held PgDn), then poll once.
+                let mut poll = poller.apply(cmd);
+                while let Ok(more) = commands.try_recv() {
+                    poll |= poller.apply(more);
                 }
-                Some(Command::Attach(url)) => {
-                    poller.current = url;
-                    poller.attached = None;
+                if poll {
                     poller.poll().await;
                     url_tx.send_if_modified(|u| {
                         let changed = *u != poller.current;
@@ -313,23 +323,7 @@ pub async fn run(
                     });
                     tick.reset();
                 }
-                Some(Command::Refresh) => {
-                    poller.poll().await;
-                    tick.reset();
-                }
-                Some(Command::Op(op)) => {
-                    let api = poller.api.clone();
-                    let base = poller.current.clone();
-                    let events = poller.events.clone();
-                    tokio::spawn(async move {
-                        let result = api.run_op(&base, &op).await;
-                        let _ = events.send(Event::Net(NetEvent::OpResult {
-                            what: op.describe(),
-                            result,
-                        }));
-                    });
-                }
-            },
+            }
         }
     }
 }
@@ -423,6 +417,7 @@ struct Poller {
     /// The URL of the last successful poll.
     attached: Option<String>,
     focus: Option<Focus>,
+    lists: Lists,
     events: UnboundedSender<Event>,
 }
 
@@ -431,8 +426,42 @@ impl Poller {
         let _ = self.events.send(Event::Net(ev));
     }
 
+    /// Takes one command; says whether a poll should follow at once.
+    fn apply(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Focus(f) => {
+                self.focus = f;
+                true
+            }
+            Command::Lists(l) => {
+                self.lists = l;
+                true
+            }
+            Command::Attach(url) => {
+                self.current = url;
+                self.attached = None;
+                true
+            }
+            Command::Refresh => true,
+            Command::Op(op) => {
+                let api = self.api.clone();
+                let base = self.current.clone();
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let result = api.run_op(&base, &op).await;
+                    let _ = events.send(Event::Net(NetEvent::OpResult {
+                        what: op.describe(),
+                        result,
+                    }));
+                });
+                false
+            }
+        }
+    }
+
     async fn poll(&mut self) {
         let base = self.current.clone();
+        let taken_ms = now_ms();
         let cluster: ClusterResp = match self.api.get(&base, "/cluster").await {
             Ok(c) => c,
             Err(FetchError::Unreachable(e)) => {
@@ -456,14 +485,15 @@ impl Poller {
             .map(|a| admin_url(a, &base))
             .collect();
 
-        let rooms_path = format!("/rooms?limit={LIST_LIMIT}");
-        let clients_path = format!("/clients?limit={LIST_LIMIT}");
         let detail = async {
             match &self.focus {
                 None => None,
                 Some(Focus::Room(r)) => Some(
                     self.api
-                        .get::<RoomDetail>(&base, &format!("/rooms/{}?limit={LIST_LIMIT}", enc(r)))
+                        .get::<RoomDetail>(
+                            &base,
+                            &format!("/rooms/{}?limit={MEMBER_LIMIT}", enc(r)),
+                        )
                         .await
                         .map(Detail::Room),
                 ),
@@ -475,14 +505,31 @@ impl Poller {
                 ),
             }
         };
-        let (rooms, clients, detail) = tokio::join!(
-            self.api.get::<RoomsResp>(&base, &rooms_path),
-            self.api.get::<ClientsResp>(&base, &clients_path),
-            detail,
-        );
+        let rooms = async {
+            let q = self.lists.rooms.as_ref()?;
+            let path = format!("/rooms{}", q.query_string());
+            Some(self.api.get::<RoomsResp>(&base, &path).await.map(|mut r| {
+                r.query = q.clone();
+                r
+            }))
+        };
+        let clients = async {
+            let q = self.lists.clients.as_ref()?;
+            let path = format!("/clients{}", q.query_string());
+            Some(
+                self.api
+                    .get::<ClientsResp>(&base, &path)
+                    .await
+                    .map(|mut c| {
+                        c.query = q.clone();
+                        c
+                    }),
+            )
+        };
+        let (rooms, clients, detail) = tokio::join!(rooms, clients, detail);
         let mut errors = Vec::new();
-        let rooms = rooms.map_err(|e| errors.push(e.text().to_owned())).ok();
-        let clients = clients.map_err(|e| errors.push(e.text().to_owned())).ok();
+        let rooms = rooms.and_then(|r| r.map_err(|e| errors.push(e.text().to_owned())).ok());
+        let clients = clients.and_then(|c| c.map_err(|e| errors.push(e.text().to_owned())).ok());
         let detail = match detail {
             None => None,
             Some(d) => d.map_err(|e| errors.push(e.text().to_owned())).ok(),
@@ -494,6 +541,7 @@ impl Poller {
             clients,
             detail,
             errors,
+            taken_ms,
         })));
     }
 

@@ -1,6 +1,7 @@
-//! View 3: client connections on every node; Enter shows one client and all its connections.
+//! View 3: client connections on every node, a page at a time (paged, filtered and sorted by the
+//! API); Enter shows one client and all its connections.
 
-use super::{fmt_bytes, list_title, selected_style};
+use super::{fmt_bytes, paged_title, selected_style};
 use crate::app::App;
 use crate::client::Focus;
 use crate::model::Detail;
@@ -35,13 +36,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             })
         })
         .collect();
-    let mut title = list_title(app, "Clients", rows.len(), app.clients_total);
-    if !app.clients_missing.is_empty() {
-        title.push_str(&format!(
-            "· PARTIAL, missing {} ",
-            app.clients_missing.join(",")
-        ));
-    }
+    let title = paged_title(
+        app,
+        "Clients",
+        rows.len(),
+        app.clients_total,
+        &app.clients_page,
+        &app.clients_missing,
+    );
     let table = Table::new(
         body,
         [

@@ -1,6 +1,7 @@
-//! View 2: the rooms of the cluster; Enter shows one room and its members.
+//! View 2: the rooms of the cluster, a page at a time (paged, filtered and sorted by the API);
+//! Enter shows one room and its members.
 
-use super::{fmt_rate, list_title, selected_style};
+use super::{fmt_rate, paged_title, selected_style};
 use crate::app::App;
 use crate::client::Focus;
 use crate::model::Detail;
@@ -42,7 +43,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Row::new(["NAME", "OWNER", "MEMB", "NODES", "MSG/s", "SEQ/EPOCH"])
             .style(Style::new().fg(Color::Cyan)),
     )
-    .block(Block::bordered().title(list_title(app, "Rooms", rows.len(), app.rooms_total)))
+    .block(Block::bordered().title(paged_title(
+        app,
+        "Rooms",
+        rows.len(),
+        app.rooms_total,
+        &app.rooms_page,
+        &app.rooms_missing,
+    )))
     .row_highlight_style(selected_style());
     let mut st =
         TableState::default().with_selected((!rows.is_empty()).then_some(app.list().selected));
