@@ -3,7 +3,8 @@
 //! and judged by what its screen shows (read through the `vt100` terminal emulator) and by what
 //! the clients and nodes then do:
 //!
-//! - `3`, `/` + a client id + Enter: the Clients view asks the API for that client only;
+//! - `3`, PgDn, PgUp: the Clients view pages through 23 connections a screenful at a time;
+//! - `/` + a client id + Enter: the Clients view asks the API for that client only;
 //! - `k`, reason, Enter, `y`: the client's socket closes with 4003;
 //! - `/`, Ctrl-U, another id, Enter, `t`, `1` Enter, `1` Enter, `y`: that client's publishes
 //!   get `rate_limited` within a second;
@@ -148,6 +149,11 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     let mut noisy = Client::connect(&nodes[2].ws_url("")).await;
     noisy.join("lobby").await;
     let (victim_id, noisy_id) = (victim.id(), noisy.id());
+    // Enough others, spread over the nodes, for the Clients list to need two pages at 80×24.
+    let mut crowd = Vec::new();
+    for i in 0..20 {
+        crowd.push(Client::connect(&nodes[i % 3].ws_url("")).await);
+    }
 
     let mut tui = Console::start(&format!("http://{}", nodes[0].admin));
     // 1 Cluster: every node, by name, active.
@@ -158,9 +164,20 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     })
     .await;
 
-    // 3 Clients, filtered on the server to the victim.
+    // 3 Clients: 23 connections, a screenful (18 rows) a page; PgDn, PgUp fetch the others.
     tui.keys("3");
-    tui.shows("of 3 · sort id", Duration::from_secs(5)).await;
+    tui.shows("Clients 1-18 of 23 · sort id ", Duration::from_secs(5))
+        .await;
+    tui.keys("\x1b[6~");
+    tui.shows(
+        "Clients 19-23 of 23 · sort id · p2 ",
+        Duration::from_secs(5),
+    )
+    .await;
+    tui.keys("\x1b[5~");
+    tui.shows("Clients 1-18 of 23 · sort id ", Duration::from_secs(5))
+        .await;
+    // Filtered on the server to the victim.
     tui.keys(&format!("/{victim_id}\r"));
     let s = tui
         .shows(
@@ -266,5 +283,5 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    drop(bystander);
+    drop((bystander, crowd));
 }
