@@ -971,6 +971,10 @@ impl App {
             if std::mem::take(&mut self.rooms_page.select_last) {
                 self.lists[View::Rooms.index()].selected = self.rooms.len().saturating_sub(1);
             }
+            if self.rooms.is_empty() {
+                // The rows of this page went away: show the page before it.
+                self.rooms_page.stack.pop();
+            }
         }
         if let Some(c) = clients {
             self.clients_total = c.total;
@@ -980,6 +984,9 @@ impl App {
             self.clients_page.shown = Some(c.query);
             if std::mem::take(&mut self.clients_page.select_last) {
                 self.lists[View::Clients.index()].selected = self.clients.len().saturating_sub(1);
+            }
+            if self.clients.is_empty() {
+                self.clients_page.stack.pop();
             }
         }
         // A late answer for a drill-down that was closed meanwhile is dropped.
@@ -1484,6 +1491,11 @@ mod tests {
         assert_eq!(app.clients_query(), first);
         app.update(Action::PageUp);
         assert_eq!(app.clients_query(), first);
+        // A page whose rows all went away gives way to the one before it.
+        app.apply_snapshot(client_page(first, 0, 10, Some("k09")));
+        app.update(Action::PageDown);
+        app.apply_snapshot(client_page(app.clients_query(), 10, 0, None));
+        assert_eq!(app.clients_query().cursor, None);
     }
 
     #[test]

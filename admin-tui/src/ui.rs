@@ -162,9 +162,13 @@ fn paged_title(
     let ls = app.list();
     let names = App::sort_names(app.view);
     let sort = names[ls.sort.min(names.len() - 1)];
-    let first = paging.offset() + u64::from(shown > 0);
-    let last = paging.offset() + shown as u64;
-    let mut t = format!(" {what} {first}-{last} of {total} · sort {sort} ");
+    let mut t = if shown == 0 {
+        format!(" {what} 0 of {total} · sort {sort} ")
+    } else {
+        let first = paging.offset() + 1;
+        let last = paging.offset() + shown as u64;
+        format!(" {what} {first}-{last} of {total} · sort {sort} ")
+    };
     if paging.number() > 1 {
         t.push_str(&format!("· p{} ", paging.number()));
     }
