@@ -15,7 +15,7 @@ use crate::keymap::KeyMode;
 use crate::model::{
     ClientInfo, ClusterResp, Detail, Lists, NodeInfo, PageQuery, RoomInfo, RoomsResp, Snapshot,
 };
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// How many lines the Events view keeps.
 const EVENT_LOG_CAP: usize = 2000;
@@ -151,6 +151,13 @@ pub struct App {
     /// Msgs/s history of every node of the last `/cluster`, by name.
     pub rates: BTreeMap<String, RateHistory>,
     last_sample_ms: u64,
+    /// Msgs/s of the open room drill-down, a sample a second, oldest first.
+    pub room_rate: VecDeque<u64>,
+    /// Msgs in and out per second of each connection on the Clients page (by `conn_key`), from
+    /// its counters in the last two polls.
+    pub client_rates: HashMap<String, (f64, f64)>,
+    /// The counters behind `client_rates`: msgs in, msgs out, when (Unix ms).
+    client_counts: HashMap<String, (u64, u64, u64)>,
     /// The open drill-down (a room in Rooms, a client in Clients) and its last answer.
     pub drill: Option<Focus>,
     pub detail: Option<Detail>,
@@ -189,6 +196,9 @@ impl App {
             clients_page: Paging::default(),
             rates: BTreeMap::new(),
             last_sample_ms: 0,
+            room_rate: VecDeque::new(),
+            client_rates: HashMap::new(),
+            client_counts: HashMap::new(),
             drill: None,
             detail: None,
             detail_sel: 0,
@@ -410,10 +420,7 @@ impl App {
         match view {
             View::Cluster => self.node_rows().get(i).map(|n| n.name.clone()),
             View::Rooms => self.room_rows().get(i).map(|r| r.name.clone()),
-            View::Clients => self
-                .client_rows()
-                .get(i)
-                .map(|c| format!("{}@{}#{}", c.id, c.node, c.conn)),
+            View::Clients => self.client_rows().get(i).map(|c| conn_key(c)),
             View::Events => None,
         }
     }
@@ -422,10 +429,7 @@ impl App {
         match view {
             View::Cluster => self.node_rows().iter().position(|n| n.name == key),
             View::Rooms => self.room_rows().iter().position(|r| r.name == key),
-            View::Clients => self
-                .client_rows()
-                .iter()
-                .position(|c| format!("{}@{}#{}", c.id, c.node, c.conn) == key),
+            View::Clients => self.client_rows().iter().position(|c| conn_key(c) == key),
             View::Events => None,
         }
     }
@@ -712,6 +716,7 @@ impl App {
             self.drill = Some(f.clone());
             self.detail = None;
             self.detail_sel = 0;
+            self.room_rate.clear();
             self.outbox.push(Command::Focus(Some(f)));
         }
     }
@@ -959,7 +964,10 @@ impl App {
             ));
         }
         self.have_snapshot = true;
-        self.record_rates(&s);
+        let sample = s.taken_ms == 0 || s.taken_ms >= self.last_sample_ms + SAMPLE_GAP_MS;
+        if sample {
+            self.record_rates(&s);
+        }
         self.node_url = s.node_url;
         self.cluster = s.cluster;
         if let Some(r) = rooms {
@@ -977,6 +985,7 @@ impl App {
             }
         }
         if let Some(c) = clients {
+            self.client_rates_from(&c.clients, s.taken_ms);
             self.clients_total = c.total;
             self.clients_missing = c.missing;
             self.clients = c.clients;
@@ -998,6 +1007,13 @@ impl App {
             (Some(_), _) => self.detail.take().filter(|_| s.errors.is_empty()),
             (None, _) => None,
         };
+        if let (true, Some(Detail::Room(d))) = (sample, &self.detail) {
+            if self.room_rate.len() >= RATE_HISTORY {
+                self.room_rate.pop_front();
+            }
+            self.room_rate
+                .push_back(d.msgs_per_s.max(0.0).round() as u64);
+        }
         for (v, key) in View::ALL.iter().zip(keys) {
             if let Some(i) = key.and_then(|k| self.find_key(*v, &k)) {
                 self.lists[v.index()].selected = i;
@@ -1016,12 +1032,39 @@ impl App {
         }
     }
 
+    /// Per-connection msgs/s from the counters of this page and the last one: a connection
+    /// seen at least half a second ago gets a new rate; connections no longer on the page are
+    /// forgotten.
+    fn client_rates_from(&mut self, clients: &[ClientInfo], at_ms: u64) {
+        let mut counts = HashMap::with_capacity(clients.len());
+        let mut rates = HashMap::with_capacity(clients.len());
+        for c in clients {
+            let key = conn_key(c);
+            let mut now = (c.msgs_in, c.msgs_out, at_ms);
+            match self.client_counts.get(&key) {
+                Some(&(i, o, t)) if at_ms >= t + 500 => {
+                    let secs = (at_ms - t) as f64 / 1000.0;
+                    let per_s = |new: u64, old: u64| new.saturating_sub(old) as f64 / secs;
+                    rates.insert(key.clone(), (per_s(c.msgs_in, i), per_s(c.msgs_out, o)));
+                }
+                Some(&prev) => {
+                    // Too soon after the last sample to say much: keep that one.
+                    now = prev;
+                    if let Some(r) = self.client_rates.get(&key) {
+                        rates.insert(key.clone(), *r);
+                    }
+                }
+                None => {}
+            }
+            counts.insert(key, now);
+        }
+        self.client_counts = counts;
+        self.client_rates = rates;
+    }
+
     /// One sample of every node's msgs/s, at most about one a second; nodes that left the list
     /// lose their history.
     fn record_rates(&mut self, s: &Snapshot) {
-        if s.taken_ms != 0 && s.taken_ms < self.last_sample_ms + SAMPLE_GAP_MS {
-            return;
-        }
         self.last_sample_ms = s.taken_ms;
         let names: BTreeSet<&str> = s.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
         self.rates.retain(|k, _| names.contains(k.as_str()));
@@ -1096,6 +1139,11 @@ impl App {
             self.log(l);
         }
     }
+}
+
+/// One connection: `client@node#conn`.
+pub fn conn_key(c: &ClientInfo) -> String {
+    format!("{}@{}#{}", c.id, c.node, c.conn)
 }
 
 /// Case-insensitive substring match; an empty filter matches everything.
@@ -1522,5 +1570,27 @@ mod tests {
         }
         assert_eq!(app.rates["node-a"].ins.len(), RATE_HISTORY);
         assert!(!app.rates.contains_key("node-c"));
+    }
+
+    #[test]
+    fn client_rates_come_from_the_counters_of_two_polls() {
+        let mut app = App::new("http://127.0.0.1:9100");
+        app.update(Action::Show(View::Clients));
+        let mut page = client_page(app.clients_query(), 0, 2, None);
+        page.taken_ms = 50_000;
+        app.apply_snapshot(page.clone());
+        assert!(app.client_rates.is_empty(), "one poll says nothing yet");
+        let clients = &mut page.clients.as_mut().unwrap().clients;
+        clients[0].msgs_in = 30;
+        clients[0].msgs_out = 3;
+        page.taken_ms = 52_000;
+        app.apply_snapshot(page.clone());
+        let key = conn_key(&app.clients[0]);
+        assert_eq!(app.client_rates[&key], (15.0, 1.5));
+        // A poll right after (an action's refresh) keeps the rate rather than divide by ~0.
+        page.taken_ms = 52_100;
+        app.apply_snapshot(page);
+        assert_eq!(app.client_rates[&key], (15.0, 1.5));
+        assert_eq!(app.client_rates.len(), 2);
     }
 }

@@ -335,3 +335,39 @@ fn paged_lists_say_where_they_are_and_what_is_missing() {
     app.on_net(NetEvent::Snapshot(Box::new(rooms_and_clients)));
     assert!(screen(&app).contains("Rooms 1-2 of 2 · sort name · PARTIAL, missing node-b"));
 }
+
+#[test]
+fn room_drill_down_shows_its_live_rate() {
+    let mut app = fixture();
+    app.update(Action::Show(View::Rooms));
+    app.update(Action::Down);
+    app.update(Action::Open);
+    assert_eq!(app.drill, Some(Focus::Room("chat:lobby".into())));
+    for (i, rate) in [1.0, 2.0, 4.0, 8.0].into_iter().enumerate() {
+        let detail = RoomDetail {
+            name: "chat:lobby".into(),
+            owner: "node-b".into(),
+            msgs_per_s: rate,
+            members_total: 17,
+            ..Default::default()
+        };
+        app.on_net(NetEvent::Snapshot(Box::new(Snapshot {
+            node_url: app.node_url.clone(),
+            cluster: app.cluster.clone(),
+            detail: Some(Detail::Room(detail)),
+            taken_ms: 5_000 + i as u64 * 1000,
+            ..Default::default()
+        })));
+    }
+    assert_eq!(app.room_rate, [1, 2, 4, 8]);
+    let s = screen(&app);
+    assert!(s.contains("msgs/s 8.0"), "{s}");
+    let spark = s
+        .lines()
+        .find(|l| l.contains('█'))
+        .unwrap_or_else(|| panic!("no sparkline in\n{s}"));
+    assert!(
+        spark.trim_end_matches(['│', ' ']).ends_with("▁▂▄█"),
+        "{spark}"
+    );
+}
