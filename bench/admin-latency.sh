@@ -6,8 +6,9 @@
 #
 # Starts NODES release nodes on loopback (default: enough for ≤ 12 500 connections each, at
 # least 3, at most 9; the fd limit is 20 000 per process) as one cluster, opens CONNECTIONS idle
-# WebSocket connections with `gatehouse-bench idle` (several generator processes of ≤ 12 500
-# connections each, spread over the nodes and over source addresses 127.0.0.2…), joined to
+# WebSocket connections with `gatehouse-bench idle` (one generator process per node, more if one
+# would hold over 12 500, so the clients are spread evenly over the nodes, and over source
+# addresses 127.0.0.2…), joined to
 # CONNECTIONS/100 rooms, waits until the attached node (node-0) counts them all, then times
 # SAMPLES sequential GETs of each admin page below with curl against node-0 and prints the median,
 # p99 and max. Everything it starts it ends by PID (generators, then nodes: SIGTERM, then SIGKILL
@@ -33,6 +34,8 @@ OUT=${OUT:-}
 gens=$(( (conns + PER_GEN - 1) / PER_GEN ))
 nodes=${2:-$(( gens < 3 ? 3 : gens ))}
 (( nodes <= 9 )) || { echo "at most 9 nodes (asked for $nodes)" >&2; exit 2; }
+# At least one generator per node, so that every node holds its share of the clients.
+gens=$(( gens < nodes ? nodes : gens ))
 for b in "$NODE_BIN" "$BENCH_BIN"; do
     [[ -x $b ]] || { echo "missing $b: cargo build --release -p node -p gatehouse-bench" >&2; exit 1; }
 done
@@ -145,8 +148,9 @@ measure() {
         END {
             med = (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2
             p99 = t[int(NR * 0.99 + 0.999)]
-            printf "%-22s %-48s rows %4d of %7d partial=%-5s median %8.1f ms  p99 %8.1f ms  max %8.1f ms  (n=%d)\n",
-                label, path, rows, total, partial, med, p99, t[NR], NR
+            page = (total == "null") ? "" : sprintf("rows %4d of %7d partial=%s", rows, total, partial)
+            printf "%-21s %-45s %-34s median %7.1f ms  p99 %7.1f ms  max %7.1f ms  (n=%d)\n",
+                label, path, page, med, p99, t[NR], NR
         }'
 }
 

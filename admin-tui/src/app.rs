@@ -945,10 +945,24 @@ impl App {
     }
 
     pub fn apply_snapshot(&mut self, mut s: Snapshot) {
-        let keys: Vec<Option<String>> = View::ALL.iter().map(|v| self.row_key(*v)).collect();
+        let mut keys: Vec<Option<String>> = View::ALL.iter().map(|v| self.row_key(*v)).collect();
         // A page that answers an older request (another filter, sort or page) is dropped.
         let rooms = s.rooms.take().filter(|r| r.query == self.rooms_query());
         let clients = s.clients.take().filter(|c| c.query == self.clients_query());
+        // The selection follows its row through a refresh of the same page; a new page (other
+        // filter, sort or cursor) keeps the row the action chose (the first, or the last).
+        if rooms
+            .as_ref()
+            .is_some_and(|r| self.rooms_page.shown.as_ref() != Some(&r.query))
+        {
+            keys[View::Rooms.index()] = None;
+        }
+        if clients
+            .as_ref()
+            .is_some_and(|c| self.clients_page.shown.as_ref() != Some(&c.query))
+        {
+            keys[View::Clients.index()] = None;
+        }
         if self.have_snapshot {
             self.diff_into_log(&s, rooms.as_ref());
         } else {
@@ -1177,7 +1191,7 @@ fn clock() -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::model::ClientsResp;
+    use crate::model::{ClientsResp, RoomsResp};
     use crate::ui::tests::fixture;
 
     /// The commands since the last call, less the page requests.
@@ -1592,5 +1606,35 @@ mod tests {
         app.apply_snapshot(page);
         assert_eq!(app.client_rates[&key], (15.0, 1.5));
         assert_eq!(app.client_rates.len(), 2);
+    }
+
+    #[test]
+    fn a_new_sort_selects_the_first_row_of_its_answer() {
+        let mut app = fixture();
+        app.update(Action::Show(View::Rooms));
+        app.update(Action::CycleSort);
+        // Sorted here at once: chat:lobby (17 members) first, selected.
+        assert_eq!(app.target_room().as_deref(), Some("chat:lobby"));
+        // The API's answer puts another room first: the selection stays on the first row.
+        let room = |name: &str| app.rooms.iter().find(|r| r.name == name).unwrap().clone();
+        let (mut board, lobby) = (room("board:7"), room("chat:lobby"));
+        board.members = 99;
+        let answer = Snapshot {
+            node_url: app.node_url.clone(),
+            cluster: app.cluster.clone(),
+            rooms: Some(RoomsResp {
+                rooms: vec![board, lobby],
+                total: 2,
+                query: app.rooms_query(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        app.apply_snapshot(answer.clone());
+        assert_eq!(app.target_room().as_deref(), Some("board:7"));
+        // A refresh of the same page keeps the selected row, wherever it moved.
+        app.update(Action::Down);
+        app.apply_snapshot(answer);
+        assert_eq!(app.target_room().as_deref(), Some("chat:lobby"));
     }
 }
