@@ -3,7 +3,8 @@
 //! and judged by what its screen shows (read through the `vt100` terminal emulator) and by what
 //! the clients and nodes then do:
 //!
-//! - `3`, PgDn, PgUp: the Clients view pages through 23 connections a screenful at a time;
+//! - `3`, PgDn, PgUp, `s`: the Clients view pages through 23 connections a screenful at a time,
+//!   sorted by the API;
 //! - `/` + a client id + Enter: the Clients view asks the API for that client only;
 //! - `k`, reason, Enter, `y`: the client's socket closes with 4003;
 //! - `/`, Ctrl-U, another id, Enter, `t`, `1` Enter, `1` Enter, `y`: that client's publishes
@@ -176,6 +177,13 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     .await;
     tui.keys("\x1b[5~");
     tui.shows("Clients 1-18 of 23 · sort id ", Duration::from_secs(5))
+        .await;
+    // `s` sorts on the server: the title loses its `loading…` once the API answered.
+    tui.keys("s");
+    tui.shows("Clients 1-18 of 23 · sort user ─", Duration::from_secs(5))
+        .await;
+    tui.keys("ssss");
+    tui.shows("Clients 1-18 of 23 · sort id ─", Duration::from_secs(5))
         .await;
     // Filtered on the server to the victim.
     tui.keys(&format!("/{victim_id}\r"));
