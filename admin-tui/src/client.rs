@@ -4,7 +4,8 @@
 //! The UI never awaits any of this: it only sends `Command`s and receives `event::NetEvent`s.
 //!
 //! Rooms and clients are paged, filtered and sorted by the API: the task asks only for the page
-//! on screen (`Command::Lists`), so a poll costs the same with 100 or 100 000 clients.
+//! on screen (`Command::Lists`), at once when it changes and then about once a second, less often
+//! when a page is slow to answer (`list_interval`), so a console stays cheap for the cluster.
 
 use crate::event::{Event, NetEvent};
 use crate::model::{
@@ -19,6 +20,17 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Per-request timeout of the polls (the actions get longer: a migration may take a while).
 const POLL_TIMEOUT: Duration = Duration::from_secs(4);
 const ACTION_TIMEOUT: Duration = Duration::from_secs(65);
+/// A list page is fetched again no sooner than this many times what the last one took, so that a
+/// console on a huge cluster keeps the answering node's work for it small (a 250 ms page is
+/// fetched every 1.25 s); the node list still comes every second.
+const LIST_COST_FACTOR: u32 = 5;
+const LIST_INTERVAL_MAX: Duration = Duration::from_secs(10);
+
+/// How long to wait before fetching the list pages again, when the last fetch took `cost`.
+pub fn list_interval(cost: Duration) -> Duration {
+    (cost * LIST_COST_FACTOR).clamp(POLL_INTERVAL, LIST_INTERVAL_MAX)
+}
+
 /// Members asked for in a room drill-down (the API's largest page).
 const MEMBER_LIMIT: u32 = 1000;
 
@@ -287,6 +299,7 @@ pub async fn run(
         attached: None,
         focus: None,
         lists: Lists::default(),
+        lists_due: tokio::time::Instant::now(),
         events,
     };
     let (url_tx, url_rx) = tokio::sync::watch::channel(poller.current.clone());
@@ -300,7 +313,7 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                poller.poll().await;
+                poller.poll(false).await;
                 url_tx.send_if_modified(|u| {
                     let changed = *u != poller.current;
                     u.clone_from(&poller.current);
@@ -315,7 +328,7 @@ pub async fn run(
                     poll |= poller.apply(more);
                 }
                 if poll {
-                    poller.poll().await;
+                    poller.poll(true).await;
                     url_tx.send_if_modified(|u| {
                         let changed = *u != poller.current;
                         u.clone_from(&poller.current);
@@ -418,6 +431,8 @@ struct Poller {
     attached: Option<String>,
     focus: Option<Focus>,
     lists: Lists,
+    /// When the list pages are to be fetched again on a tick.
+    lists_due: tokio::time::Instant,
     events: UnboundedSender<Event>,
 }
 
@@ -459,7 +474,9 @@ impl Poller {
         }
     }
 
-    async fn poll(&mut self) {
+    /// One poll: the node list always, the list pages when `fresh` (something changed) or when
+    /// they are due (see `list_interval`), and the open drill-down.
+    async fn poll(&mut self, fresh: bool) {
         let base = self.current.clone();
         let taken_ms = now_ms();
         let cluster: ClusterResp = match self.api.get(&base, "/cluster").await {
@@ -505,8 +522,10 @@ impl Poller {
                 ),
             }
         };
+        let lists_now = fresh || tokio::time::Instant::now() >= self.lists_due;
+        let started = tokio::time::Instant::now();
         let rooms = async {
-            let q = self.lists.rooms.as_ref()?;
+            let q = self.lists.rooms.as_ref().filter(|_| lists_now)?;
             let path = format!("/rooms{}", q.query_string());
             Some(self.api.get::<RoomsResp>(&base, &path).await.map(|mut r| {
                 r.query = q.clone();
@@ -514,7 +533,7 @@ impl Poller {
             }))
         };
         let clients = async {
-            let q = self.lists.clients.as_ref()?;
+            let q = self.lists.clients.as_ref().filter(|_| lists_now)?;
             let path = format!("/clients{}", q.query_string());
             Some(
                 self.api
@@ -527,6 +546,9 @@ impl Poller {
             )
         };
         let (rooms, clients, detail) = tokio::join!(rooms, clients, detail);
+        if lists_now {
+            self.lists_due = tokio::time::Instant::now() + list_interval(started.elapsed());
+        }
         let mut errors = Vec::new();
         let rooms = rooms.and_then(|r| r.map_err(|e| errors.push(e.text().to_owned())).ok());
         let clients = clients.and_then(|c| c.map_err(|e| errors.push(e.text().to_owned())).ok());
@@ -592,6 +614,16 @@ mod tests {
             describe_event(r#"{"type":"room_migrated","observed_by":"node-b","room":"r","from":"node-b","to":"node-a"}"#).as_deref(),
             Some("[node-b] room r moved node-b -> node-a")
         );
+    }
+
+    #[test]
+    fn slow_list_pages_are_fetched_less_often() {
+        assert_eq!(list_interval(Duration::from_millis(20)), POLL_INTERVAL);
+        assert_eq!(
+            list_interval(Duration::from_millis(300)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(list_interval(Duration::from_secs(4)), LIST_INTERVAL_MAX);
     }
 
     #[test]
