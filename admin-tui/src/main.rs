@@ -122,12 +122,12 @@ async fn run(
 
     let mut app = app::App::new(&url);
     loop {
-        for cmd in app.take_commands() {
-            let _ = cmd_tx.send(cmd);
-        }
         let height = terminal.size()?.height;
         // A page of rooms or clients is a screenful: the body less its borders and header.
         app.set_page_size(usize::from(height.saturating_sub(6)));
+        for cmd in app.take_commands() {
+            let _ = cmd_tx.send(cmd);
+        }
         terminal.draw(|f| ui::render(&app, f))?;
         let Some(ev) = ev_rx.recv().await else { break };
         handle(&mut app, ev);
