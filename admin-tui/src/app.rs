@@ -1,23 +1,96 @@
 //! The console's state and `App::update`: no drawing and no I/O. Network answers come in through
 //! `App::on_net`; requests for the network task collect in an outbox the UI loop forwards.
+//!
+//! Rooms and clients are paged, filtered and sorted by the API: the state holds one page of each
+//! (`Paging` remembers the cursors of the pages before it, so PgUp goes back), and every change
+//! of view, filter, sort, page or page size becomes a `Command::Lists` for the network task. An
+//! answer is shown only if it answers the page the console wants now. The node list is small and
+//! is filtered and sorted here; so is the event log. Each node's msgs/s in and out are kept for
+//! the Cluster view's sparklines.
 
 use crate::action::{Action, View};
 use crate::client::{Command, Focus, Op};
 use crate::event::NetEvent;
 use crate::keymap::KeyMode;
-use crate::model::{ClientInfo, ClusterResp, Detail, NodeInfo, RoomInfo, Snapshot};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::model::{
+    ClientInfo, ClusterResp, Detail, Lists, NodeInfo, PageQuery, RoomInfo, RoomsResp, Snapshot,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// How many lines the Events view keeps.
 const EVENT_LOG_CAP: usize = 2000;
 /// Longest kick reason the API accepts, in bytes.
 const MAX_REASON: usize = 120;
 
+/// Rate samples kept per node (one a second: five minutes).
+pub const RATE_HISTORY: usize = 300;
+/// Polls closer together than this (after an action, say) add no rate sample.
+const SAMPLE_GAP_MS: u64 = 900;
+/// The API's largest page.
+const MAX_PAGE: usize = 1000;
+
 /// Sort columns of each view, cycled by `s`.
 pub const NODE_SORTS: [&str; 4] = ["name", "connections", "rooms", "msgs in/s"];
 pub const ROOM_SORTS: [&str; 4] = ["name", "members", "msgs/s", "owner"];
 pub const CLIENT_SORTS: [&str; 5] = ["id", "user", "node", "msgs in", "queue"];
 pub const EVENT_SORTS: [&str; 1] = ["newest"];
+/// The API's `sort` values for `ROOM_SORTS` and `CLIENT_SORTS`, in the same order.
+pub const ROOM_SORT_PARAMS: [&str; 4] = ["name", "members", "msgs_per_s", "owner"];
+pub const CLIENT_SORT_PARAMS: [&str; 5] = ["id", "user", "node", "msgs_in", "queue_bytes"];
+
+/// Where a server-paged list is: the pages before the current one, and the one after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Paging {
+    /// For every page after the first, up to the current one: its cursor and the position of
+    /// its first row in the whole list.
+    pub stack: Vec<(String, u64)>,
+    /// The current page's `next_cursor`, from its last answer (`None`: the last page).
+    pub next: Option<String>,
+    /// Select the last row when the page arrives (Up from the first row of a page).
+    pub select_last: bool,
+    /// The request the rows on screen answer.
+    pub shown: Option<PageQuery>,
+}
+
+impl Paging {
+    pub fn cursor(&self) -> Option<String> {
+        self.stack.last().map(|(c, _)| c.clone())
+    }
+
+    /// Position of the page's first row in the whole list.
+    pub fn offset(&self) -> u64 {
+        self.stack.last().map_or(0, |(_, o)| *o)
+    }
+
+    /// 1-based page number.
+    pub fn number(&self) -> usize {
+        self.stack.len() + 1
+    }
+
+    fn reset(&mut self) {
+        self.stack.clear();
+        self.next = None;
+        self.select_last = false;
+    }
+}
+
+/// Msgs/s in and out of one node, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RateHistory {
+    pub ins: VecDeque<u64>,
+    pub outs: VecDeque<u64>,
+}
+
+impl RateHistory {
+    fn push(&mut self, inp: u64, out: u64) {
+        for (q, v) in [(&mut self.ins, inp), (&mut self.outs, out)] {
+            if q.len() >= RATE_HISTORY {
+                q.pop_front();
+            }
+            q.push_back(v);
+        }
+    }
+}
 
 /// Per-view list state: each view keeps its own filter, sort and selection.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,8 +143,21 @@ pub struct App {
     pub clients: Vec<ClientInfo>,
     pub rooms_total: u64,
     pub clients_total: u64,
-    /// Peers that did not answer the last `/clients`.
+    /// Peers that did not answer the last `/rooms` and `/clients`.
+    pub rooms_missing: Vec<String>,
     pub clients_missing: Vec<String>,
+    pub rooms_page: Paging,
+    pub clients_page: Paging,
+    /// Msgs/s history of every node of the last `/cluster`, by name.
+    pub rates: BTreeMap<String, RateHistory>,
+    last_sample_ms: u64,
+    /// Msgs/s of the open room drill-down, a sample a second, oldest first.
+    pub room_rate: VecDeque<u64>,
+    /// Msgs in and out per second of each connection on the Clients page (by `conn_key`), from
+    /// its counters in the last two polls.
+    pub client_rates: HashMap<String, (f64, f64)>,
+    /// The counters behind `client_rates`: msgs in, msgs out, when (Unix ms).
+    client_counts: HashMap<String, (u64, u64, u64)>,
     /// The open drill-down (a room in Rooms, a client in Clients) and its last answer.
     pub drill: Option<Focus>,
     pub detail: Option<Detail>,
@@ -90,6 +176,8 @@ pub struct App {
     pub have_snapshot: bool,
     outbox: Vec<Command>,
     last_poll_error: Option<String>,
+    /// The last `Command::Lists` sent.
+    sent_lists: Option<Lists>,
 }
 
 impl App {
@@ -102,7 +190,15 @@ impl App {
             clients: Vec::new(),
             rooms_total: 0,
             clients_total: 0,
+            rooms_missing: Vec::new(),
             clients_missing: Vec::new(),
+            rooms_page: Paging::default(),
+            clients_page: Paging::default(),
+            rates: BTreeMap::new(),
+            last_sample_ms: 0,
+            room_rate: VecDeque::new(),
+            client_rates: HashMap::new(),
+            client_counts: HashMap::new(),
             drill: None,
             detail: None,
             detail_sel: 0,
@@ -117,12 +213,84 @@ impl App {
             have_snapshot: false,
             outbox: Vec::new(),
             last_poll_error: None,
+            sent_lists: None,
         }
     }
 
-    /// Requests for the network task since the last call.
+    /// Requests for the network task since the last call (including the pages to fetch, when
+    /// they changed).
     pub fn take_commands(&mut self) -> Vec<Command> {
+        self.sync_lists();
         std::mem::take(&mut self.outbox)
+    }
+
+    /// Rows per page of the server-paged lists; the UI loop sets it from the terminal height.
+    pub fn set_page_size(&mut self, rows: usize) {
+        self.page_size = rows.clamp(1, MAX_PAGE);
+    }
+
+    /// The page of `/rooms` the console wants: the Rooms view's filter and sort, the current
+    /// cursor, a screenful of rows.
+    pub fn rooms_query(&self) -> PageQuery {
+        let ls = &self.lists[View::Rooms.index()];
+        PageQuery {
+            q: ls.filter.clone(),
+            sort: ROOM_SORT_PARAMS[ls.sort.min(ROOM_SORT_PARAMS.len() - 1)].to_owned(),
+            cursor: self.rooms_page.cursor(),
+            limit: self.page_size.clamp(1, MAX_PAGE) as u32,
+        }
+    }
+
+    /// The page of `/clients` the console wants.
+    pub fn clients_query(&self) -> PageQuery {
+        let ls = &self.lists[View::Clients.index()];
+        PageQuery {
+            q: ls.filter.clone(),
+            sort: CLIENT_SORT_PARAMS[ls.sort.min(CLIENT_SORT_PARAMS.len() - 1)].to_owned(),
+            cursor: self.clients_page.cursor(),
+            limit: self.page_size.clamp(1, MAX_PAGE) as u32,
+        }
+    }
+
+    /// What the network task should fetch: only the list on screen (none in a drill-down).
+    pub fn wanted_lists(&self) -> Lists {
+        match self.view {
+            View::Rooms if !self.drilled() => Lists {
+                rooms: Some(self.rooms_query()),
+                clients: None,
+            },
+            View::Clients if !self.drilled() => Lists {
+                rooms: None,
+                clients: Some(self.clients_query()),
+            },
+            _ => Lists::default(),
+        }
+    }
+
+    fn sync_lists(&mut self) {
+        let want = self.wanted_lists();
+        if self.sent_lists.as_ref() != Some(&want) {
+            self.sent_lists = Some(want.clone());
+            self.outbox.push(Command::Lists(want));
+        }
+    }
+
+    /// The paging of the current view, if it is a server-paged list (and not drilled into).
+    fn paging_mut(&mut self) -> Option<&mut Paging> {
+        match self.view {
+            View::Rooms if !self.drilled() => Some(&mut self.rooms_page),
+            View::Clients if !self.drilled() => Some(&mut self.clients_page),
+            _ => None,
+        }
+    }
+
+    /// Whether the rows on screen answer the page the console wants (else it is loading).
+    pub fn page_loaded(&self, view: View) -> bool {
+        match view {
+            View::Rooms => self.rooms_page.shown.as_ref() == Some(&self.rooms_query()),
+            View::Clients => self.clients_page.shown.as_ref() == Some(&self.clients_query()),
+            _ => true,
+        }
     }
 
     pub fn key_mode(&self) -> KeyMode {
@@ -252,10 +420,7 @@ impl App {
         match view {
             View::Cluster => self.node_rows().get(i).map(|n| n.name.clone()),
             View::Rooms => self.room_rows().get(i).map(|r| r.name.clone()),
-            View::Clients => self
-                .client_rows()
-                .get(i)
-                .map(|c| format!("{}@{}#{}", c.id, c.node, c.conn)),
+            View::Clients => self.client_rows().get(i).map(|c| conn_key(c)),
             View::Events => None,
         }
     }
@@ -264,10 +429,7 @@ impl App {
         match view {
             View::Cluster => self.node_rows().iter().position(|n| n.name == key),
             View::Rooms => self.room_rows().iter().position(|r| r.name == key),
-            View::Clients => self
-                .client_rows()
-                .iter()
-                .position(|c| format!("{}@{}#{}", c.id, c.node, c.conn) == key),
+            View::Clients => self.client_rows().iter().position(|c| conn_key(c) == key),
             View::Events => None,
         }
     }
@@ -360,10 +522,10 @@ impl App {
         match action {
             Action::Show(v) => self.view = v,
             Action::NextView => self.view = self.view.next(),
-            Action::Up => self.move_by(-1),
-            Action::Down => self.move_by(1),
-            Action::PageUp => self.move_by(-(self.page_size.max(1) as isize)),
-            Action::PageDown => self.move_by(self.page_size.max(1) as isize),
+            Action::Up => self.up(),
+            Action::Down => self.down(),
+            Action::PageUp => self.page_up(),
+            Action::PageDown => self.page_down(),
             Action::Open => self.open(),
             Action::Back if self.drilled() => {
                 self.drill = None;
@@ -380,6 +542,9 @@ impl App {
                 let ls = self.list_mut();
                 ls.sort = (ls.sort + 1) % n;
                 ls.selected = 0;
+                if let Some(p) = self.paging_mut() {
+                    p.reset();
+                }
                 let name = Self::sort_names(self.view)[self.list().sort];
                 self.set_status(format!("sorted by {name}"), false);
             }
@@ -464,6 +629,72 @@ impl App {
         }
     }
 
+    fn up(&mut self) {
+        if !(self.list().selected == 0 && self.page_back(true)) {
+            self.move_by(-1);
+        }
+    }
+
+    fn down(&mut self) {
+        let last = self.row_count(self.view).saturating_sub(1);
+        if !(self.list().selected >= last && self.page_forward()) {
+            self.move_by(1);
+        }
+    }
+
+    fn page_up(&mut self) {
+        if !self.page_back(false) {
+            self.move_by(-(self.page_size.max(1) as isize));
+        }
+    }
+
+    fn page_down(&mut self) {
+        if !self.page_forward() {
+            self.move_by(self.page_size.max(1) as isize);
+        }
+    }
+
+    /// PgDn (or Down on the last row) in a server-paged list: asks for the next page. False
+    /// when there is none (the last page, not a paged view, or the page is still loading).
+    fn page_forward(&mut self) -> bool {
+        let view = self.view;
+        let loaded = self.page_loaded(view);
+        let rows = match view {
+            View::Rooms => self.rooms.len(),
+            _ => self.clients.len(),
+        } as u64;
+        let Some(p) = self.paging_mut() else {
+            return false;
+        };
+        if !loaded {
+            // The page asked for last is still coming: stay put rather than skip past it.
+            return true;
+        }
+        let Some(next) = p.next.take() else {
+            return false;
+        };
+        let offset = p.offset() + rows;
+        p.stack.push((next, offset));
+        p.select_last = false;
+        self.list_mut().selected = 0;
+        true
+    }
+
+    /// PgUp (or Up on the first row, then `select_last`) in a server-paged list: goes back one
+    /// page. False on the first page.
+    fn page_back(&mut self, select_last: bool) -> bool {
+        let Some(p) = self.paging_mut() else {
+            return false;
+        };
+        if p.stack.pop().is_none() {
+            return false;
+        }
+        p.next = None;
+        p.select_last = select_last;
+        self.list_mut().selected = 0;
+        true
+    }
+
     fn move_by(&mut self, delta: isize) {
         if self.drilled() {
             let n = self.room_detail_members();
@@ -485,6 +716,7 @@ impl App {
             self.drill = Some(f.clone());
             self.detail = None;
             self.detail_sel = 0;
+            self.room_rate.clear();
             self.outbox.push(Command::Focus(Some(f)));
         }
     }
@@ -500,6 +732,9 @@ impl App {
                 let ls = self.list_mut();
                 ls.filter = input.trim().to_owned();
                 ls.selected = 0;
+                if let Some(p) = self.paging_mut() {
+                    p.reset();
+                }
                 self.mode = Mode::Normal;
                 return;
             }
@@ -709,30 +944,73 @@ impl App {
         }
     }
 
-    pub fn apply_snapshot(&mut self, s: Snapshot) {
-        let keys: Vec<Option<String>> = View::ALL.iter().map(|v| self.row_key(*v)).collect();
+    pub fn apply_snapshot(&mut self, mut s: Snapshot) {
+        let mut keys: Vec<Option<String>> = View::ALL.iter().map(|v| self.row_key(*v)).collect();
+        // A page that answers an older request (another filter, sort or page) is dropped.
+        let rooms = s.rooms.take().filter(|r| r.query == self.rooms_query());
+        let clients = s.clients.take().filter(|c| c.query == self.clients_query());
+        // The selection follows its row through a refresh of the same page; a new page (other
+        // filter, sort or cursor) keeps the row the action chose (the first, or the last).
+        if rooms
+            .as_ref()
+            .is_some_and(|r| self.rooms_page.shown.as_ref() != Some(&r.query))
+        {
+            keys[View::Rooms.index()] = None;
+        }
+        if clients
+            .as_ref()
+            .is_some_and(|c| self.clients_page.shown.as_ref() != Some(&c.query))
+        {
+            keys[View::Clients.index()] = None;
+        }
         if self.have_snapshot {
-            self.diff_into_log(&s);
+            self.diff_into_log(&s, rooms.as_ref());
         } else {
+            let sum = |f: fn(&NodeInfo) -> Option<u64>| -> u64 {
+                s.cluster.nodes.iter().filter_map(f).sum()
+            };
             self.log(format!(
                 "first answer from {}: {} nodes, {} rooms, {} connections",
                 s.node_url,
                 s.cluster.nodes.len(),
-                s.rooms.as_ref().map_or(0, |r| r.total),
-                s.clients.as_ref().map_or(0, |c| c.total),
+                sum(|n| n.rooms_owned),
+                sum(|n| n.connections),
             ));
         }
         self.have_snapshot = true;
+        let sample = s.taken_ms == 0 || s.taken_ms >= self.last_sample_ms + SAMPLE_GAP_MS;
+        if sample {
+            self.record_rates(&s);
+        }
         self.node_url = s.node_url;
         self.cluster = s.cluster;
-        if let Some(r) = s.rooms {
+        if let Some(r) = rooms {
             self.rooms_total = r.total;
+            self.rooms_missing = r.missing;
             self.rooms = r.rooms;
+            self.rooms_page.next = r.next_cursor;
+            self.rooms_page.shown = Some(r.query);
+            if std::mem::take(&mut self.rooms_page.select_last) {
+                self.lists[View::Rooms.index()].selected = self.rooms.len().saturating_sub(1);
+            }
+            if self.rooms.is_empty() {
+                // The rows of this page went away: show the page before it.
+                self.rooms_page.stack.pop();
+            }
         }
-        if let Some(c) = s.clients {
+        if let Some(c) = clients {
+            self.client_rates_from(&c.clients, s.taken_ms);
             self.clients_total = c.total;
             self.clients_missing = c.missing;
             self.clients = c.clients;
+            self.clients_page.next = c.next_cursor;
+            self.clients_page.shown = Some(c.query);
+            if std::mem::take(&mut self.clients_page.select_last) {
+                self.lists[View::Clients.index()].selected = self.clients.len().saturating_sub(1);
+            }
+            if self.clients.is_empty() {
+                self.clients_page.stack.pop();
+            }
         }
         // A late answer for a drill-down that was closed meanwhile is dropped.
         self.detail = match (&self.drill, s.detail) {
@@ -743,6 +1021,13 @@ impl App {
             (Some(_), _) => self.detail.take().filter(|_| s.errors.is_empty()),
             (None, _) => None,
         };
+        if let (true, Some(Detail::Room(d))) = (sample, &self.detail) {
+            if self.room_rate.len() >= RATE_HISTORY {
+                self.room_rate.pop_front();
+            }
+            self.room_rate
+                .push_back(d.msgs_per_s.max(0.0).round() as u64);
+        }
         for (v, key) in View::ALL.iter().zip(keys) {
             if let Some(i) = key.and_then(|k| self.find_key(*v, &k)) {
                 self.lists[v.index()].selected = i;
@@ -761,7 +1046,52 @@ impl App {
         }
     }
 
-    fn diff_into_log(&mut self, s: &Snapshot) {
+    /// Per-connection msgs/s from the counters of this page and the last one: a connection
+    /// seen at least half a second ago gets a new rate; connections no longer on the page are
+    /// forgotten.
+    fn client_rates_from(&mut self, clients: &[ClientInfo], at_ms: u64) {
+        let mut counts = HashMap::with_capacity(clients.len());
+        let mut rates = HashMap::with_capacity(clients.len());
+        for c in clients {
+            let key = conn_key(c);
+            let mut now = (c.msgs_in, c.msgs_out, at_ms);
+            match self.client_counts.get(&key) {
+                Some(&(i, o, t)) if at_ms >= t + 500 => {
+                    let secs = (at_ms - t) as f64 / 1000.0;
+                    let per_s = |new: u64, old: u64| new.saturating_sub(old) as f64 / secs;
+                    rates.insert(key.clone(), (per_s(c.msgs_in, i), per_s(c.msgs_out, o)));
+                }
+                Some(&prev) => {
+                    // Too soon after the last sample to say much: keep that one.
+                    now = prev;
+                    if let Some(r) = self.client_rates.get(&key) {
+                        rates.insert(key.clone(), *r);
+                    }
+                }
+                None => {}
+            }
+            counts.insert(key, now);
+        }
+        self.client_counts = counts;
+        self.client_rates = rates;
+    }
+
+    /// One sample of every node's msgs/s, at most about one a second; nodes that left the list
+    /// lose their history.
+    fn record_rates(&mut self, s: &Snapshot) {
+        self.last_sample_ms = s.taken_ms;
+        let names: BTreeSet<&str> = s.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+        self.rates.retain(|k, _| names.contains(k.as_str()));
+        let whole = |r: Option<f64>| r.map_or(0, |v| v.max(0.0).round() as u64);
+        for n in &s.cluster.nodes {
+            self.rates
+                .entry(n.name.clone())
+                .or_default()
+                .push(whole(n.msgs_in_per_s), whole(n.msgs_out_per_s));
+        }
+    }
+
+    fn diff_into_log(&mut self, s: &Snapshot, rooms: Option<&RoomsResp>) {
         let old: BTreeMap<&str, &NodeInfo> = self
             .cluster
             .nodes
@@ -785,7 +1115,17 @@ impl App {
         for name in old.keys().filter(|k| !new_names.contains(*k)) {
             lines.push(format!("node {name} left the list"));
         }
-        if let Some(r) = &s.rooms {
+        // Rooms are compared only when both answers hold the whole unfiltered list (one page):
+        // a room leaving a page is not a room leaving the cluster.
+        let whole = |q: &PageQuery, next: &Option<String>| {
+            q.q.is_empty() && q.cursor.is_none() && next.is_none()
+        };
+        let comparable = rooms.filter(|r| {
+            whole(&r.query, &r.next_cursor)
+                && self.rooms_page.shown.as_ref() == Some(&r.query)
+                && self.rooms_page.next.is_none()
+        });
+        if let Some(r) = comparable {
             let old: BTreeMap<&str, &str> = self
                 .rooms
                 .iter()
@@ -813,6 +1153,11 @@ impl App {
             self.log(l);
         }
     }
+}
+
+/// One connection: `client@node#conn`.
+pub fn conn_key(c: &ClientInfo) -> String {
+    format!("{}@{}#{}", c.id, c.node, c.conn)
 }
 
 /// Case-insensitive substring match; an empty filter matches everything.
@@ -846,8 +1191,16 @@ fn clock() -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::model::RoomsResp;
+    use crate::model::{ClientsResp, RoomsResp};
     use crate::ui::tests::fixture;
+
+    /// The commands since the last call, less the page requests.
+    fn actions(app: &mut App) -> Vec<Command> {
+        app.take_commands()
+            .into_iter()
+            .filter(|c| !matches!(c, Command::Lists(_)))
+            .collect()
+    }
 
     fn type_str(app: &mut App, s: &str) {
         for c in s.chars() {
@@ -909,19 +1262,19 @@ mod tests {
         let mut app = fixture();
         app.update(Action::Back);
         assert_eq!(app.view, View::Cluster);
-        assert!(app.take_commands().is_empty());
+        assert!(actions(&mut app).is_empty());
         app.update(Action::Show(View::Clients));
         app.update(Action::Open);
         assert!(app.drilled());
         assert_eq!(
-            app.take_commands(),
+            actions(&mut app),
             vec![Command::Focus(Some(Focus::Client(
                 "c_1aBcDeFgHiJkLmNo".into()
             )))]
         );
         app.update(Action::Back);
         assert!(!app.drilled());
-        assert_eq!(app.take_commands(), vec![Command::Focus(None)]);
+        assert_eq!(actions(&mut app), vec![Command::Focus(None)]);
     }
 
     #[test]
@@ -933,10 +1286,10 @@ mod tests {
         type_str(&mut app, "spam");
         app.update(Action::Submit);
         assert_eq!(app.key_mode(), KeyMode::Confirm);
-        assert!(app.take_commands().is_empty());
+        assert!(actions(&mut app).is_empty());
         app.update(Action::Confirm);
         assert_eq!(
-            app.take_commands(),
+            actions(&mut app),
             vec![Command::Op(Op::Kick {
                 client: "c_7HqK2mX9pL4vR1sT".into(),
                 reason: "spam".into()
@@ -961,7 +1314,7 @@ mod tests {
         app.update(Action::Kick);
         app.update(Action::Submit);
         app.update(Action::Cancel);
-        assert!(app.take_commands().is_empty());
+        assert!(actions(&mut app).is_empty());
     }
 
     #[test]
@@ -981,7 +1334,7 @@ mod tests {
         assert_eq!(app.key_mode(), KeyMode::Confirm);
         app.update(Action::Confirm);
         assert_eq!(
-            app.take_commands(),
+            actions(&mut app),
             vec![Command::Op(Op::Throttle {
                 client: "c_1aBcDeFgHiJkLmNo".into(),
                 msgs_per_sec: 5,
@@ -996,7 +1349,7 @@ mod tests {
         app.update(Action::Drain);
         app.update(Action::Confirm);
         assert_eq!(
-            app.take_commands(),
+            actions(&mut app),
             vec![Command::Op(Op::Drain {
                 node: "node-a".into()
             })]
@@ -1011,7 +1364,7 @@ mod tests {
         app.update(Action::Submit);
         app.update(Action::Confirm);
         assert_eq!(
-            app.take_commands(),
+            actions(&mut app),
             vec![Command::Op(Op::Migrate {
                 room: "board:7".into(),
                 to: "node-c".into()
@@ -1031,6 +1384,8 @@ mod tests {
         s.rooms = Some(RoomsResp {
             rooms: vec![app.rooms[0].clone()],
             total: 1,
+            query: app.rooms_query(),
+            ..Default::default()
         });
         app.on_net(NetEvent::Snapshot(Box::new(s)));
         let log: Vec<&str> = app.events.iter().map(|l| l.text.as_str()).collect();
@@ -1067,5 +1422,219 @@ mod tests {
             .outbox
             .iter()
             .any(|c| matches!(c, Command::Attach(u) if u == "http://127.0.0.1:9102")));
+    }
+
+    /// A page of `n` clients `c_{first}…` answering `query`, with `next` as its next cursor.
+    fn client_page(query: PageQuery, first: usize, n: usize, next: Option<&str>) -> Snapshot {
+        let clients = (first..first + n)
+            .map(|i| ClientInfo {
+                id: format!("c_{i:05}"),
+                user: format!("u-{i}"),
+                node: "node-a".into(),
+                ..Default::default()
+            })
+            .collect();
+        Snapshot {
+            node_url: "http://127.0.0.1:9701".into(),
+            clients: Some(ClientsResp {
+                clients,
+                total: 100_000,
+                next_cursor: next.map(str::to_owned),
+                query,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn lists(app: &mut App) -> Vec<Lists> {
+        app.take_commands()
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Lists(l) => Some(l),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_the_list_on_screen_is_fetched_a_screenful_at_a_time() {
+        let mut app = App::new("http://127.0.0.1:9100");
+        app.set_page_size(18);
+        assert_eq!(lists(&mut app), vec![Lists::default()]);
+        app.update(Action::Show(View::Clients));
+        let want = PageQuery {
+            q: String::new(),
+            sort: "id".into(),
+            cursor: None,
+            limit: 18,
+        };
+        assert_eq!(
+            lists(&mut app),
+            vec![Lists {
+                rooms: None,
+                clients: Some(want.clone())
+            }]
+        );
+        assert_eq!(want.query_string(), "?limit=18&sort=id");
+        // Nothing changed: nothing is sent again.
+        app.update(Action::Down);
+        assert!(lists(&mut app).is_empty());
+        app.update(Action::Show(View::Rooms));
+        assert_eq!(
+            lists(&mut app)[0].rooms.as_ref().map(|q| q.sort.as_str()),
+            Some("name")
+        );
+        // A taller terminal asks for longer pages.
+        app.set_page_size(40);
+        assert_eq!(lists(&mut app)[0].rooms.as_ref().map(|q| q.limit), Some(40));
+    }
+
+    #[test]
+    fn filter_and_sort_go_to_the_api_and_restart_paging() {
+        let mut app = App::new("http://127.0.0.1:9100");
+        app.set_page_size(10);
+        app.update(Action::Show(View::Clients));
+        app.apply_snapshot(client_page(app.clients_query(), 0, 10, Some("k10")));
+        app.update(Action::PageDown);
+        assert_eq!(app.clients_query().cursor.as_deref(), Some("k10"));
+        app.update(Action::OpenFilter);
+        type_str(&mut app, "u-4 2&");
+        app.update(Action::Submit);
+        let q = lists(&mut app).pop().unwrap().clients.unwrap();
+        assert_eq!((q.q.as_str(), q.cursor.as_deref()), ("u-4 2&", None));
+        assert_eq!(q.query_string(), "?limit=10&sort=id&q=u-4%202%26");
+        app.update(Action::CycleSort);
+        app.update(Action::CycleSort);
+        app.update(Action::CycleSort);
+        let q = lists(&mut app).pop().unwrap().clients.unwrap();
+        assert_eq!(q.sort, "msgs_in");
+        // The Rooms view kept its own filter and sort.
+        assert_eq!(app.rooms_query().q, "");
+        assert_eq!(app.rooms_query().sort, "name");
+    }
+
+    #[test]
+    fn pages_forward_and_back_with_cursors() {
+        let mut app = App::new("http://127.0.0.1:9100");
+        app.set_page_size(10);
+        app.update(Action::Show(View::Clients));
+        let first = app.clients_query();
+        app.apply_snapshot(client_page(first.clone(), 0, 10, Some("k09")));
+        assert!(app.page_loaded(View::Clients));
+        assert_eq!(app.client_rows()[0].id, "c_00000");
+        app.update(Action::PageDown);
+        assert_eq!(app.list().selected, 0);
+        let second = app.clients_query();
+        assert_eq!(second.cursor.as_deref(), Some("k09"));
+        assert!(!app.page_loaded(View::Clients));
+        // Still loading: another PgDn waits instead of skipping ahead.
+        app.update(Action::PageDown);
+        assert_eq!(app.clients_query(), second);
+        // A late answer for the first page is not shown as the second.
+        app.apply_snapshot(client_page(first.clone(), 0, 10, Some("k09")));
+        assert!(!app.page_loaded(View::Clients));
+        app.apply_snapshot(client_page(second.clone(), 10, 10, Some("k19")));
+        assert_eq!(app.client_rows()[0].id, "c_00010");
+        assert_eq!(app.clients_page.offset(), 10);
+        // Up on the first row goes to the previous page, selecting its last row.
+        app.update(Action::Up);
+        assert_eq!(app.clients_query(), first);
+        app.apply_snapshot(client_page(first.clone(), 0, 10, Some("k09")));
+        assert_eq!(app.list().selected, 9);
+        // Down on the last row goes forward again.
+        app.update(Action::Down);
+        assert_eq!(app.clients_query(), second);
+        app.apply_snapshot(client_page(second, 10, 3, None));
+        // The last page: PgDn moves to its last row; PgUp goes back to the first page.
+        app.update(Action::PageDown);
+        assert_eq!(app.list().selected, 2);
+        app.update(Action::PageUp);
+        assert_eq!(app.clients_query(), first);
+        app.update(Action::PageUp);
+        assert_eq!(app.clients_query(), first);
+        // A page whose rows all went away gives way to the one before it.
+        app.apply_snapshot(client_page(first, 0, 10, Some("k09")));
+        app.update(Action::PageDown);
+        app.apply_snapshot(client_page(app.clients_query(), 10, 0, None));
+        assert_eq!(app.clients_query().cursor, None);
+    }
+
+    #[test]
+    fn rate_history_takes_a_sample_a_second_and_forgets_departed_nodes() {
+        let mut app = fixture();
+        assert_eq!(app.rates["node-a"].ins, [3]);
+        let mut s = Snapshot {
+            node_url: app.node_url.clone(),
+            cluster: app.cluster.clone(),
+            taken_ms: 10_000,
+            ..Default::default()
+        };
+        s.cluster.nodes[1].msgs_in_per_s = Some(7.4);
+        app.apply_snapshot(s.clone());
+        // A poll right after an action adds nothing.
+        s.taken_ms = 10_300;
+        app.apply_snapshot(s.clone());
+        assert_eq!(app.rates["node-a"].ins, [3, 7]);
+        assert_eq!(app.rates["node-a"].outs, [6, 6]);
+        s.cluster.nodes.retain(|n| n.name != "node-c");
+        for i in 0..RATE_HISTORY as u64 + 5 {
+            s.taken_ms = 11_000 + i * 1000;
+            app.apply_snapshot(s.clone());
+        }
+        assert_eq!(app.rates["node-a"].ins.len(), RATE_HISTORY);
+        assert!(!app.rates.contains_key("node-c"));
+    }
+
+    #[test]
+    fn client_rates_come_from_the_counters_of_two_polls() {
+        let mut app = App::new("http://127.0.0.1:9100");
+        app.update(Action::Show(View::Clients));
+        let mut page = client_page(app.clients_query(), 0, 2, None);
+        page.taken_ms = 50_000;
+        app.apply_snapshot(page.clone());
+        assert!(app.client_rates.is_empty(), "one poll says nothing yet");
+        let clients = &mut page.clients.as_mut().unwrap().clients;
+        clients[0].msgs_in = 30;
+        clients[0].msgs_out = 3;
+        page.taken_ms = 52_000;
+        app.apply_snapshot(page.clone());
+        let key = conn_key(&app.clients[0]);
+        assert_eq!(app.client_rates[&key], (15.0, 1.5));
+        // A poll right after (an action's refresh) keeps the rate rather than divide by ~0.
+        page.taken_ms = 52_100;
+        app.apply_snapshot(page);
+        assert_eq!(app.client_rates[&key], (15.0, 1.5));
+        assert_eq!(app.client_rates.len(), 2);
+    }
+
+    #[test]
+    fn a_new_sort_selects_the_first_row_of_its_answer() {
+        let mut app = fixture();
+        app.update(Action::Show(View::Rooms));
+        app.update(Action::CycleSort);
+        // Sorted here at once: chat:lobby (17 members) first, selected.
+        assert_eq!(app.target_room().as_deref(), Some("chat:lobby"));
+        // The API's answer puts another room first: the selection stays on the first row.
+        let room = |name: &str| app.rooms.iter().find(|r| r.name == name).unwrap().clone();
+        let (mut board, lobby) = (room("board:7"), room("chat:lobby"));
+        board.members = 99;
+        let answer = Snapshot {
+            node_url: app.node_url.clone(),
+            cluster: app.cluster.clone(),
+            rooms: Some(RoomsResp {
+                rooms: vec![board, lobby],
+                total: 2,
+                query: app.rooms_query(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        app.apply_snapshot(answer.clone());
+        assert_eq!(app.target_room().as_deref(), Some("board:7"));
+        // A refresh of the same page keeps the selected row, wherever it moved.
+        app.update(Action::Down);
+        app.apply_snapshot(answer);
+        assert_eq!(app.target_room().as_deref(), Some("chat:lobby"));
     }
 }

@@ -2,10 +2,14 @@
 //! snapshots to the UI; runs operator actions and reports their results; fails over to another
 //! node's admin address (from the last `/cluster` answer) when the attached node stops answering.
 //! The UI never awaits any of this: it only sends `Command`s and receives `event::NetEvent`s.
+//!
+//! Rooms and clients are paged, filtered and sorted by the API: the task asks only for the page
+//! on screen (`Command::Lists`), at once when it changes and then about once a second, less often
+//! when a page is slow to answer (`list_interval`), so a console stays cheap for the cluster.
 
 use crate::event::{Event, NetEvent};
 use crate::model::{
-    ClientDetail, ClientsResp, ClusterResp, Detail, RoomDetail, RoomsResp, Snapshot,
+    ClientDetail, ClientsResp, ClusterResp, Detail, Lists, RoomDetail, RoomsResp, Snapshot,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -16,8 +20,19 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Per-request timeout of the polls (the actions get longer: a migration may take a while).
 const POLL_TIMEOUT: Duration = Duration::from_secs(4);
 const ACTION_TIMEOUT: Duration = Duration::from_secs(65);
-/// Page size asked for; the lists are filtered and sorted in the console.
-const LIST_LIMIT: u32 = 1000;
+/// A list page is fetched again no sooner than this many times what the last one took, so that a
+/// console on a huge cluster keeps the answering node's work for it small (a 250 ms page is
+/// fetched every 1.25 s); the node list still comes every second.
+const LIST_COST_FACTOR: u32 = 5;
+const LIST_INTERVAL_MAX: Duration = Duration::from_secs(10);
+
+/// How long to wait before fetching the list pages again, when the last fetch took `cost`.
+pub fn list_interval(cost: Duration) -> Duration {
+    (cost * LIST_COST_FACTOR).clamp(POLL_INTERVAL, LIST_INTERVAL_MAX)
+}
+
+/// Members asked for in a room drill-down (the API's largest page).
+const MEMBER_LIMIT: u32 = 1000;
 
 /// The drill-down the task should fetch on every poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +89,8 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Focus(Option<Focus>),
+    /// Which pages of the server-paged lists to fetch from now on.
+    Lists(Lists),
     /// Attach to this admin URL (the operator's `:`).
     Attach(String),
     Op(Op),
@@ -181,6 +198,12 @@ impl Api {
     }
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `404 not_found: no such client` from an error body, or the raw body.
 fn http_error(status: u16, body: &str) -> String {
     let parsed: Option<(String, String)> = serde_json::from_str::<serde_json::Value>(body)
@@ -275,6 +298,8 @@ pub async fn run(
         known: Vec::new(),
         attached: None,
         focus: None,
+        lists: Lists::default(),
+        lists_due: tokio::time::Instant::now(),
         events,
     };
     let (url_tx, url_rx) = tokio::sync::watch::channel(poller.current.clone());
@@ -288,24 +313,22 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                poller.poll().await;
+                poller.poll(false).await;
                 url_tx.send_if_modified(|u| {
                     let changed = *u != poller.current;
                     u.clone_from(&poller.current);
                     changed
                 });
             }
-            cmd = commands.recv() => match cmd {
-                None => return,
-                Some(Command::Focus(f)) => {
-                    poller.focus = f;
-                    poller.poll().await;
-                    tick.reset();
+            cmd = commands.recv() => {
+                let Some(cmd) = cmd else { return };
+                // Apply whatever else is queued too (a held PgDn), then poll once.
+                let mut poll = poller.apply(cmd);
+                while let Ok(more) = commands.try_recv() {
+                    poll |= poller.apply(more);
                 }
-                Some(Command::Attach(url)) => {
-                    poller.current = url;
-                    poller.attached = None;
-                    poller.poll().await;
+                if poll {
+                    poller.poll(true).await;
                     url_tx.send_if_modified(|u| {
                         let changed = *u != poller.current;
                         u.clone_from(&poller.current);
@@ -313,23 +336,7 @@ pub async fn run(
                     });
                     tick.reset();
                 }
-                Some(Command::Refresh) => {
-                    poller.poll().await;
-                    tick.reset();
-                }
-                Some(Command::Op(op)) => {
-                    let api = poller.api.clone();
-                    let base = poller.current.clone();
-                    let events = poller.events.clone();
-                    tokio::spawn(async move {
-                        let result = api.run_op(&base, &op).await;
-                        let _ = events.send(Event::Net(NetEvent::OpResult {
-                            what: op.describe(),
-                            result,
-                        }));
-                    });
-                }
-            },
+            }
         }
     }
 }
@@ -423,6 +430,9 @@ struct Poller {
     /// The URL of the last successful poll.
     attached: Option<String>,
     focus: Option<Focus>,
+    lists: Lists,
+    /// When the list pages are to be fetched again on a tick.
+    lists_due: tokio::time::Instant,
     events: UnboundedSender<Event>,
 }
 
@@ -431,8 +441,44 @@ impl Poller {
         let _ = self.events.send(Event::Net(ev));
     }
 
-    async fn poll(&mut self) {
+    /// Takes one command; says whether a poll should follow at once.
+    fn apply(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Focus(f) => {
+                self.focus = f;
+                true
+            }
+            Command::Lists(l) => {
+                self.lists = l;
+                true
+            }
+            Command::Attach(url) => {
+                self.current = url;
+                self.attached = None;
+                true
+            }
+            Command::Refresh => true,
+            Command::Op(op) => {
+                let api = self.api.clone();
+                let base = self.current.clone();
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    let result = api.run_op(&base, &op).await;
+                    let _ = events.send(Event::Net(NetEvent::OpResult {
+                        what: op.describe(),
+                        result,
+                    }));
+                });
+                false
+            }
+        }
+    }
+
+    /// One poll: the node list always, the list pages when `fresh` (something changed) or when
+    /// they are due (see `list_interval`), and the open drill-down.
+    async fn poll(&mut self, fresh: bool) {
         let base = self.current.clone();
+        let taken_ms = now_ms();
         let cluster: ClusterResp = match self.api.get(&base, "/cluster").await {
             Ok(c) => c,
             Err(FetchError::Unreachable(e)) => {
@@ -456,14 +502,15 @@ impl Poller {
             .map(|a| admin_url(a, &base))
             .collect();
 
-        let rooms_path = format!("/rooms?limit={LIST_LIMIT}");
-        let clients_path = format!("/clients?limit={LIST_LIMIT}");
         let detail = async {
             match &self.focus {
                 None => None,
                 Some(Focus::Room(r)) => Some(
                     self.api
-                        .get::<RoomDetail>(&base, &format!("/rooms/{}?limit={LIST_LIMIT}", enc(r)))
+                        .get::<RoomDetail>(
+                            &base,
+                            &format!("/rooms/{}?limit={MEMBER_LIMIT}", enc(r)),
+                        )
                         .await
                         .map(Detail::Room),
                 ),
@@ -475,14 +522,36 @@ impl Poller {
                 ),
             }
         };
-        let (rooms, clients, detail) = tokio::join!(
-            self.api.get::<RoomsResp>(&base, &rooms_path),
-            self.api.get::<ClientsResp>(&base, &clients_path),
-            detail,
-        );
+        let lists_now = fresh || tokio::time::Instant::now() >= self.lists_due;
+        let started = tokio::time::Instant::now();
+        let rooms = async {
+            let q = self.lists.rooms.as_ref().filter(|_| lists_now)?;
+            let path = format!("/rooms{}", q.query_string());
+            Some(self.api.get::<RoomsResp>(&base, &path).await.map(|mut r| {
+                r.query = q.clone();
+                r
+            }))
+        };
+        let clients = async {
+            let q = self.lists.clients.as_ref().filter(|_| lists_now)?;
+            let path = format!("/clients{}", q.query_string());
+            Some(
+                self.api
+                    .get::<ClientsResp>(&base, &path)
+                    .await
+                    .map(|mut c| {
+                        c.query = q.clone();
+                        c
+                    }),
+            )
+        };
+        let (rooms, clients, detail) = tokio::join!(rooms, clients, detail);
+        if lists_now {
+            self.lists_due = tokio::time::Instant::now() + list_interval(started.elapsed());
+        }
         let mut errors = Vec::new();
-        let rooms = rooms.map_err(|e| errors.push(e.text().to_owned())).ok();
-        let clients = clients.map_err(|e| errors.push(e.text().to_owned())).ok();
+        let rooms = rooms.and_then(|r| r.map_err(|e| errors.push(e.text().to_owned())).ok());
+        let clients = clients.and_then(|c| c.map_err(|e| errors.push(e.text().to_owned())).ok());
         let detail = match detail {
             None => None,
             Some(d) => d.map_err(|e| errors.push(e.text().to_owned())).ok(),
@@ -494,6 +563,7 @@ impl Poller {
             clients,
             detail,
             errors,
+            taken_ms,
         })));
     }
 
@@ -544,6 +614,16 @@ mod tests {
             describe_event(r#"{"type":"room_migrated","observed_by":"node-b","room":"r","from":"node-b","to":"node-a"}"#).as_deref(),
             Some("[node-b] room r moved node-b -> node-a")
         );
+    }
+
+    #[test]
+    fn slow_list_pages_are_fetched_less_often() {
+        assert_eq!(list_interval(Duration::from_millis(20)), POLL_INTERVAL);
+        assert_eq!(
+            list_interval(Duration::from_millis(300)),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(list_interval(Duration::from_secs(4)), LIST_INTERVAL_MAX);
     }
 
     #[test]

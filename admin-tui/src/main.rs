@@ -7,9 +7,10 @@
 //!
 //! Attaches to one node's admin listener (default `http://127.0.0.1:9100`; the token comes from
 //! `--token`, else `--token-file`, else `GATEHOUSE_ADMIN_TOKEN`) and shows the whole cluster:
-//! 1 Cluster (nodes, drain progress), 2 Rooms (Enter: members), 3 Clients (Enter: connections),
-//! 4 Events (what the console saw change between polls, plus actions, attach and failover; the
-//! admin API has no event stream yet). Keys: 1-4/Tab views, Up/Down/PgUp/PgDn, Enter/Esc, `/`
+//! 1 Cluster (nodes, drain progress, msgs/s sparklines), 2 Rooms (Enter: members), 3 Clients
+//! (Enter: connections), 4 Events (the attached node's event stream, what the console saw change
+//! between polls, actions, attach and failover). Rooms and clients are paged, filtered and
+//! sorted by the API, a screenful at a time. Keys: 1-4/Tab views, Up/Down/PgUp/PgDn, Enter/Esc, `/`
 //! filter, `s` sort, `?` help, `q` quit; `k` kick, `t`/`T` throttle/unthrottle, `d`/`u`
 //! drain/undrain, `m` migrate. Every action ends in the status line and the Events view.
 //!
@@ -122,16 +123,17 @@ async fn run(
     let mut app = app::App::new(&url);
     loop {
         let height = terminal.size()?.height;
-        app.page_size = usize::from(height.saturating_sub(8)).max(1);
+        // A page of rooms or clients is a screenful: the body less its borders and header.
+        app.set_page_size(usize::from(height.saturating_sub(6)));
+        for cmd in app.take_commands() {
+            let _ = cmd_tx.send(cmd);
+        }
         terminal.draw(|f| ui::render(&app, f))?;
         let Some(ev) = ev_rx.recv().await else { break };
         handle(&mut app, ev);
         // Apply whatever else is already queued before drawing again.
         while let Ok(ev) = ev_rx.try_recv() {
             handle(&mut app, ev);
-        }
-        for cmd in app.take_commands() {
-            let _ = cmd_tx.send(cmd);
         }
         if app.quit {
             break;

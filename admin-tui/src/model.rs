@@ -49,13 +49,53 @@ pub struct NodeInfo {
     pub incarnation: Option<String>,
 }
 
-/// `GET /admin/v1/rooms`.
+/// One page request of a server-paged list (`/rooms` or `/clients`): filter, sort column,
+/// cursor and page size, exactly as sent to the API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageQuery {
+    /// `q`: substring of id or user (clients) or room name (rooms); empty: everything.
+    pub q: String,
+    /// `sort`: the API's column name (`id`, `msgs_in`, `members`, …).
+    pub sort: String,
+    /// `cursor`: the previous page's `next_cursor`; `None` for the first page.
+    pub cursor: Option<String>,
+    /// `limit`: rows per page.
+    pub limit: u32,
+}
+
+impl PageQuery {
+    /// `?limit=…&sort=…[&q=…][&cursor=…]`, percent-encoded.
+    pub fn query_string(&self) -> String {
+        let mut s = format!("?limit={}", self.limit);
+        if !self.sort.is_empty() {
+            s.push_str(&format!("&sort={}", crate::client::enc(&self.sort)));
+        }
+        if !self.q.is_empty() {
+            s.push_str(&format!("&q={}", crate::client::enc(&self.q)));
+        }
+        if let Some(c) = &self.cursor {
+            s.push_str(&format!("&cursor={}", crate::client::enc(c)));
+        }
+        s
+    }
+}
+
+/// `GET /admin/v1/rooms`: one page.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct RoomsResp {
     #[serde(default)]
     pub rooms: Vec<RoomInfo>,
+    /// Rooms matching the filter, on every page.
     #[serde(default)]
     pub total: u64,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// Nodes that did not answer.
+    #[serde(default)]
+    pub missing: Vec<String>,
+    /// The request this page answers (set by the console, not by the API).
+    #[serde(skip)]
+    pub query: PageQuery,
 }
 
 /// One room of `/rooms`.
@@ -110,15 +150,22 @@ pub struct Member {
     pub node: String,
 }
 
-/// `GET /admin/v1/clients`.
+/// `GET /admin/v1/clients`: one page.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct ClientsResp {
     #[serde(default)]
     pub clients: Vec<ClientInfo>,
+    /// Connections matching the filter, on every page.
     #[serde(default)]
     pub total: u64,
     #[serde(default)]
+    pub next_cursor: Option<String>,
+    /// Nodes that did not answer.
+    #[serde(default)]
     pub missing: Vec<String>,
+    /// The request this page answers (set by the console, not by the API).
+    #[serde(skip)]
+    pub query: PageQuery,
 }
 
 /// One connection of `/clients` (a client id can appear twice while a resume overlaps).
@@ -188,4 +235,15 @@ pub struct Snapshot {
     pub detail: Option<Detail>,
     /// Errors of the individual calls of this poll (a list that failed keeps its last rows).
     pub errors: Vec<String>,
+    /// When the poll started, Unix milliseconds (paces the rate history).
+    pub taken_ms: u64,
+}
+
+/// Which server-paged lists the network task fetches on every poll, and which page of each.
+/// Only the list on screen is fetched, so a console on the Cluster view costs the cluster nothing
+/// per connected client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lists {
+    pub rooms: Option<PageQuery>,
+    pub clients: Option<PageQuery>,
 }

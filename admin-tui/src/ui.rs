@@ -1,5 +1,6 @@
 //! Drawing, from `&App` only: the tab line, the current view, the status line, the prompt or key
-//! hints line, and the help and pick overlays. Fits 80×24; larger terminals get longer lists.
+//! hints line, and the help and pick overlays. Fits 80×24; larger terminals get longer lists
+//! (and pages), longer and taller sparklines.
 
 mod clients;
 mod cluster;
@@ -124,7 +125,8 @@ fn render_pick(frame: &mut Frame<'_>, room: &str, options: &[String], selected: 
 
 const HELP: &[&str] = &[
     "1 2 3 4, Tab   Cluster, Rooms, Clients, Events",
-    "Up/Down PgUp/PgDn   move the selection",
+    "Up/Down   move the selection (past the edge: next page)",
+    "PgUp/PgDn   previous / next page (rooms, clients)",
     "Enter / Esc   open / leave a room or client",
     "/   filter this view (Ctrl-U clears, Enter applies)",
     "s   cycle the sort column",
@@ -145,6 +147,41 @@ fn render_help(frame: &mut Frame<'_>) {
         Paragraph::new(lines).block(Block::bordered().title(" keys (Esc or ? closes) ")),
         area,
     );
+}
+
+/// The title of a server-paged list: the rows on screen out of the total, the page, sort,
+/// filter, and whether the page is still loading or some nodes did not answer.
+fn paged_title(
+    app: &App,
+    what: &str,
+    shown: usize,
+    total: u64,
+    paging: &crate::app::Paging,
+    missing: &[String],
+) -> String {
+    let ls = app.list();
+    let names = App::sort_names(app.view);
+    let sort = names[ls.sort.min(names.len() - 1)];
+    let mut t = if shown == 0 {
+        format!(" {what} 0 of {total} · sort {sort} ")
+    } else {
+        let first = paging.offset() + 1;
+        let last = paging.offset() + shown as u64;
+        format!(" {what} {first}-{last} of {total} · sort {sort} ")
+    };
+    if paging.number() > 1 {
+        t.push_str(&format!("· p{} ", paging.number()));
+    }
+    if !ls.filter.is_empty() {
+        t.push_str(&format!("· filter \"{}\" ", ls.filter));
+    }
+    if !app.page_loaded(app.view) {
+        t.push_str("· loading… ");
+    }
+    if !missing.is_empty() {
+        t.push_str(&format!("· PARTIAL, missing {} ", missing.join(",")));
+    }
+    t
 }
 
 /// The title of a list block: view, counts, sort and filter.

@@ -1,7 +1,9 @@
-//! View 3: client connections on every node; Enter shows one client and all its connections.
+//! View 3: client connections on every node, a page at a time (paged, filtered and sorted by the
+//! API), with each connection's msgs/s in and out from its counters in the last two polls; Enter
+//! shows one client and all its connections.
 
-use super::{fmt_bytes, list_title, selected_style};
-use crate::app::App;
+use super::{fmt_bytes, fmt_rate, paged_title, selected_style};
+use crate::app::{conn_key, App};
 use crate::client::Focus;
 use crate::model::Detail;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -17,14 +19,15 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     let body: Vec<Row<'_>> = rows
         .iter()
         .map(|c| {
+            let rate = app.client_rates.get(&conn_key(c)).copied();
             Row::new(vec![
                 c.id.clone(),
                 c.user.clone(),
                 c.node.clone(),
                 c.remote_addr.clone(),
                 c.rooms.to_string(),
-                c.msgs_in.to_string(),
-                c.msgs_out.to_string(),
+                fmt_rate(rate.map(|r| r.0)),
+                fmt_rate(rate.map(|r| r.1)),
                 fmt_bytes(c.queue_bytes),
                 if c.throttled { "yes" } else { "" }.to_owned(),
             ])
@@ -35,13 +38,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             })
         })
         .collect();
-    let mut title = list_title(app, "Clients", rows.len(), app.clients_total);
-    if !app.clients_missing.is_empty() {
-        title.push_str(&format!(
-            "· PARTIAL, missing {} ",
-            app.clients_missing.join(",")
-        ));
-    }
+    let title = paged_title(
+        app,
+        "Clients",
+        rows.len(),
+        app.clients_total,
+        &app.clients_page,
+        &app.clients_missing,
+    );
     let table = Table::new(
         body,
         [
@@ -58,7 +62,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     )
     .header(
         Row::new([
-            "ID", "USER", "NODE", "ADDRESS", "RMS", "IN", "OUT", "QUEUE", "THR",
+            "ID", "USER", "NODE", "ADDRESS", "RMS", "IN/s", "OUT/s", "QUEUE", "THR",
         ])
         .style(Style::new().fg(Color::Cyan)),
     )

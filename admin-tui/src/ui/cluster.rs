@@ -1,15 +1,35 @@
-//! View 1: the nodes of the cluster, and the selected node's addresses.
+//! View 1: the nodes of the cluster; under them each node's msgs/s in and out as sparklines (one
+//! sample a second, the newest on the right: a wider terminal shows a longer history, a taller
+//! one taller bars), and the selected node's addresses.
 
 use super::{fmt_bytes, fmt_rate, fmt_uptime, list_title, selected_style};
-use crate::app::App;
+use crate::app::{App, RateHistory};
+use crate::model::NodeInfo;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, RenderDirection, Row, Sparkline, Table, TableState};
 use ratatui::Frame;
 
+/// Rows of the selected node's panel.
+const INFO_ROWS: u16 = 4;
+/// Tallest sparkline band per node.
+const MAX_BAND: u16 = 8;
+
 pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    let [list, info] = Layout::vertical([Constraint::Min(3), Constraint::Length(4)]).areas(area);
     let rows = app.node_rows();
+    // The table as tall as its rows (header and borders too), leaving the sparklines at least
+    // one band inside their borders.
+    let table_h = (rows.len() as u16 + 3)
+        .min(area.height.saturating_sub(INFO_ROWS + 3))
+        .max(3);
+    let [list, trends, info] = Layout::vertical([
+        Constraint::Length(table_h),
+        Constraint::Min(0),
+        Constraint::Length(INFO_ROWS),
+    ])
+    .areas(area);
+    render_trends(app, frame, trends, &rows);
     let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
     let body: Vec<Row<'_>> = rows
         .iter()
@@ -94,5 +114,106 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Paragraph::new(text.join("\n"))
             .block(Block::bordered().title(" selected node (d drain, u undrain) ")),
         info,
+    );
+}
+
+/// One band per node (as many as fit, keeping the selected node in view): its name, then msgs/s
+/// in and out, each with a sparkline of its history.
+fn render_trends(app: &App, frame: &mut Frame<'_>, area: Rect, rows: &[&NodeInfo]) {
+    if area.height < 3 {
+        return;
+    }
+    let samples = app.rates.values().map(|h| h.ins.len()).max().unwrap_or(0);
+    let block = Block::bordered().title(format!(" msgs/s in · out, last {samples}s "));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if rows.is_empty() || inner.height == 0 {
+        return;
+    }
+    let band = (inner.height / rows.len() as u16).clamp(1, MAX_BAND);
+    let fit = usize::from(inner.height / band).max(1);
+    let selected = app.list().selected.min(rows.len() - 1);
+    let start = (selected + 1).saturating_sub(fit);
+    let name_w = rows.iter().map(|n| n.name.len()).max().unwrap_or(4).min(16) as u16;
+    let empty = RateHistory::default();
+    for (i, n) in rows.iter().skip(start).take(fit).enumerate() {
+        let y = inner.y + i as u16 * band;
+        let r = Rect::new(inner.x, y, inner.width, band);
+        let hist = app.rates.get(&n.name).unwrap_or(&empty);
+        let [name, ins, _, outs] = Layout::horizontal([
+            Constraint::Length(name_w + 1),
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(r);
+        let style = if start + i == selected {
+            super::selected_style()
+        } else {
+            Style::new()
+        };
+        frame.render_widget(Paragraph::new(Span::styled(n.name.as_str(), style)), name);
+        let peak = hist
+            .ins
+            .iter()
+            .chain(&hist.outs)
+            .copied()
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        render_series(
+            frame,
+            ins,
+            "in ",
+            n.msgs_in_per_s,
+            &hist.ins,
+            peak,
+            Color::Green,
+        );
+        render_series(
+            frame,
+            outs,
+            "out",
+            n.msgs_out_per_s,
+            &hist.outs,
+            peak,
+            Color::Cyan,
+        );
+    }
+}
+
+/// `in   12 ▁▂▅▇…`: the label and current rate, then the sparkline (newest sample on the
+/// right, scaled to `peak`, the node's highest rate in or out over the history kept).
+fn render_series(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    label: &str,
+    now: Option<f64>,
+    hist: &std::collections::VecDeque<u64>,
+    peak: u64,
+    color: Color,
+) {
+    let [text, spark] =
+        Layout::horizontal([Constraint::Length(10), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(label.to_owned(), Style::new().fg(Color::DarkGray)),
+            Span::raw(format!("{:>6} ", fmt_rate(now))),
+        ])),
+        text,
+    );
+    let newest_first: Vec<u64> = hist
+        .iter()
+        .rev()
+        .take(usize::from(spark.width))
+        .copied()
+        .collect();
+    frame.render_widget(
+        Sparkline::default()
+            .data(&newest_first)
+            .max(peak)
+            .direction(RenderDirection::RightToLeft)
+            .style(Style::new().fg(color)),
+        spark,
     );
 }

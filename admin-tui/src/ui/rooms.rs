@@ -1,12 +1,13 @@
-//! View 2: the rooms of the cluster; Enter shows one room and its members.
+//! View 2: the rooms of the cluster, a page at a time (paged, filtered and sorted by the API);
+//! Enter shows one room, its members and its live message rate (a sparkline).
 
-use super::{fmt_rate, list_title, selected_style};
+use super::{fmt_rate, paged_title, selected_style};
 use crate::app::App;
 use crate::client::Focus;
 use crate::model::Detail;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Paragraph, RenderDirection, Row, Sparkline, Table, TableState};
 use ratatui::Frame;
 
 pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
@@ -42,7 +43,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Row::new(["NAME", "OWNER", "MEMB", "NODES", "MSG/s", "SEQ/EPOCH"])
             .style(Style::new().fg(Color::Cyan)),
     )
-    .block(Block::bordered().title(list_title(app, "Rooms", rows.len(), app.rooms_total)))
+    .block(Block::bordered().title(paged_title(
+        app,
+        "Rooms",
+        rows.len(),
+        app.rooms_total,
+        &app.rooms_page,
+        &app.rooms_missing,
+    )))
     .row_highlight_style(selected_style());
     let mut st =
         TableState::default().with_selected((!rows.is_empty()).then_some(app.list().selected));
@@ -50,7 +58,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
 }
 
 fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, name: &str) {
-    let [head, list] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+    let [head, list] = Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(area);
     let Some(Detail::Room(d)) = &app.detail else {
         frame.render_widget(
             Paragraph::new(format!("loading {name} …"))
@@ -72,6 +80,24 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, name: &str) {
         ))
         .block(Block::bordered().title(format!(" room {} (Esc back, m migrate) ", d.name))),
         head,
+    );
+    // The live message rate since the drill-down opened, newest on the right.
+    let inner = Block::bordered().inner(head);
+    let spark = Rect::new(inner.x, inner.y + 2, inner.width, 1);
+    let newest_first: Vec<u64> = app
+        .room_rate
+        .iter()
+        .rev()
+        .take(usize::from(spark.width))
+        .copied()
+        .collect();
+    frame.render_widget(
+        Sparkline::default()
+            .data(&newest_first)
+            .max(newest_first.iter().copied().max().unwrap_or(0).max(1))
+            .direction(RenderDirection::RightToLeft)
+            .style(Style::new().fg(Color::Green)),
+        spark,
     );
     let body: Vec<Row<'_>> = d
         .members

@@ -69,6 +69,8 @@ pub(crate) fn fixture() -> App {
                 },
             ],
             total: 2,
+            query: app.rooms_query(),
+            ..Default::default()
         }),
         clients: Some(ClientsResp {
             clients: vec![
@@ -76,16 +78,22 @@ pub(crate) fn fixture() -> App {
                 client("c_1aBcDeFgHiJkLmNo", "u-7", "node-a"),
             ],
             total: 2,
-            missing: vec![],
+            query: app.clients_query(),
+            ..Default::default()
         }),
         detail: None,
         errors: vec![],
+        taken_ms: 0,
     })));
     app
 }
 
 pub(crate) fn screen(app: &App) -> String {
-    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    screen_sized(app, 80, 24)
+}
+
+pub(crate) fn screen_sized(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| super::render(app, f)).unwrap();
     let buf = t.backend().buffer().clone();
     let mut out = String::new();
@@ -219,4 +227,147 @@ fn help_prompt_and_confirm_render() {
     assert!(screen(&app).contains("reason: spam"));
     app.update(Action::Submit);
     assert!(screen(&app).contains("y to confirm"));
+}
+
+/// The fixture after `n` polls a second apart in which every node's msgs/s in is `rate(i)` and
+/// out is twice that.
+fn with_history(n: u64, rate: impl Fn(u64) -> f64) -> App {
+    let mut app = fixture();
+    let mut s = Snapshot {
+        node_url: app.node_url.clone(),
+        cluster: app.cluster.clone(),
+        ..Default::default()
+    };
+    for i in 0..n {
+        for node in s.cluster.nodes.iter_mut() {
+            node.msgs_in_per_s = Some(rate(i));
+            node.msgs_out_per_s = Some(rate(i) * 2.0);
+        }
+        s.taken_ms = 1_000_000 + i * 1000;
+        app.apply_snapshot(s.clone());
+    }
+    app
+}
+
+#[test]
+fn cluster_view_draws_rate_sparklines_newest_on_the_right() {
+    // Quiet for 90 s, then 9 msgs/s in (18 out) for the last 10 s.
+    let app = with_history(100, |i| if i >= 90 { 9.0 } else { 0.0 });
+    let s = screen(&app);
+    assert!(s.contains("msgs/s in · out, last 101s"), "{s}");
+    let lines: Vec<Vec<char>> = s.lines().map(|l| l.chars().collect()).collect();
+    let top = lines
+        .iter()
+        .position(|l| l.iter().collect::<String>().starts_with("│node-a in "))
+        .unwrap_or_else(|| panic!("no band for node-a in\n{s}"));
+    let text: String = lines[top].iter().collect();
+    assert!(text.contains("9.0") && text.contains("18.0"), "{text}");
+    // The band's bottom row: inside the border, the name (7 columns), then the in half (35:
+    // label 10, sparkline 25), a gap, the out half.
+    let bottom = &lines[top + 2];
+    let spark_in: String = bottom[1 + 7 + 10..1 + 7 + 35].iter().collect();
+    assert_eq!(spark_in.chars().filter(|c| *c != ' ').count(), 10, "{s}");
+    assert!(
+        spark_in.ends_with('█'),
+        "the newest sample is on the right: {spark_in:?}"
+    );
+    assert!(spark_in.starts_with(' '), "{spark_in:?}");
+}
+
+#[test]
+fn larger_terminals_get_longer_and_taller_sparklines() {
+    let app = with_history(200, |i| (i % 10) as f64 + 1.0);
+    let bars = |s: &str| s.chars().filter(|c| "▁▂▃▄▅▆▇█".contains(*c)).count();
+    let small = screen(&app);
+    let large = screen_sized(&app, 160, 48);
+    assert!(bars(&small) > 100, "{small}");
+    assert!(
+        bars(&large) > 3 * bars(&small),
+        "{} vs {}\n{large}",
+        bars(&large),
+        bars(&small)
+    );
+    // Every column of the table is still there at 80 columns.
+    for want in [
+        "NAME", "STATE", "CONN", "ROOMS", "IN/s", "OUT/s", "RSS", "UP", "VER", "LEFT",
+    ] {
+        assert!(small.contains(want), "missing {want:?} in\n{small}");
+    }
+}
+
+#[test]
+fn paged_lists_say_where_they_are_and_what_is_missing() {
+    let mut app = fixture();
+    app.update(Action::Show(View::Clients));
+    let s = screen(&app);
+    assert!(s.contains("Clients 1-2 of 2 · sort id "), "{s}");
+    // A second page of a long list, from a cluster with a node that did not answer.
+    app.clients_page.next = Some("c_7HqK2mX9pL4vR1sT#node-b#3".into());
+    app.update(Action::PageDown);
+    assert!(screen(&app).contains("loading…"));
+    let mut rooms_and_clients = Snapshot {
+        node_url: app.node_url.clone(),
+        cluster: app.cluster.clone(),
+        clients: Some(ClientsResp {
+            clients: app.clients.clone(),
+            total: 100_000,
+            next_cursor: Some("next".into()),
+            missing: vec!["node-c".into()],
+            query: app.clients_query(),
+        }),
+        ..Default::default()
+    };
+    app.on_net(NetEvent::Snapshot(Box::new(rooms_and_clients.clone())));
+    let s = screen(&app);
+    assert!(
+        s.contains("Clients 3-4 of 100000 · sort id · p2 · PARTIAL, missing node-c"),
+        "{s}"
+    );
+    app.update(Action::Show(View::Rooms));
+    rooms_and_clients.clients = None;
+    rooms_and_clients.rooms = Some(RoomsResp {
+        rooms: app.rooms.clone(),
+        total: 2,
+        missing: vec!["node-b".into()],
+        query: app.rooms_query(),
+        ..Default::default()
+    });
+    app.on_net(NetEvent::Snapshot(Box::new(rooms_and_clients)));
+    assert!(screen(&app).contains("Rooms 1-2 of 2 · sort name · PARTIAL, missing node-b"));
+}
+
+#[test]
+fn room_drill_down_shows_its_live_rate() {
+    let mut app = fixture();
+    app.update(Action::Show(View::Rooms));
+    app.update(Action::Down);
+    app.update(Action::Open);
+    assert_eq!(app.drill, Some(Focus::Room("chat:lobby".into())));
+    for (i, rate) in [1.0, 2.0, 4.0, 8.0].into_iter().enumerate() {
+        let detail = RoomDetail {
+            name: "chat:lobby".into(),
+            owner: "node-b".into(),
+            msgs_per_s: rate,
+            members_total: 17,
+            ..Default::default()
+        };
+        app.on_net(NetEvent::Snapshot(Box::new(Snapshot {
+            node_url: app.node_url.clone(),
+            cluster: app.cluster.clone(),
+            detail: Some(Detail::Room(detail)),
+            taken_ms: 5_000 + i as u64 * 1000,
+            ..Default::default()
+        })));
+    }
+    assert_eq!(app.room_rate, [1, 2, 4, 8]);
+    let s = screen(&app);
+    assert!(s.contains("msgs/s 8.0"), "{s}");
+    let spark = s
+        .lines()
+        .find(|l| l.contains('█'))
+        .unwrap_or_else(|| panic!("no sparkline in\n{s}"));
+    assert!(
+        spark.trim_end_matches(['│', ' ']).ends_with("▁▂▄█"),
+        "{spark}"
+    );
 }

@@ -73,6 +73,56 @@ struct ListQuery {
     q: Option<String>,
     node: Option<String>,
     room: Option<String>,
+    /// Sort column (`CLIENT_SORTS` / `ROOM_SORTS`); numeric columns sort largest first.
+    sort: Option<String>,
+}
+
+/// `sort` values of `/clients`; the first is the default.
+const CLIENT_SORTS: [&str; 7] = [
+    "id",
+    "user",
+    "node",
+    "msgs_in",
+    "msgs_out",
+    "queue_bytes",
+    "connected_at",
+];
+/// `sort` values of `/rooms`; the first is the default.
+const ROOM_SORTS: [&str; 4] = ["name", "members", "msgs_per_s", "owner"];
+
+/// The requested sort column, checked against `allowed`.
+fn sort_column(q: &ListQuery, allowed: &[&'static str]) -> Result<&'static str, ApiError> {
+    let Some(want) = q.sort.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(allowed[0]);
+    };
+    allowed.iter().copied().find(|a| *a == want).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown sort `{want}`: one of {}",
+            allowed.join(", ")
+        ))
+    })
+}
+
+/// A cursor key part for a numeric column sorted largest first.
+fn desc(v: u64) -> String {
+    format!("{:020}", u64::MAX - v)
+}
+
+/// Sorts `items` by their cursor key (the sort column, then a unique tie-breaker) and pages.
+fn sorted_page<T: serde::Serialize>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    q: &ListQuery,
+) -> serde_json::Value {
+    let mut keyed: Vec<(String, T)> = items.into_iter().map(|i| (key(&i), i)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut body = page(keyed, |(k, _)| k.clone(), q);
+    if let Some(items) = body["items"].as_array_mut() {
+        for i in items.iter_mut() {
+            *i = i[1].take();
+        }
+    }
+    body
 }
 
 /// Renames a key of a JSON object.
@@ -177,8 +227,20 @@ async fn clients(
         };
         list.retain(|c| members.iter().any(|m| m.client == c.id));
     }
-    list.sort_by(|a, b| (&a.id, &a.node, a.conn).cmp(&(&b.id, &b.node, b.conn)));
-    let mut body = page(list, |c| format!("{}#{}#{:020}", c.id, c.node, c.conn), &q);
+    let sort = sort_column(&q, &CLIENT_SORTS)?;
+    let key = |c: &crate::hub::ClientSummary| {
+        let tie = format!("{}#{}#{:020}", c.id, c.node, c.conn);
+        match sort {
+            "user" => format!("{}#{tie}", c.user),
+            "node" => format!("{}#{tie}", c.node),
+            "msgs_in" => format!("{}#{tie}", desc(c.msgs_in)),
+            "msgs_out" => format!("{}#{tie}", desc(c.msgs_out)),
+            "queue_bytes" => format!("{}#{tie}", desc(c.queue_bytes as u64)),
+            "connected_at" => format!("{}#{tie}", desc(c.connected_at)),
+            _ => tie,
+        }
+    };
+    let mut body = sorted_page(list, key, &q);
     rename(&mut body, "items", "clients");
     body["partial"] = (!all.missing.is_empty()).into();
     body["missing"] = json!(all.missing);
@@ -368,6 +430,7 @@ async fn rooms(
     ctx: web::Data<NodeCtx>,
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
+    let sort = sort_column(&q, &ROOM_SORTS)?;
     let mut list = room_infos(&ctx).await;
     if let Some(s) = q.q.as_deref().filter(|s| !s.is_empty()) {
         list.retain(|r| r.name.contains(s));
@@ -375,7 +438,14 @@ async fn rooms(
     if let Some(n) = q.node.as_deref() {
         list.retain(|r| r.owner == n || r.nodes.iter().any(|x| x == n));
     }
-    let mut body = page(list, |r| r.name.clone(), &q);
+    let key = |r: &RoomInfo| match sort {
+        "members" => format!("{}#{}", desc(r.members as u64), r.name),
+        // Rates are whole or tenths of messages per second.
+        "msgs_per_s" => format!("{}#{}", desc((r.msgs_per_s * 1000.0) as u64), r.name),
+        "owner" => format!("{}#{}", r.owner, r.name),
+        _ => r.name.clone(),
+    };
+    let mut body = sorted_page(list, key, &q);
     rename(&mut body, "items", "rooms");
     body["partial"] = false.into();
     body["missing"] = json!([]);

@@ -25,6 +25,66 @@ async fn stats_and_client_listing_describe_the_node() {
 }
 
 #[tokio::test]
+async fn lists_sort_on_the_server_and_page_in_that_order() {
+    let node = Node::start_default();
+    // Client i joins i+1 rooms, from r2 down, and publishes i messages: r2 is the largest room
+    // and the last by name; the last client sends the most.
+    let mut clients = Vec::new();
+    for i in 0..3u64 {
+        let mut c = Client::connect(&node.ws_url("")).await;
+        for r in 0..=i {
+            c.join(&format!("r{}", 2 - r)).await;
+        }
+        for _ in 0..i {
+            c.publish("r2", json!("x")).await;
+        }
+        clients.push(c);
+    }
+    let ids: Vec<String> = clients.iter().map(Client::id).collect();
+    // Page through `sort=msgs_in` one row at a time: largest first, every client once.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..4 {
+        let mut url = node.admin_url("/admin/v1/clients?sort=msgs_in&limit=1");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={}", urlencode(c)));
+        }
+        let page = crate::http::get_ok(&url).await;
+        assert_eq!(page["total"], 3);
+        seen.push(page["clients"][0]["id"].as_str().unwrap().to_owned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let want: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(seen, want, "clients by msgs_in, largest first");
+    let rooms = crate::http::get_ok(&node.admin_url("/admin/v1/rooms?sort=members")).await;
+    let names: Vec<&str> = rooms["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["r2", "r1", "r0"], "rooms by members, largest first");
+    let (status, body) = crate::http::send(
+        reqwest::Client::new().get(node.admin_url("/admin/v1/rooms?sort=colour")),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_request");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
 async fn kick_closes_with_4003_and_is_counted() {
     let node = Node::start_default();
     let mut c = Client::connect(&node.ws_url("")).await;

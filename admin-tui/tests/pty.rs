@@ -1,0 +1,295 @@
+//! End to end: the real `gatehouse-tui` binary in an 80×24 pseudo-terminal, attached to one node
+//! of a real three-node cluster with real WebSocket clients, driven only by the console's keys,
+//! and judged by what its screen shows (read through the `vt100` terminal emulator) and by what
+//! the clients and nodes then do:
+//!
+//! - `3`, PgDn, PgUp, `s`: the Clients view pages through 23 connections a screenful at a time,
+//!   sorted by the API;
+//! - `/` + a client id + Enter: the Clients view asks the API for that client only;
+//! - `k`, reason, Enter, `y`: the client's socket closes with 4003;
+//! - `/`, Ctrl-U, another id, Enter, `t`, `1` Enter, `1` Enter, `y`: that client's publishes
+//!   get `rate_limited` within a second;
+//! - `1`, Down Down, `d`, `y`: node-2 reaches `drained`, on screen;
+//! - `q`: the console exits 0 and leaves the alternate screen.
+//!
+//! Every wait polls with a deadline; the console and the nodes are ended by the guards that
+//! started them.
+
+#![allow(clippy::unwrap_used)]
+
+use integration_tests::client::{Client, Ended};
+use integration_tests::cluster::{builder, plan, wait_active};
+use integration_tests::wait::patience;
+use integration_tests::Node;
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const COOKIE: &str = "tui-pty-test-cookie-0123456789abcdef";
+const ROWS: u16 = 24;
+const COLS: u16 = 80;
+
+/// The console running in a pseudo-terminal; killed on drop if it is still running.
+struct Console {
+    child: Box<dyn Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    parser: Arc<Mutex<vt100::Parser>>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Console {
+    fn start(admin_url: &str) -> Console {
+        let pair = portable_pty::native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pseudo-terminal");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_gatehouse-tui"));
+        cmd.args(["--node", admin_url]);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("GATEHOUSE_ADMIN_TOKEN");
+        let child = pair.slave.spawn_command(cmd).expect("gatehouse-tui starts");
+        // Only the child holds the terminal's slave side now: its exit ends the reader.
+        drop(pair.slave);
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        {
+            let parser = parser.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => parser.lock().unwrap().process(&buf[..n]),
+                    }
+                }
+            });
+        }
+        let writer = pair.master.take_writer().expect("pty writer");
+        Console {
+            child,
+            writer,
+            parser,
+            _master: pair.master,
+        }
+    }
+
+    /// What the terminal shows now, one line per row.
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Types keys (text, or escape sequences such as Down `\x1b[B`).
+    fn keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    /// Polls the screen until `ok` holds for it, or fails showing the screen.
+    async fn until(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + patience(timeout);
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            if Instant::now() >= deadline {
+                panic!("timed out after {timeout:?} waiting for {what}; the screen:\n{s}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the screen shows `text`.
+    async fn shows(&self, text: &str, timeout: Duration) -> String {
+        self.until(&format!("{text:?} on screen"), timeout, |s| {
+            s.contains(text)
+        })
+        .await
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The screen line holding `needle`, if any (not the list's title, which names its filter).
+fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.contains(needle) && !l.contains("filter \""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
+    let m = plan(3);
+    let seeds = [m[0].cluster_port];
+    let nodes: Vec<Node> = m
+        .iter()
+        .map(|x| builder(x, &seeds, COOKIE, "").start())
+        .collect();
+    let names = ["node-0", "node-1", "node-2"];
+    for n in &nodes {
+        wait_active(n, &names, Duration::from_secs(20)).await;
+    }
+    // A bystander on node-0, the client to kick on node-1, the one to throttle on node-2.
+    let mut bystander = Client::connect(&nodes[0].ws_url("")).await;
+    bystander.join("lobby").await;
+    let mut victim = Client::connect(&nodes[1].ws_url("")).await;
+    victim.join("lobby").await;
+    let mut noisy = Client::connect(&nodes[2].ws_url("")).await;
+    noisy.join("lobby").await;
+    let (victim_id, noisy_id) = (victim.id(), noisy.id());
+    // Enough others, spread over the nodes, for the Clients list to need two pages at 80×24.
+    let mut crowd = Vec::new();
+    for i in 0..20 {
+        crowd.push(Client::connect(&nodes[i % 3].ws_url("")).await);
+    }
+
+    let mut tui = Console::start(&format!("http://{}", nodes[0].admin));
+    // 1 Cluster: every node, by name, active.
+    tui.until("three active nodes", Duration::from_secs(10), |s| {
+        names
+            .iter()
+            .all(|n| line_with(s, n).is_some_and(|l| l.contains("active")))
+    })
+    .await;
+
+    // 3 Clients: 23 connections, a screenful (18 rows) a page; PgDn, PgUp fetch the others.
+    tui.keys("3");
+    tui.shows("Clients 1-18 of 23 · sort id ", Duration::from_secs(5))
+        .await;
+    tui.keys("\x1b[6~");
+    tui.shows(
+        "Clients 19-23 of 23 · sort id · p2 ",
+        Duration::from_secs(5),
+    )
+    .await;
+    tui.keys("\x1b[5~");
+    tui.shows("Clients 1-18 of 23 · sort id ", Duration::from_secs(5))
+        .await;
+    // `s` sorts on the server: the title loses its `loading…` once the API answered.
+    tui.keys("s");
+    tui.shows("Clients 1-18 of 23 · sort user ─", Duration::from_secs(5))
+        .await;
+    tui.keys("ssss");
+    tui.shows("Clients 1-18 of 23 · sort id ─", Duration::from_secs(5))
+        .await;
+    // Filtered on the server to the victim.
+    tui.keys(&format!("/{victim_id}\r"));
+    let s = tui
+        .shows(
+            &format!("Clients 1-1 of 1 · sort id · filter \"{victim_id}\""),
+            Duration::from_secs(5),
+        )
+        .await;
+    let row = line_with(&s, &victim_id).unwrap_or_else(|| panic!("no row for the victim:\n{s}"));
+    assert!(row.contains("node-1"), "{row}");
+    assert!(!s.contains(&noisy_id), "the filter hides the others:\n{s}");
+
+    // k: reason, Enter, y. The socket closes with 4003.
+    tui.keys("k");
+    tui.shows("reason:", Duration::from_secs(2)).await;
+    tui.keys("spam\r");
+    tui.shows("y to confirm", Duration::from_secs(2)).await;
+    tui.keys("y");
+    tui.shows(&format!("ok: kick {victim_id}"), Duration::from_secs(5))
+        .await;
+    match victim.expect_close(Duration::from_secs(5)).await {
+        (Ended::Closed(code, reason), _) => {
+            assert_eq!(code, 4003, "{reason}");
+            assert_eq!(reason, "spam");
+        }
+        other => panic!("the kicked client saw {other:?}"),
+    }
+    // The list follows: the filter now matches nobody.
+    tui.shows("Clients 0 of 0 ", Duration::from_secs(5)).await;
+
+    // t: 1 msg/s, burst 1, y. Publishes get `rate_limited` within a second.
+    tui.keys(&format!("/\x15{noisy_id}\r"));
+    tui.shows(&format!("filter \"{noisy_id}\""), Duration::from_secs(5))
+        .await;
+    tui.until("the noisy client's row", Duration::from_secs(5), |s| {
+        s.contains("Clients 1-1 of 1") && s.contains(&noisy_id)
+    })
+    .await;
+    tui.keys("t");
+    tui.shows("msgs/s:", Duration::from_secs(2)).await;
+    tui.keys("1\r");
+    tui.shows("burst:", Duration::from_secs(2)).await;
+    tui.keys("1\r");
+    tui.shows("y to confirm", Duration::from_secs(2)).await;
+    tui.keys("y");
+    tui.shows(&format!("ok: throttle {noisy_id}"), Duration::from_secs(5))
+        .await;
+    let throttled_at = Instant::now();
+    let mut limited = None;
+    for id in 1..=50u64 {
+        let (reply, _) = noisy
+            .request(json!({"op":"publish","room":"lobby","data":id}), id)
+            .await;
+        if reply["ok"] == false && reply["error"]["code"] == "rate_limited" {
+            limited = Some(throttled_at.elapsed());
+            break;
+        }
+        if throttled_at.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+    }
+    let limited = limited.expect("a publish answered rate_limited");
+    assert!(limited <= Duration::from_secs(1), "took {limited:?}");
+    // The console shows the throttle in force.
+    tui.until("the throttled flag", Duration::from_secs(5), |s| {
+        line_with(s, &noisy_id).is_some_and(|l| l.trim_end_matches(['│', ' ']).ends_with("yes"))
+    })
+    .await;
+
+    // 1 Cluster, third node, d, y: node-2 drains, on screen.
+    tui.keys("1");
+    tui.shows("selected node (d drain", Duration::from_secs(2))
+        .await;
+    tui.keys("\x1b[B\x1b[B");
+    tui.shows("node-2  admin", Duration::from_secs(2)).await;
+    tui.keys("d");
+    tui.shows("drain node-2? y to confirm", Duration::from_secs(2))
+        .await;
+    tui.keys("y");
+    tui.shows("ok: drain node-2", Duration::from_secs(5)).await;
+    tui.until("node-2 drained", Duration::from_secs(20), |s| {
+        line_with(s, "node-2 ").is_some_and(|l| l.contains("drained"))
+    })
+    .await;
+    let state = integration_tests::cluster::state_of(&nodes[0], "node-2").await;
+    assert_eq!(state.as_deref(), Some("drained"));
+
+    // q: the console exits 0 and restores the terminal.
+    tui.keys("q");
+    let deadline = Instant::now() + patience(Duration::from_secs(5));
+    let status = loop {
+        if let Some(st) = tui.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the console did not quit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let deadline = Instant::now() + patience(Duration::from_secs(2));
+    while tui.parser.lock().unwrap().screen().alternate_screen() {
+        assert!(
+            Instant::now() < deadline,
+            "the console did not leave the alternate screen"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop((bystander, crowd));
+}
