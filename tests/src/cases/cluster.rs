@@ -680,3 +680,52 @@ async fn the_members_of_a_dead_node_leave_with_presence_events() {
 async fn room_info(node: &Node, room: &str) -> serde_json::Value {
     crate::http::get_ok(&node.admin_url(&format!("/admin/v1/rooms/{room}"))).await
 }
+
+#[tokio::test]
+async fn concurrent_first_joins_from_every_node_make_one_room_with_every_member() {
+    let nodes = three_nodes().await;
+    // Rounds of fresh rooms, each joined at the same moment by two clients per node.
+    for round in 0..6 {
+        let room = format!("fresh-{round}");
+        let mut joins = Vec::new();
+        for n in &nodes {
+            for _ in 0..2 {
+                let url = n.ws_url("");
+                let room = room.clone();
+                joins.push(tokio::spawn(async move {
+                    let mut c = crate::Client::connect(&url).await;
+                    let r = c.join(&room).await;
+                    (c, r["epoch"].as_str().unwrap().to_owned())
+                }));
+            }
+        }
+        let mut clients = Vec::new();
+        for j in joins {
+            clients.push(j.await.unwrap());
+        }
+        let epochs: std::collections::BTreeSet<&str> =
+            clients.iter().map(|(_, e)| e.as_str()).collect();
+        assert_eq!(
+            epochs.len(),
+            1,
+            "{room}: joins answered different epochs {epochs:?}"
+        );
+        let info = room_info(&nodes[0], &room).await;
+        assert_eq!(info["members_total"], 6, "{room}: {info}");
+        assert_eq!(
+            info["instances"].as_array().unwrap().len(),
+            1,
+            "{room}: {info}"
+        );
+        let seq = clients[0]
+            .0
+            .publish(&room, serde_json::json!({"round": round}))
+            .await;
+        for (c, _) in &mut clients[1..] {
+            let (m, _) = c
+                .recv_until(|f| f["op"] == "message" && f["seq"] == seq)
+                .await;
+            assert_eq!(m["data"]["round"], round);
+        }
+    }
+}
