@@ -21,6 +21,7 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
         ClientsReply {
             count: n.unwrap_or(0),
             clients: Vec::new(),
+            remaining: 0,
         }
     }
     match req {
@@ -56,10 +57,11 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
             },
             LOCAL_MS
         )),
-        ClientsRequest::List => ClientsReply {
-            count: 0,
-            clients: ractor::call_t!(ctx.hub, HubMessage::List, LOCAL_MS).unwrap_or_default(),
-        },
+        ClientsRequest::Invalid => count(Ok::<usize, ()>(0)),
+        ClientsRequest::Page(query) => {
+            let all = ractor::call_t!(ctx.hub, HubMessage::List, LOCAL_MS).unwrap_or_default();
+            query.page(all)
+        }
         ClientsRequest::Get { client } => ClientsReply {
             count: 0,
             clients: ractor::call_t!(
@@ -71,27 +73,135 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
                 LOCAL_MS
             )
             .unwrap_or_default(),
+            remaining: 0,
         },
     }
 }
 
-/// The merged answer of every node.
+/// A page query over the cluster's connections (`GET /admin/v1/clients`), answered by every
+/// node for its own connections and merged by the asker.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ClientQuery {
+    /// Substring of the client id or user id.
+    pub q: Option<String>,
+    /// Only connections on this node.
+    pub node: Option<String>,
+    /// Only these clients (the members of a room, looked up once by the asker).
+    pub members: Option<Vec<String>>,
+    /// Sort column (see [`sort_key`]).
+    pub sort: String,
+    /// Only rows whose key sorts after this cursor.
+    pub after: Option<String>,
+    /// Rows per page.
+    pub limit: usize,
+}
+
+/// A numeric column's key part, largest first.
+fn desc(v: u64) -> String {
+    format!("{:020}", u64::MAX - v)
+}
+
+/// The cursor key of a connection for a sort column: the column, then a unique tie-breaker.
+pub fn sort_key(c: &ClientSummary, sort: &str) -> String {
+    let tie = format!("{}#{}#{:020}", c.id, c.node, c.conn);
+    match sort {
+        "user" => format!("{}#{tie}", c.user),
+        "node" => format!("{}#{tie}", c.node),
+        "msgs_in" => format!("{}#{tie}", desc(c.msgs_in)),
+        "msgs_out" => format!("{}#{tie}", desc(c.msgs_out)),
+        "queue_bytes" => format!("{}#{tie}", desc(c.queue_bytes as u64)),
+        "connected_at" => format!("{}#{tie}", desc(c.connected_at)),
+        _ => tie,
+    }
+}
+
+impl ClientQuery {
+    fn matches(&self, c: &ClientSummary) -> bool {
+        self.q
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .is_none_or(|s| c.id.contains(s) || c.user.contains(s))
+            && self.node.as_deref().is_none_or(|n| c.node == n)
+            && self
+                .members
+                .as_ref()
+                .is_none_or(|m| m.iter().any(|id| *id == c.id))
+    }
+
+    /// This query over `list`: `count` = rows that match, `clients` = the first `limit` of them
+    /// after the cursor in key order, `remaining` = how many match after the cursor.
+    pub fn page(&self, list: Vec<ClientSummary>) -> ClientsReply {
+        let mut keyed: Vec<(String, ClientSummary)> = list
+            .into_iter()
+            .filter(|c| self.matches(c))
+            .map(|c| (sort_key(&c, &self.sort), c))
+            .collect();
+        let count = keyed.len();
+        if let Some(after) = &self.after {
+            keyed.retain(|(k, _)| k > after);
+        }
+        let remaining = keyed.len();
+        let limit = self.limit.max(1);
+        if keyed.len() > limit {
+            keyed.select_nth_unstable_by(limit - 1, |a, b| a.0.cmp(&b.0));
+            keyed.truncate(limit);
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        ClientsReply {
+            count,
+            clients: keyed.into_iter().map(|(_, c)| c).collect(),
+            remaining,
+        }
+    }
+}
+
+/// A page merged from every node's page.
 #[derive(Debug, Default)]
-pub struct ClusterAnswer {
-    /// Connections affected, summed.
-    pub count: usize,
-    /// Connections listed, merged.
+pub struct MergedPage {
+    /// Matching connections in the whole cluster.
+    pub total: usize,
+    /// This page, in key order.
     pub clients: Vec<ClientSummary>,
+    /// Cursor of the next page, if there is one.
+    pub next_cursor: Option<String>,
     /// Peers that did not answer.
     pub missing: Vec<String>,
 }
 
-/// Does `req` on this node and on every live peer.
-pub async fn everywhere(ctx: &NodeCtx, req: ClientsRequest) -> ClusterAnswer {
-    let mine = local(ctx, req.clone()).await;
-    let mut out = ClusterAnswer {
-        count: mine.count,
-        clients: mine.clients,
+/// Asks every node for its page of `query` and merges them into one.
+pub async fn page_everywhere(ctx: &NodeCtx, query: ClientQuery) -> MergedPage {
+    let limit = query.limit.max(1);
+    let sort = query.sort.clone();
+    let answers = gather(ctx, ClientsRequest::Page(query)).await;
+    let mut out = MergedPage {
+        missing: answers.missing,
+        ..MergedPage::default()
+    };
+    let mut remaining = 0;
+    let mut keyed = Vec::new();
+    for r in answers.replies {
+        out.total += r.count;
+        remaining += r.remaining;
+        keyed.extend(r.clients.into_iter().map(|c| (sort_key(&c, &sort), c)));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.truncate(limit);
+    if remaining > keyed.len() {
+        out.next_cursor = keyed.last().map(|(k, _)| k.clone());
+    }
+    out.clients = keyed.into_iter().map(|(_, c)| c).collect();
+    out
+}
+
+/// Every node's reply to one request (this node's first), and the peers that did not answer.
+struct Gathered {
+    replies: Vec<ClientsReply>,
+    missing: Vec<String>,
+}
+
+async fn gather(ctx: &NodeCtx, req: ClientsRequest) -> Gathered {
+    let mut out = Gathered {
+        replies: vec![local(ctx, req.clone()).await],
         missing: Vec::new(),
     };
     let peers = ractor::call_t!(ctx.cluster, ClusterMessage::Peers, LOCAL_MS).unwrap_or_default();
@@ -110,13 +220,91 @@ pub async fn everywhere(ctx: &NodeCtx, req: ClientsRequest) -> ClusterAnswer {
         });
     for (name, r) in futures_util::future::join_all(asks).await {
         match r {
-            Some(r) => {
-                out.count += r.count;
-                out.clients.extend(r.clients);
-            }
+            Some(r) => out.replies.push(r),
             None => out.missing.push(name),
         }
     }
     out.missing.sort();
     out
+}
+
+/// The merged answer of every node.
+#[derive(Debug, Default)]
+pub struct ClusterAnswer {
+    /// Connections affected, summed.
+    pub count: usize,
+    /// Connections listed, merged.
+    pub clients: Vec<ClientSummary>,
+    /// Peers that did not answer.
+    pub missing: Vec<String>,
+}
+
+/// Does `req` on this node and on every live peer.
+pub async fn everywhere(ctx: &NodeCtx, req: ClientsRequest) -> ClusterAnswer {
+    let answers = gather(ctx, req).await;
+    let mut out = ClusterAnswer {
+        missing: answers.missing,
+        ..ClusterAnswer::default()
+    };
+    for r in answers.replies {
+        out.count += r.count;
+        out.clients.extend(r.clients);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::RateLimitView;
+
+    fn summary(id: &str, user: &str, msgs_in: u64) -> ClientSummary {
+        ClientSummary {
+            id: id.into(),
+            user: user.into(),
+            node: "node-a".into(),
+            conn: 1,
+            remote_addr: "127.0.0.1:1".into(),
+            rooms: 0,
+            connected_at: 0,
+            msgs_in,
+            msgs_out: 0,
+            queue_bytes: 0,
+            rate_limit: RateLimitView {
+                msgs_per_sec: 1,
+                burst: 1,
+                bytes_per_sec: 1,
+            },
+            throttled: false,
+        }
+    }
+
+    #[test]
+    fn a_node_pages_filters_and_sorts_its_own_connections() {
+        let list: Vec<ClientSummary> = (0..10)
+            .map(|i| {
+                summary(
+                    &format!("c_{i}"),
+                    if i % 2 == 0 { "even" } else { "odd" },
+                    i,
+                )
+            })
+            .collect();
+        let mut q = ClientQuery {
+            q: Some("even".into()),
+            sort: "msgs_in".into(),
+            limit: 2,
+            ..ClientQuery::default()
+        };
+        let p = q.page(list.clone());
+        assert_eq!(p.count, 5);
+        assert_eq!(p.remaining, 5);
+        let ids: Vec<&str> = p.clients.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c_8", "c_6"], "largest first");
+        q.after = Some(sort_key(&p.clients[1], "msgs_in"));
+        let p = q.page(list);
+        assert_eq!((p.count, p.remaining), (5, 3));
+        let ids: Vec<&str> = p.clients.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c_4", "c_2"]);
+    }
 }

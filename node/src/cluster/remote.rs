@@ -122,9 +122,12 @@ pub enum ClientsRequest {
         /// New limits, `None` to return to the defaults.
         limits: Option<crate::rate_limit::Limits>,
     },
-    /// List every connection.
+    /// One page of the connections that match a query: each node filters, sorts and cuts its
+    /// own, so a page costs `limit` rows per node on the wire, not every connection.
+    Page(crate::clients::ClientQuery),
+    /// A request that did not decode (from a peer of another build): answered empty.
     #[default]
-    List,
+    Invalid,
     /// One client's connections.
     Get {
         /// Client id.
@@ -139,6 +142,9 @@ pub struct ClientsReply {
     pub count: usize,
     /// Connections listed.
     pub clients: Vec<crate::hub::ClientSummary>,
+    /// For a page: how many matching connections come after the cursor (listed or not).
+    #[serde(default)]
+    pub remaining: usize,
 }
 
 /// A lifecycle command for the node that receives it.

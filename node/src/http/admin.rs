@@ -211,39 +211,34 @@ async fn clients(
     ctx: web::Data<NodeCtx>,
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
-    let all = crate::clients::everywhere(&ctx, ClientsRequest::List).await;
-    let mut list = all.clients;
-    if let Some(s) = q.q.as_deref().filter(|s| !s.is_empty()) {
-        list.retain(|c| c.id.contains(s) || c.user.contains(s));
-    }
-    if let Some(n) = q.node.as_deref() {
-        list.retain(|c| c.node == n);
-    }
-    if let Some(room) = q.room.as_deref() {
-        let room = super::error::room_name(room)?;
-        let members = match crate::directory::find(&room) {
-            Some(r) => wire::presence(&r).await.unwrap_or_default(),
-            None => Vec::new(),
-        };
-        list.retain(|c| members.iter().any(|m| m.client == c.id));
-    }
     let sort = sort_column(&q, &CLIENT_SORTS)?;
-    let key = |c: &crate::hub::ClientSummary| {
-        let tie = format!("{}#{}#{:020}", c.id, c.node, c.conn);
-        match sort {
-            "user" => format!("{}#{tie}", c.user),
-            "node" => format!("{}#{tie}", c.node),
-            "msgs_in" => format!("{}#{tie}", desc(c.msgs_in)),
-            "msgs_out" => format!("{}#{tie}", desc(c.msgs_out)),
-            "queue_bytes" => format!("{}#{tie}", desc(c.queue_bytes as u64)),
-            "connected_at" => format!("{}#{tie}", desc(c.connected_at)),
-            _ => tie,
+    let members = match q.room.as_deref() {
+        None => None,
+        Some(room) => {
+            let room = super::error::room_name(room)?;
+            let members = match crate::directory::find(&room) {
+                Some(r) => wire::presence(&r).await.unwrap_or_default(),
+                None => Vec::new(),
+            };
+            Some(members.into_iter().map(|m| m.client).collect())
         }
     };
-    let mut body = sorted_page(list, key, &q);
-    rename(&mut body, "items", "clients");
-    body["partial"] = (!all.missing.is_empty()).into();
-    body["missing"] = json!(all.missing);
+    let query = crate::clients::ClientQuery {
+        q: q.q.clone(),
+        node: q.node.clone(),
+        members,
+        sort: sort.to_owned(),
+        after: q.cursor.clone(),
+        limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+    };
+    let page = crate::clients::page_everywhere(&ctx, query).await;
+    let body = json!({
+        "clients": page.clients,
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+        "partial": !page.missing.is_empty(),
+        "missing": page.missing,
+    });
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -405,23 +400,46 @@ async fn set_limits(
     Ok(n)
 }
 
-async fn room_infos(_ctx: &NodeCtx) -> Vec<RoomInfo> {
-    let mut out = Vec::new();
-    for g in ractor::pg::which_groups() {
-        let Some(name) = g.strip_prefix("room:") else {
-            continue;
-        };
-        let Ok(room) = RoomName::parse(name) else {
-            continue;
-        };
-        if let Some(r) = crate::directory::find(&room) {
-            if let Ok(info) = wire::info(&r).await {
-                out.push(info);
+/// How many rooms are asked for their info at once.
+const ROOM_INFO_CONCURRENCY: usize = 64;
+
+/// The info of every live room whose name contains `q`, asked of the rooms concurrently; rooms
+/// that did not answer are counted by their owner node, which is returned as missing.
+async fn room_infos(q: Option<&str>) -> (Vec<RoomInfo>, Vec<String>) {
+    use futures_util::StreamExt;
+    let rooms: Vec<ractor::ActorRef<crate::room::RoomMessage>> = ractor::pg::which_groups()
+        .into_iter()
+        .filter_map(|g| {
+            let name = g.strip_prefix("room:")?;
+            if q.is_some_and(|q| !name.contains(q)) {
+                return None;
             }
-        }
-    }
+            crate::directory::find(&RoomName::parse(name).ok()?)
+        })
+        .collect();
+    let answers: Vec<(Option<RoomInfo>, Option<String>)> = futures_util::stream::iter(rooms)
+        .map(|r| async move {
+            match wire::info(&r).await {
+                Ok(info) => (Some(info), None),
+                Err(_) => {
+                    let owner = r
+                        .get_name()
+                        .as_deref()
+                        .and_then(crate::directory::parse_room_actor)
+                        .map(|(_, node)| node.to_owned());
+                    (None, owner)
+                }
+            }
+        })
+        .buffer_unordered(ROOM_INFO_CONCURRENCY)
+        .collect()
+        .await;
+    let mut missing: Vec<String> = answers.iter().filter_map(|(_, m)| m.clone()).collect();
+    missing.sort();
+    missing.dedup();
+    let mut out: Vec<RoomInfo> = answers.into_iter().filter_map(|(i, _)| i).collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+    (out, missing)
 }
 
 async fn rooms(
@@ -431,10 +449,7 @@ async fn rooms(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
     let sort = sort_column(&q, &ROOM_SORTS)?;
-    let mut list = room_infos(&ctx).await;
-    if let Some(s) = q.q.as_deref().filter(|s| !s.is_empty()) {
-        list.retain(|r| r.name.contains(s));
-    }
+    let (mut list, missing) = room_infos(q.q.as_deref().filter(|s| !s.is_empty())).await;
     if let Some(n) = q.node.as_deref() {
         list.retain(|r| r.owner == n || r.nodes.iter().any(|x| x == n));
     }
@@ -447,8 +462,8 @@ async fn rooms(
     };
     let mut body = sorted_page(list, key, &q);
     rename(&mut body, "items", "rooms");
-    body["partial"] = false.into();
-    body["missing"] = json!([]);
+    body["partial"] = (!missing.is_empty()).into();
+    body["missing"] = json!(missing);
     Ok(HttpResponse::Ok().json(body))
 }
 
