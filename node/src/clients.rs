@@ -10,6 +10,7 @@ use crate::context::NodeCtx;
 use crate::hub::{ClientSummary, HubMessage};
 use crate::ids::{ClientId, UserId};
 use crate::rate_limit::RateLimitMessage;
+use std::collections::HashSet;
 
 const LOCAL_MS: u64 = 5_000;
 /// How long a peer may take to answer.
@@ -116,24 +117,25 @@ pub fn sort_key(c: &ClientSummary, sort: &str) -> String {
 }
 
 impl ClientQuery {
-    fn matches(&self, c: &ClientSummary) -> bool {
+    fn matches(&self, c: &ClientSummary, members: Option<&HashSet<&str>>) -> bool {
         self.q
             .as_deref()
             .filter(|s| !s.is_empty())
             .is_none_or(|s| c.id.contains(s) || c.user.contains(s))
             && self.node.as_deref().is_none_or(|n| c.node == n)
-            && self
-                .members
-                .as_ref()
-                .is_none_or(|m| m.iter().any(|id| *id == c.id))
+            && members.is_none_or(|m| m.contains(c.id.as_str()))
     }
 
     /// This query over `list`: `count` = rows that match, `clients` = the first `limit` of them
     /// after the cursor in key order, `remaining` = how many match after the cursor.
     pub fn page(&self, list: Vec<ClientSummary>) -> ClientsReply {
+        let members: Option<HashSet<&str>> = self
+            .members
+            .as_ref()
+            .map(|m| m.iter().map(String::as_str).collect());
         let mut keyed: Vec<(String, ClientSummary)> = list
             .into_iter()
-            .filter(|c| self.matches(c))
+            .filter(|c| self.matches(c, members.as_ref()))
             .map(|c| (sort_key(&c, &self.sort), c))
             .collect();
         let count = keyed.len();
