@@ -133,7 +133,8 @@ async fn run(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStrea
         remote_ip: acc.remote_ip,
         connected_at: SystemTime::now(),
     };
-    let (handle, rx) = ConnHandle::new(id, info, shared, cfg.outbound_queue);
+    let pump = crate::pump::Pump::local();
+    let (handle, rx) = ConnHandle::new(id, info, shared, cfg.outbound_queue, Some(pump));
     let _ = ctx.hub.cast(HubMessage::Register(handle.clone()));
     ctx.metrics.connections_active.inc();
     ctx.metrics.connections_total.inc();

@@ -26,6 +26,7 @@ pub mod hub;
 pub mod ids;
 pub mod metrics;
 pub mod outbound;
+pub mod pump;
 pub mod rate_limit;
 pub mod rebalance;
 pub mod relay;

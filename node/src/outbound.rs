@@ -167,6 +167,8 @@ pub struct ConnHandle {
     /// Shared state.
     pub shared: Arc<ConnShared>,
     tx: mpsc::Sender<Outbound>,
+    /// The pump of the worker this connection runs on (see `pump`).
+    pump: Option<crate::pump::Pump>,
 }
 
 /// Outcome of a push.
@@ -187,6 +189,7 @@ impl ConnHandle {
         info: ConnInfo,
         shared: Arc<ConnShared>,
         frames: usize,
+        pump: Option<crate::pump::Pump>,
     ) -> (Self, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(frames);
         (
@@ -195,33 +198,58 @@ impl ConnHandle {
                 info: Arc::new(info),
                 shared,
                 tx,
+                pump,
             },
             rx,
         )
     }
 
-    /// Enqueues `out` (`bytes` long) without waiting; overflow closes the connection with 4008.
-    pub fn push(&self, out: Outbound, bytes: usize) -> Push {
+    /// The pump of this connection's worker, if it has one.
+    pub fn pump(&self) -> Option<&crate::pump::Pump> {
+        self.pump.as_ref()
+    }
+
+    /// Counts `bytes` against the queue budget before they are queued (by a pump); overflow
+    /// closes the connection with 4008.
+    pub fn reserve(&self, bytes: usize) -> Result<(), Push> {
         if self.shared.closing() {
-            return Push::Closed;
+            return Err(Push::Closed);
         }
         let queued = self.shared.queued_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
         if queued > self.shared.max_queued_bytes {
             self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             self.overflow();
-            return Push::Overflow;
+            return Err(Push::Overflow);
         }
+        Ok(())
+    }
+
+    /// Gives back bytes reserved for something that was never queued.
+    pub fn release(&self, bytes: usize) {
+        self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Queues `out`, whose `bytes` are already reserved; a full queue closes the connection.
+    pub fn deliver(&self, out: Outbound, bytes: usize) -> Push {
         match self.tx.try_send(out) {
             Ok(()) => Push::Queued,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                self.release(bytes);
                 self.overflow();
                 Push::Overflow
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.shared.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                self.release(bytes);
                 Push::Closed
             }
+        }
+    }
+
+    /// Enqueues `out` (`bytes` long) without waiting; overflow closes the connection with 4008.
+    pub fn push(&self, out: Outbound, bytes: usize) -> Push {
+        match self.reserve(bytes) {
+            Ok(()) => self.deliver(out, bytes),
+            Err(p) => p,
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! A room's owner sends each publish once per node that has members (one cast here, whatever the
 //! member count); the relay pushes the shared [`Delivery`] into each local subscriber's bounded
-//! queue. The relay owns the map `room → local subscribers` and nothing else: it never waits on
+//! queue, through one batch per HTTP worker (`pump`), so a publish costs one cross-thread wake
+//! per worker rather than one per subscriber. The relay owns the map `room → local subscribers` and nothing else: it never waits on
 //! a connection (pushes are non-blocking, overflow closes the connection) and never assigns seqs.
 //!
 //! Ordering: the relay forwards in the order its mailbox receives, which is the order the owner
@@ -12,7 +13,8 @@ use crate::directory::{self, Placement};
 use crate::ids::{ClientId, ConnId};
 use crate::metrics::Metrics;
 use crate::outbound::Rehome;
-use crate::outbound::{ConnHandle, Delivery, Outbound, Push};
+use crate::outbound::{ConnHandle, Delivery, Outbound};
+use crate::pump::Fanout;
 use crate::room::wire;
 use crate::room::RoomMessage;
 use bytestring::ByteString;
@@ -236,10 +238,12 @@ impl Actor for RelayActor {
             RelayMessage::Deliver(d) => {
                 if let Some(r) = state.rooms.get(&d.room) {
                     let len = d.frame.len();
+                    // One batch per worker; overflow closes the connection with 4008.
+                    let mut out = Fanout::default();
                     for s in &r.subs {
-                        // Overflow is handled by the push (the connection closes with 4008).
-                        let _: Push = s.conn.push(Outbound::Room(d.clone()), len);
+                        out.push(&s.conn, Outbound::Room(d.clone()), len);
                     }
+                    out.send();
                 }
             }
             RelayMessage::Presence {
@@ -248,13 +252,15 @@ impl Actor for RelayActor {
                 exclude,
             } => {
                 if let Some(r) = state.rooms.get(&room) {
+                    let mut out = Fanout::default();
                     for s in r
                         .subs
                         .iter()
                         .filter(|s| s.presence && s.conn.info.client != exclude)
                     {
-                        s.conn.push(Outbound::Frame(frame.clone()), frame.len());
+                        out.push(&s.conn, Outbound::Frame(frame.clone()), frame.len());
                     }
+                    out.send();
                 }
             }
             RelayMessage::Stats(reply) => {
@@ -301,14 +307,16 @@ impl Actor for RelayActor {
                             epoch: e.clone(),
                             seq: 0,
                         };
+                        let mut fan = Fanout::default();
                         for s in &r.subs {
                             let out = if moved {
                                 Outbound::Rehomed(Box::new(note.clone()))
                             } else {
                                 Outbound::Rejoin(Box::new(note.clone()))
                             };
-                            s.conn.push(out, 0);
+                            fan.push(&s.conn, out, 0);
                         }
+                        fan.send();
                         if moved {
                             tracing::info!(room = %room, members = r.subs.len(), "room moved; members follow");
                         } else {
