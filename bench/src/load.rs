@@ -274,7 +274,7 @@ async fn publish_phase(
         ack_hist: proto.acks_publish().then(report::micros_histogram),
         ..PubOutcome::default()
     };
-    let pad = "x".repeat(payload.saturating_sub(proto::DATA_OVERHEAD));
+    let pad = "x".repeat(payload);
     let period = Duration::from_secs_f64((1.0 / rate).clamp(0.001, 1.0));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
@@ -302,7 +302,8 @@ async fn publish_phase(
                     while out.sent < due {
                         let ri = usize::try_from(out.sent % n_rooms).unwrap_or(0);
                         let (room, idx, n) = &mut p.rooms[ri];
-                        proto.publish_frame(&mut frame, room, p.next_id, now, *n, &pad);
+                        let pad = &pad[..proto::pad_len(payload, *n)];
+                        proto.publish_frame(&mut frame, room, p.next_id, now, *n, pad);
                         *n += 1;
                         *out.sent_per_room.entry(*idx).or_insert(0) += 1;
                         p.conn.wr.push_text(frame.as_bytes());
@@ -808,7 +809,7 @@ pub async fn run(mode: &'static str, a: LoadArgs, threads: usize) -> Result<Load
     let opened = setup::open_many(opts.clone(), n_subs, a.concurrency).await;
     let connect_secs = opened.elapsed.as_secs_f64();
     let rooms = a.rooms;
-    let rn = room_name.clone();
+    let rn = room_name;
     let (joined, join_failed, join_err, _) = setup::join_many(
         opened.conns,
         a.target,

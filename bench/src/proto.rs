@@ -196,8 +196,14 @@ impl Proto {
 }
 
 /// The size of `{"t":…,"n":…,"p":""}` with a 16-digit timestamp and a 7-digit counter: the
-/// padding fills the rest of the payload.
-pub const DATA_OVERHEAD: usize = 37;
+/// smallest `--payload`.
+pub const DATA_OVERHEAD: usize = 41;
+
+/// Padding length that makes `data` exactly `payload` bytes for counter `n` (16-digit `t`).
+pub fn pad_len(payload: usize, n: u64) -> usize {
+    let digits = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    payload.saturating_sub(34 + digits)
+}
 
 #[cfg(test)]
 mod tests {
@@ -223,6 +229,12 @@ mod tests {
         b.clear();
         let _ = write!(b, r#"{{"t":1700000000000000,"n":1234567,"p":""}}"#);
         assert_eq!(b.len(), DATA_OVERHEAD);
+        for n in [0, 9, 10, 12_345] {
+            let pad = "x".repeat(pad_len(100, n));
+            b.clear();
+            let _ = write!(b, r#"{{"t":1700000000000000,"n":{n},"p":"{pad}"}}"#);
+            assert_eq!(b.len(), 100);
+        }
     }
 
     #[test]
