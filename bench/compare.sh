@@ -4,7 +4,7 @@
 # (0) with the load generator pinned to GEN_CPU (1), RUNS (3) runs each, medians.
 #
 #   bench/compare.sh [--runs N] [--targets "gatehouse naive uws ws socketio"] [--json FILE]
-#                    [--quick] [--help]
+#                    [--scenarios "sat fixed idle"] [--quick] [--help]
 #   bench/compare.sh --table FILE.json      print the table of an earlier run
 #
 # Scenarios (100-byte payloads, one room unless said):
@@ -37,6 +37,7 @@ runs=3
 targets="gatehouse naive uws ws socketio"
 json=
 quick=0
+scenarios="sat fixed idle"
 table_only=
 
 die() { echo "compare.sh: error: $*" >&2; exit 1; }
@@ -46,6 +47,7 @@ while (($#)); do
         --targets) targets=${2:?--targets needs a list}; shift 2 ;;
         --json) json=${2:?--json needs a file}; shift 2 ;;
         --quick) quick=1; shift ;;
+        --scenarios) scenarios=${2:?--scenarios needs a list}; shift 2 ;;
         --table) table_only=${2:?--table needs a JSON file}; shift 2 ;;
         -h | --help) sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -133,6 +135,7 @@ start_server() {
 scenario() {
     local name=$1 t run line
     shift
+    [[ " $scenarios " == *" $name "* ]] || return 0
     for t in $targets; do
         for run in $(seq 1 "$runs"); do
             start_server "$t"

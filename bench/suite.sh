@@ -14,3 +14,5 @@ export OUT=${OUT:-bench-results.jsonl}
 "$here/run.sh" fanout --subscribers 1000 --rate 100 --seconds 10
 "$here/run.sh" fanout --subscribers 1000 --rate 1000 --seconds 10
 "$here/run.sh" fanout --subscribers 5000 --rate 10 --seconds 10
+"$here/run.sh" fanout --subscribers 10000 --saturate --rate 5 --warmup 1 --seconds 3
+"$here/run.sh" rooms --rooms 100 --subscribers 50 --publishers 10 --rate 1000 --seconds 10
