@@ -5,6 +5,11 @@
 #
 #   cargo build --release -p node -p gatehouse-bench && bench/suite.sh
 set -euo pipefail
+case ${1:-} in
+    -h | --help) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    "") ;;
+    *) echo "suite.sh: takes no arguments (see --help)" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 export RUNS=${RUNS:-3}
 export OUT=${OUT:-bench-results.jsonl}
