@@ -5,15 +5,20 @@
 #
 #   bench/run.sh idle   --connections 10000 --rooms 100
 #   bench/run.sh fanout --subscribers 1000 --rate 100 --seconds 10
+#   bench/run.sh fanout --subscribers 10000 --saturate --rate 5 --warmup 1 --seconds 3
+#   bench/run.sh rooms  --rooms 100 --subscribers 50 --publishers 10 --rate 1000
 #
 # Environment: NODE_BIN (default target/release/gatehouse), BENCH_BIN (default
 # target/release/gatehouse-bench), RUNS (3), NODE_CPU (0), GEN_CPU (1), OUT (bench-results.jsonl),
-# NODE_CONFIG (a TOML file; default: the one below, limits lifted for benchmarking).
+# NODE_CONFIG (a TOML file; default bench/bench.toml, limits lifted for benchmarking).
+# Gatehouse only; bench/compare.sh runs the peers too.
 set -euo pipefail
 
-mode=${1:?usage: bench/run.sh idle|fanout [gatehouse-bench args…]}
+case ${1:-} in -h | --help | "") sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;; esac
+mode=$1
 shift
-root=$(cd "$(dirname "$0")/.." && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
 NODE_BIN=${NODE_BIN:-$root/target/release/gatehouse}
 BENCH_BIN=${BENCH_BIN:-$root/target/release/gatehouse-bench}
 RUNS=${RUNS:-3}
@@ -39,24 +44,8 @@ cleanup() {
 }
 trap 'cleanup; rm -rf "$work"' EXIT
 
-config=${NODE_CONFIG:-$work/node.toml}
-if [[ -z ${NODE_CONFIG:-} ]]; then
-    cat >"$config" <<'EOF'
-[node]
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-cluster_listen = "127.0.0.1:0"
-[limits]
-msgs_per_sec = 1000000
-burst = 1000000
-bytes_per_sec = 1000000000
-outbound_queue = 4096
-outbound_queue_bytes = 8388608
-[log]
-format = "json"
-level = "warn,node=info"
-EOF
-fi
+config=${NODE_CONFIG:-$here/bench.toml}
+[[ -f $config ]] || { echo "missing node config $config" >&2; exit 1; }
 
 pin() { # pin CPU cmd…
     local cpu=$1

@@ -5,6 +5,11 @@
 #
 #   cargo build --release -p node -p gatehouse-bench && bench/suite.sh
 set -euo pipefail
+case ${1:-} in
+    -h | --help) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    "") ;;
+    *) echo "suite.sh: takes no arguments (see --help)" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 export RUNS=${RUNS:-3}
 export OUT=${OUT:-bench-results.jsonl}
@@ -14,3 +19,5 @@ export OUT=${OUT:-bench-results.jsonl}
 "$here/run.sh" fanout --subscribers 1000 --rate 100 --seconds 10
 "$here/run.sh" fanout --subscribers 1000 --rate 1000 --seconds 10
 "$here/run.sh" fanout --subscribers 5000 --rate 10 --seconds 10
+"$here/run.sh" fanout --subscribers 10000 --saturate --rate 5 --warmup 1 --seconds 3
+"$here/run.sh" rooms --rooms 100 --subscribers 50 --publishers 10 --rate 1000 --seconds 10

@@ -1,10 +1,11 @@
 //! `idle`: N joined, idle connections. Measures the connect rate (TCP + upgrade + `welcome`),
 //! the join rate, and the node's RSS growth per connection once it is stable.
 
+use crate::proto::Proto;
 use crate::report::{r2, Latency};
 use crate::setup::{self, ConnectOpts};
 use crate::sys::{self, CpuMeter};
-use crate::ws::{Frame, Target};
+use crate::ws::Frame;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde::Serialize;
@@ -16,7 +17,10 @@ use std::time::{Duration, Instant};
 /// Arguments of `idle`.
 #[derive(Debug, Args)]
 pub struct IdleArgs {
-    /// Node WebSocket URL, e.g. ws://127.0.0.1:8080/ws
+    /// What the server speaks.
+    #[arg(long, value_enum, default_value_t = Proto::Gatehouse)]
+    target: Proto,
+    /// Server WebSocket URL, e.g. ws://127.0.0.1:8080/ws (the target's usual path when none)
     #[arg(long)]
     url: String,
     /// Connections to open (keep ≤ ~15 000 per process: the fd limit is 20 000).
@@ -29,7 +33,7 @@ pub struct IdleArgs {
     #[arg(long)]
     pid: Option<u32>,
     /// Connects (and joins) in flight at once.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 100)]
     concurrency: usize,
     /// Source addresses to spread over, from 127.0.0.2 on.
     #[arg(long, default_value_t = 64)]
@@ -49,6 +53,7 @@ pub struct IdleArgs {
 #[derive(Debug, Serialize)]
 pub struct IdleReport {
     mode: &'static str,
+    target: Proto,
     url: String,
     connections_requested: usize,
     rooms: usize,
@@ -113,7 +118,8 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         bail!("--connections and --rooms must be positive");
     }
     let opts = Arc::new(ConnectOpts {
-        target: Target::parse(&a.url)?,
+        targets: vec![a.target.target(&a.url)?],
+        proto: a.target,
         source_ips: a.source_ips,
         read_buffer: a.read_buffer,
         timeout: Duration::from_secs(20),
@@ -144,6 +150,7 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
     let rooms = a.rooms;
     let (joined, join_failed, join_first_error, join_elapsed) = setup::join_many(
         opened.conns,
+        a.target,
         move |i| format!("idle-{tag}-{}", i % rooms),
         a.concurrency,
         opts.timeout,
@@ -180,6 +187,7 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
     let mut holders = Vec::with_capacity(n_joined);
     for (_, mut c, _) in joined {
         let closed = closed.clone();
+        let proto = a.target;
         holders.push(tokio::spawn(async move {
             loop {
                 match c.rd.next().await {
@@ -187,6 +195,13 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
                         let p = c.rd.slice(&r).to_vec();
                         if c.wr.pong(&p).await.is_err() {
                             break;
+                        }
+                    }
+                    Ok(Frame::Text(r)) => {
+                        if let Some(hb) = proto.heartbeat_reply(c.rd.slice(&r)) {
+                            if c.wr.send_text(hb).await.is_err() {
+                                break;
+                            }
                         }
                     }
                     Ok(Frame::Close(_)) | Err(_) => break,
@@ -224,6 +239,7 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
     };
     Ok(IdleReport {
         mode: "idle",
+        target: a.target,
         url: a.url,
         connections_requested: a.connections,
         rooms: a.rooms,

@@ -1,14 +1,18 @@
-//! `gatehouse-bench`: a load generator for Gatehouse nodes (client protocol v1).
+//! `gatehouse-bench`: a load generator for Gatehouse nodes (client protocol v1) and the peers
+//! it is compared with (`--target gatehouse|socketio|ws|uws|naive`, see `proto.rs`).
 //!
-//! - `idle`: many joined, idle connections → connect rate and the node's RSS per connection.
-//! - `fanout`: one room, K subscribers, one publisher at a fixed rate → delivered/s,
-//!   publish→receive latency, loss, and the generator's own CPU use.
+//! - `idle`: many joined, idle connections → connect rate and the server's RSS per connection.
+//! - `fanout`: one room, K subscribers, one publisher at a fixed rate (or `--saturate`) →
+//!   delivered/s, publish→receive latency, loss, and the generator's own CPU use.
+//! - `rooms`: R rooms × S subscribers, P publishers; same figures.
+//! - `cluster`: like `fanout`/`rooms` over several nodes, plus inter-node messages per publish.
 //!
-//! Both print a human-readable summary and, with `--json`, one JSON line with every figure.
+//! Each prints a human-readable summary and, with `--json`, one JSON line with every figure.
 //! See `bench/README.md`.
 
-mod fanout;
 mod idle;
+mod load;
+mod proto;
 mod report;
 mod setup;
 mod sys;
@@ -36,8 +40,14 @@ enum Mode {
     /// Open N connections, join each to one of R rooms, measure connect rate and the node's
     /// RSS per connection.
     Idle(idle::IdleArgs),
-    /// K subscribers in one room and one publisher at a fixed rate: throughput, latency, loss.
-    Fanout(fanout::FanoutArgs),
+    /// K subscribers in one room and one publisher at a fixed rate (or --saturate):
+    /// throughput, latency, loss.
+    Fanout(load::LoadArgs),
+    /// R rooms × S subscribers, P publishers (chat-like load).
+    Rooms(load::LoadArgs),
+    /// Subscribers spread over several nodes (--url per node), publishers on the first;
+    /// inter-node messages per publish from /metrics.
+    Cluster(load::LoadArgs),
 }
 
 fn main() -> Result<()> {
@@ -58,10 +68,9 @@ fn main() -> Result<()> {
             let r = rt.block_on(idle::run(a, cli.threads))?;
             (r.summary(), serde_json::to_string(&r)?)
         }
-        Mode::Fanout(a) => {
-            let r = rt.block_on(fanout::run(a, cli.threads))?;
-            (r.summary(), serde_json::to_string(&r)?)
-        }
+        Mode::Fanout(a) => load(&rt, "fanout", a, cli.threads)?,
+        Mode::Rooms(a) => load(&rt, "rooms", a, cli.threads)?,
+        Mode::Cluster(a) => load(&rt, "cluster", a, cli.threads)?,
     };
     println!("{summary}");
     if cli.json {
@@ -70,4 +79,14 @@ fn main() -> Result<()> {
     // Dropping the runtime would wait for nothing useful: thousands of sockets close on exit.
     rt.shutdown_background();
     Ok(())
+}
+
+fn load(
+    rt: &tokio::runtime::Runtime,
+    mode: &'static str,
+    a: load::LoadArgs,
+    threads: usize,
+) -> Result<(String, String)> {
+    let r = rt.block_on(load::run(mode, a, threads))?;
+    Ok((r.summary(), serde_json::to_string(&r)?))
 }

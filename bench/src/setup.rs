@@ -1,8 +1,8 @@
 //! Opening and joining many connections with bounded concurrency.
 
+use crate::proto::{JoinReply, Proto};
 use crate::ws::{self, Reader, Target, Writer};
 use anyhow::{anyhow, bail, Context as _, Result};
-use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -11,8 +11,10 @@ use tokio::task::JoinSet;
 /// How to open connections.
 #[derive(Debug, Clone)]
 pub struct ConnectOpts {
-    /// Server.
-    pub target: Target,
+    /// Servers: connection `i` goes to `targets[i % len]`.
+    pub targets: Vec<Target>,
+    /// What the servers speak.
+    pub proto: Proto,
     /// Source addresses used, from 127.0.0.2 on (round-robin).
     pub source_ips: usize,
     /// Initial read buffer per connection, bytes.
@@ -29,56 +31,76 @@ pub struct Conn {
     pub wr: Writer,
 }
 
-/// Connects (connection number `i`) and reads the `welcome` frame.
+/// Connects (connection number `i`, to `targets[i % len]`) and waits until the server says
+/// the connection is ready (Gatehouse: `welcome`; Socket.IO: the namespace connect answer).
 pub async fn open(opts: &ConnectOpts, i: usize) -> Result<Conn> {
+    open_to(opts, i, &opts.targets[i % opts.targets.len()]).await
+}
+
+/// Like [`open`], to a given target.
+pub async fn open_to(opts: &ConnectOpts, i: usize, target: &Target) -> Result<Conn> {
     let fut = async {
         let src = ws::source_addr(i, opts.source_ips);
-        let (mut rd, mut wr) = ws::connect(&opts.target, Some(src), opts.read_buffer, i as u64 + 1)
+        let (mut rd, mut wr) = ws::connect(target, Some(src), opts.read_buffer, i as u64 + 1)
             .await
             .with_context(|| format!("connection {i} from {src}"))?;
-        let w = rd.next_text(&mut wr).await?;
-        let v: Value = serde_json::from_slice(&w).context("welcome is not JSON")?;
-        if v["op"] != "welcome" {
-            bail!("first frame is not a welcome: {v}");
+        let first = rd.next_text(&mut wr).await?;
+        let (reply, ready) = opts.proto.greet(&first).map_err(|e| anyhow!(e))?;
+        if let Some(r) = reply {
+            wr.send_text(r).await?;
+        }
+        if !ready {
+            loop {
+                let t = rd.next_text(&mut wr).await?;
+                if let Some(hb) = opts.proto.heartbeat_reply(&t) {
+                    wr.send_text(hb).await?;
+                } else if opts.proto.is_ready(&t) {
+                    break;
+                } else {
+                    bail!(
+                        "unexpected frame before ready: {}",
+                        String::from_utf8_lossy(&t[..t.len().min(200)])
+                    );
+                }
+            }
         }
         Ok(Conn { rd, wr })
     };
     tokio::time::timeout(opts.timeout, fut)
         .await
-        .map_err(|_| anyhow!("connection {i}: no welcome within {:?}", opts.timeout))?
+        .map_err(|_| anyhow!("connection {i}: not ready within {:?}", opts.timeout))?
 }
 
 /// What a join reply said.
 #[derive(Debug, Clone)]
 pub struct Joined {
-    /// The room's `seq` at join time.
-    pub seq: u64,
-    /// The room's `epoch` (each room actor has its own: two epochs for one room name mean two
-    /// owners).
+    /// The room's `epoch` (Gatehouse: each room actor has its own, so two epochs for one room
+    /// name mean two owners; empty elsewhere).
     pub epoch: String,
 }
 
 /// Joins `room`.
-pub async fn join(c: &mut Conn, room: &str, id: u64, timeout: Duration) -> Result<Joined> {
-    let req = serde_json::json!({"id": id, "op": "join", "room": room}).to_string();
+pub async fn join(
+    c: &mut Conn,
+    proto: Proto,
+    room: &str,
+    id: u64,
+    timeout: Duration,
+) -> Result<Joined> {
+    let req = proto.join_frame(room, id);
     let fut = async {
         c.wr.send_text(req.as_bytes()).await?;
         loop {
             let t = c.rd.next_text(&mut c.wr).await?;
-            if !t.starts_with(br#"{"op":"reply""#) {
+            if let Some(hb) = proto.heartbeat_reply(&t) {
+                c.wr.send_text(hb).await?;
                 continue;
             }
-            let v: Value = serde_json::from_slice(&t).context("reply is not JSON")?;
-            if v["id"] != id {
-                continue;
+            match proto.join_reply(&t, id) {
+                JoinReply::No => {}
+                JoinReply::Ok { epoch } => return Ok(Joined { epoch }),
+                JoinReply::Refused(e) => bail!("join {room} refused: {e}"),
             }
-            if v["ok"] != true {
-                bail!("join {room} failed: {v}");
-            }
-            return Ok(Joined {
-                seq: v["result"]["seq"].as_u64().unwrap_or(0),
-                epoch: v["result"]["epoch"].as_str().unwrap_or_default().to_owned(),
-            });
         }
     };
     tokio::time::timeout(timeout, fut)
@@ -149,6 +171,7 @@ pub async fn open_many(opts: Arc<ConnectOpts>, n: usize, concurrency: usize) -> 
 /// phase's wall time.
 pub async fn join_many(
     conns: Vec<Option<Conn>>,
+    proto: Proto,
     room_of: impl Fn(usize) -> String,
     concurrency: usize,
     timeout: Duration,
@@ -162,7 +185,7 @@ pub async fn join_many(
         let sem = sem.clone();
         set.spawn(async move {
             let _permit = sem.acquire_owned().await;
-            let r = join(&mut c, &room, 1, timeout).await;
+            let r = join(&mut c, proto, &room, 1, timeout).await;
             (i, c, r)
         });
     }
