@@ -93,7 +93,9 @@ impl Console {
     /// Polls the screen until `ok` holds for it, or fails showing the screen.
     async fn until(&self, what: &str, timeout: Duration, ok: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + patience(timeout);
+        let mut poll = tokio::time::interval(Duration::from_millis(20));
         loop {
+            poll.tick().await;
             let s = self.screen();
             if ok(&s) {
                 return s;
@@ -101,7 +103,6 @@ impl Console {
             if Instant::now() >= deadline {
                 panic!("timed out after {timeout:?} waiting for {what}; the screen:\n{s}");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
@@ -275,12 +276,13 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     // q: the console exits 0 and restores the terminal.
     tui.keys("q");
     let deadline = Instant::now() + patience(Duration::from_secs(5));
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
     let status = loop {
+        poll.tick().await;
         if let Some(st) = tui.child.try_wait().unwrap() {
             break st;
         }
         assert!(Instant::now() < deadline, "the console did not quit");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(status.success(), "{status:?}");
     let deadline = Instant::now() + patience(Duration::from_secs(2));
@@ -289,7 +291,7 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
             Instant::now() < deadline,
             "the console did not leave the alternate screen"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        poll.tick().await;
     }
     drop((bystander, crowd));
 }
