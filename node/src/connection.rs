@@ -93,6 +93,8 @@ pub(crate) struct Conn {
     /// Last `rate_limited` answer.
     last_limited: Option<Instant>,
     sample: u64,
+    /// Publishes sent to their rooms and not answered yet, oldest first (see `requests`).
+    pending: futures_util::stream::FuturesOrdered<requests::PendingPublish>,
 }
 
 fn bytes_burst(l: &Limits) -> f64 {
@@ -153,6 +155,7 @@ async fn run(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStrea
         limited_since: None,
         last_limited: None,
         sample: 0,
+        pending: futures_util::stream::FuturesOrdered::new(),
     };
     let stream = stream
         .max_frame_size(cfg.max_message_bytes)
@@ -289,6 +292,9 @@ impl Conn {
                     Some(o) => self.on_outbound(o, &mut rx).await,
                     None => Err(Exit::Gone),
                 },
+                Some(done) = futures_util::StreamExt::next(&mut self.pending), if !self.pending.is_empty() => {
+                    self.published(done).await
+                }
                 msg = stream.recv() => match msg {
                     None => Err(Exit::Gone),
                     Some(Ok(AggregatedMessage::Text(text))) => self.on_text(text).await,

@@ -34,6 +34,20 @@ fn json(v: &serde_json::Value) -> Box<RawValue> {
     raw(v.to_string())
 }
 
+/// Most publishes a connection may have sent and not yet seen answered.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A publish sent to its room, with what its answer needs.
+pub(crate) struct PublishDone {
+    id: Option<RequestId>,
+    room: RoomName,
+    hook_data: Option<Box<RawValue>>,
+    answer: Result<wire::Published, wire::RoomCallError>,
+}
+
+/// The wait for one publish's answer.
+pub(crate) type PendingPublish = std::pin::Pin<Box<dyn std::future::Future<Output = PublishDone>>>;
+
 impl Conn {
     /// Answers a failure: a `reply` with `ok:false` when the request had an id, else an `error`.
     pub(super) async fn reject(
@@ -418,7 +432,38 @@ impl Conn {
             client: self.handle.info.client.to_string(),
             user: self.handle.info.user.to_string(),
         };
-        match wire::publish(&room_ref, from, data).await {
+        // Pipelined: the publish goes to its room now (in order), and its answer is written when
+        // it comes, while this connection reads on. A connection waits only once it has
+        // MAX_IN_FLIGHT publishes unanswered.
+        while self.pending.len() >= MAX_IN_FLIGHT {
+            match futures_util::StreamExt::next(&mut self.pending).await {
+                Some(done) => self.published(done).await?,
+                None => break,
+            }
+        }
+        let answer = wire::publish_started(&room_ref, from, data);
+        let id = id.cloned();
+        self.pending.push_back(Box::pin(async move {
+            PublishDone {
+                id,
+                room,
+                hook_data,
+                answer: answer.await,
+            }
+        }));
+        Ok(())
+    }
+
+    /// Writes the answer to one publish (in the order the publishes were sent).
+    pub(super) async fn published(&mut self, done: PublishDone) -> Result<(), Exit> {
+        let PublishDone {
+            id,
+            room,
+            hook_data,
+            answer,
+        } = done;
+        let id = id.as_ref();
+        match answer {
             Ok(wire::Published { seq, .. }) => {
                 if let Some(data) = hook_data {
                     self.ctx.webhook.emit(crate::webhook::Event {

@@ -450,6 +450,32 @@ pub async fn publish(
     .map_err(unavailable)
 }
 
+/// Sends a publish now (so publishes from one connection reach the room in the order they were
+/// sent) and returns the wait for its answer, which the caller may hold while it goes on.
+pub fn publish_started(
+    room: &ActorRef<RoomMessage>,
+    from: Publisher,
+    data: Box<RawValue>,
+) -> impl std::future::Future<Output = Result<Published, RoomCallError>> + 'static {
+    let (tx, rx) = ractor::concurrency::oneshot();
+    let sent = room
+        .cast(RoomMessage::Publish(
+            PublishRequest { from, data },
+            tx.into(),
+        ))
+        .map_err(unavailable);
+    async move {
+        sent?;
+        match tokio::time::timeout(std::time::Duration::from_millis(CALL_MS), rx).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(RoomCallError::Unavailable(
+                "the room did not answer in time".into(),
+            )),
+        }
+    }
+}
+
 /// Members of `room`.
 pub async fn presence(room: &ActorRef<RoomMessage>) -> Result<Vec<PresenceEntry>, RoomCallError> {
     ractor::call_t!(room, RoomMessage::Presence, CALL_MS, Empty {})
