@@ -236,12 +236,8 @@ chmod 600 "$COOKIE_FILE"
 
 # Admin calls: with an admin token configured, the nodes require it (without one they answer
 # loopback callers only).
-ADMIN_TOKEN=
-if [[ -n ${GATEHOUSE_ADMIN_TOKEN_FILE:-} ]]; then
-    ADMIN_TOKEN=$(<"$GATEHOUSE_ADMIN_TOKEN_FILE") || die 1 "cannot read GATEHOUSE_ADMIN_TOKEN_FILE=$GATEHOUSE_ADMIN_TOKEN_FILE"
-elif [[ -n ${GATEHOUSE_ADMIN_TOKEN:-} ]]; then
-    ADMIN_TOKEN=$GATEHOUSE_ADMIN_TOKEN
-fi
+# shellcheck source=lib/admin-token.sh
+. "$ROOT/deploy/lib/admin-token.sh"
 admin_get() {
     if [[ -n $ADMIN_TOKEN ]]; then
         # The token goes through stdin, not the command line.

@@ -79,12 +79,8 @@ command -v curl >/dev/null || die 1 "curl is needed for the admin API calls"
 [[ -r /proc/self/cmdline ]] || die 1 "/proc is needed to read the nodes' command lines"
 new_version=$("$NEW_BIN" --version 2>/dev/null) || die 2 "NEW_BINARY: '$NEW_BIN --version' failed: is it a gatehouse binary?"
 
-ADMIN_TOKEN=
-if [[ -n ${GATEHOUSE_ADMIN_TOKEN_FILE:-} ]]; then
-    ADMIN_TOKEN=$(<"$GATEHOUSE_ADMIN_TOKEN_FILE") || die 1 "cannot read GATEHOUSE_ADMIN_TOKEN_FILE=$GATEHOUSE_ADMIN_TOKEN_FILE"
-elif [[ -n ${GATEHOUSE_ADMIN_TOKEN:-} ]]; then
-    ADMIN_TOKEN=$GATEHOUSE_ADMIN_TOKEN
-fi
+# shellcheck source=lib/admin-token.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/admin-token.sh"
 # curl with the token on stdin (never on the command line); extra arguments follow.
 admin_curl() {
     if [[ -n $ADMIN_TOKEN ]]; then

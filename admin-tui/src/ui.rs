@@ -195,6 +195,32 @@ fn list_title(app: &App, what: &str, shown: usize, total: u64) -> String {
     t
 }
 
+/// A rate history as a sparkline in `area`, newest sample on the right, scaled to `peak`
+/// (`None`: the highest sample shown).
+pub(crate) fn render_history(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    hist: &std::collections::VecDeque<u64>,
+    peak: Option<u64>,
+    color: Color,
+) {
+    let newest_first: Vec<u64> = hist
+        .iter()
+        .rev()
+        .take(usize::from(area.width))
+        .copied()
+        .collect();
+    let peak = peak.unwrap_or_else(|| newest_first.iter().copied().max().unwrap_or(0).max(1));
+    frame.render_widget(
+        ratatui::widgets::Sparkline::default()
+            .data(&newest_first)
+            .max(peak)
+            .direction(ratatui::widgets::RenderDirection::RightToLeft)
+            .style(Style::new().fg(color)),
+        area,
+    );
+}
+
 pub(crate) fn selected_style() -> Style {
     Style::new().add_modifier(Modifier::REVERSED)
 }

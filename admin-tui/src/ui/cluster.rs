@@ -8,7 +8,7 @@ use crate::model::NodeInfo;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, RenderDirection, Row, Sparkline, Table, TableState};
+use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 /// Rows of the selected node's panel.
@@ -202,18 +202,5 @@ fn render_series(
         ])),
         text,
     );
-    let newest_first: Vec<u64> = hist
-        .iter()
-        .rev()
-        .take(usize::from(spark.width))
-        .copied()
-        .collect();
-    frame.render_widget(
-        Sparkline::default()
-            .data(&newest_first)
-            .max(peak)
-            .direction(RenderDirection::RightToLeft)
-            .style(Style::new().fg(color)),
-        spark,
-    );
+    super::render_history(frame, spark, hist, Some(peak), color);
 }

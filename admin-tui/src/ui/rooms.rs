@@ -7,7 +7,7 @@ use crate::client::Focus;
 use crate::model::Detail;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Paragraph, RenderDirection, Row, Sparkline, Table, TableState};
+use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
 pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
@@ -84,21 +84,7 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, name: &str) {
     // The live message rate since the drill-down opened, newest on the right.
     let inner = Block::bordered().inner(head);
     let spark = Rect::new(inner.x, inner.y + 2, inner.width, 1);
-    let newest_first: Vec<u64> = app
-        .room_rate
-        .iter()
-        .rev()
-        .take(usize::from(spark.width))
-        .copied()
-        .collect();
-    frame.render_widget(
-        Sparkline::default()
-            .data(&newest_first)
-            .max(newest_first.iter().copied().max().unwrap_or(0).max(1))
-            .direction(RenderDirection::RightToLeft)
-            .style(Style::new().fg(Color::Green)),
-        spark,
-    );
+    super::render_history(frame, spark, &app.room_rate, None, Color::Green);
     let body: Vec<Row<'_>> = d
         .members
         .iter()

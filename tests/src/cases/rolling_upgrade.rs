@@ -341,6 +341,7 @@ async fn reader(url: String, seen: Shared, mut targets_rx: watch::Receiver<Targe
     let mut id = 0u64;
     let mut hint = None;
     let mut until: Option<(HashMap<String, u64>, Instant)> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     'connection: loop {
         honour_hint(&mut hint).await;
         let mut c = connect(&url, &seen).await;
@@ -358,7 +359,7 @@ async fn reader(url: String, seen: Shared, mut targets_rx: watch::Receiver<Targe
             let event = tokio::select! {
                 f = c.next(Duration::from_secs(3600)) => Event::Frame(f),
                 _ = targets_rx.changed(), if until.is_none() => Event::Targets,
-                _ = tokio::time::sleep(Duration::from_millis(100)) => Event::Tick,
+                _ = tick.tick() => Event::Tick,
             };
             match event {
                 Event::Targets => {
