@@ -22,7 +22,7 @@ use crate::rate_limit::{Limits, RateLimitMessage};
 use crate::relay::RelayMessage;
 use crate::room::RoomMessage;
 use crate::webhook::{now_ms, Event};
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use crate::websocket::{linger_close, Reader, Writer, WsError, WsMessage};
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
 use protocol::codes::close;
@@ -34,12 +34,16 @@ use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// How long the final `disconnect` frame and close frame may wait for a client that does not
 /// read before the connection is dropped.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long, after the close frame, the socket is drained while the client closes its side.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// Everything the WebSocket edge established before the upgrade.
 pub struct Accepted {
@@ -71,8 +75,8 @@ pub(crate) struct Joined {
 enum Exit {
     /// The node asked to close (kick, slow consumer, shutdown, expiry, abuse, heartbeat).
     Close(CloseRequest),
-    /// The client sent a close frame.
-    ClientClosed(Option<CloseReason>),
+    /// The client sent a close frame with this code (1000 when it gave none).
+    ClientClosed(u16),
     /// A protocol error: close with this code.
     Protocol(u16, String),
     /// The socket is gone.
@@ -83,7 +87,9 @@ enum Exit {
 pub(crate) struct Conn {
     ctx: Arc<NodeCtx>,
     handle: ConnHandle,
-    session: Session,
+    io: TcpStream,
+    reader: Reader,
+    writer: Writer,
     identity: Identity,
     joined: HashMap<RoomName, Joined>,
     msg_bucket: TokenBucket,
@@ -102,13 +108,15 @@ fn bytes_burst(l: &Limits) -> f64 {
     l.bytes_per_sec as f64
 }
 
-/// Spawns the connection's task on the current HTTP worker.
-pub fn spawn(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStream, acc: Accepted) {
+/// Spawns the connection's task on the current HTTP worker, on the upgraded socket `io`;
+/// `leftover` holds bytes the client sent right after the handshake.
+pub fn spawn(ctx: Arc<NodeCtx>, io: TcpStream, leftover: &[u8], acc: Accepted) {
     let span = tracing::info_span!("conn", client = %acc.client, user = %acc.identity.user, ip = %acc.remote_ip);
-    actix_web::rt::spawn(run(ctx, session, stream, acc).instrument(span));
+    let reader = Reader::new(leftover, ctx.config.limits.max_message_bytes);
+    actix_web::rt::spawn(run(ctx, io, reader, acc).instrument(span));
 }
 
-async fn run(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStream, acc: Accepted) {
+async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
     let cfg = &ctx.config.limits;
     let id = ConnId::next();
     let (limits, throttled) = ractor::call_t!(
@@ -149,7 +157,9 @@ async fn run(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStrea
         byte_bucket: TokenBucket::new(limits.bytes_per_sec as f64, bytes_burst(&limits), now),
         ctx: ctx.clone(),
         handle,
-        session,
+        io,
+        reader,
+        writer: Writer::default(),
         identity: acc.identity,
         joined: HashMap::new(),
         limited_since: None,
@@ -157,14 +167,9 @@ async fn run(ctx: Arc<NodeCtx>, session: Session, stream: actix_ws::MessageStrea
         sample: 0,
         pending: futures_util::stream::FuturesOrdered::new(),
     };
-    let stream = stream
-        .max_frame_size(cfg.max_message_bytes)
-        .aggregate_continuations()
-        .max_continuation_size(cfg.max_message_bytes);
-
     let exit = conn.welcome().await;
     let exit = match exit {
-        Ok(()) => conn.main_loop(stream, rx).await,
+        Ok(()) => conn.main_loop(rx).await,
         Err(e) => e,
     };
     conn.finish(exit).await;
@@ -202,23 +207,35 @@ fn emit(
 }
 
 impl Conn {
-    /// Writes one frame, giving up if a close is requested meanwhile (a client that does not
-    /// read must not keep this task from acting on its 4008).
+    /// Queues one text frame for the socket; it is written, together with whatever else is
+    /// queued, when this turn of the loop ends ([`Conn::flush_now`]). Never waits. Bytes that a
+    /// client does not read count against its queue budget: over it, the connection closes
+    /// with 4008 like an overflowing queue.
     async fn write(&mut self, frame: ByteString) -> Result<(), Exit> {
         let len = frame.len() as u64;
-        tokio::select! {
-            biased;
-            () = self.handle.shared.wake.notified() => {
-                Err(self.handle.shared.take_close().map_or(Exit::Gone, Exit::Close))
-            }
-            r = self.session.text(frame) => {
-                r.map_err(|_| Exit::Gone)?;
-                self.handle.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
-                self.ctx.metrics.messages_out.inc();
-                self.ctx.metrics.bytes_out.inc_by(len);
-                Ok(())
-            }
+        self.writer.text(frame.as_bytes());
+        self.handle.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
+        self.ctx.metrics.messages_out.inc();
+        self.ctx.metrics.bytes_out.inc_by(len);
+        self.check_unwritten()
+    }
+
+    fn check_unwritten(&self) -> Result<(), Exit> {
+        if self.writer.pending() > self.handle.shared.max_queued_bytes {
+            return Err(Exit::Close(CloseRequest {
+                code: close::SLOW_CONSUMER,
+                reason: "slow consumer: outbound queue overflow".into(),
+                reconnect: true,
+                hint: None,
+            }));
         }
+        Ok(())
+    }
+
+    /// Writes what the socket takes now; the rest waits for the socket to become writable.
+    fn flush_now(&mut self) -> Result<(), Exit> {
+        self.writer.try_flush(&self.io).map_err(|_| Exit::Gone)?;
+        Ok(())
     }
 
     async fn write_str(&mut self, s: String) -> Result<(), Exit> {
@@ -252,11 +269,7 @@ impl Conn {
         self.write_str(frame).await
     }
 
-    async fn main_loop(
-        &mut self,
-        mut stream: AggregatedMessageStream,
-        mut rx: mpsc::Receiver<Outbound>,
-    ) -> Exit {
+    async fn main_loop(&mut self, mut rx: mpsc::Receiver<Outbound>) -> Exit {
         let hb_every = self.ctx.config.limits.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(tokio::time::Instant::now() + hb_every, hb_every);
@@ -295,19 +308,25 @@ impl Conn {
                 Some(done) = futures_util::StreamExt::next(&mut self.pending), if !self.pending.is_empty() => {
                     self.published(done).await
                 }
-                msg = stream.recv() => match msg {
-                    None => Err(Exit::Gone),
-                    Some(Ok(AggregatedMessage::Text(text))) => self.on_text(text).await,
-                    Some(Ok(AggregatedMessage::Binary(b))) => self.on_binary(b.len()).await,
-                    Some(Ok(AggregatedMessage::Ping(b))) => {
-                        self.session.pong(&b).await.map_err(|_| Exit::Gone)
+                r = self.io.writable(), if self.writer.pending() > 0 => match r {
+                    Ok(()) => self.flush_now(),
+                    Err(_) => Err(Exit::Gone),
+                },
+                msg = self.reader.recv(&self.io) => match msg {
+                    Ok(WsMessage::Text(text)) => self.on_text(text).await,
+                    Ok(WsMessage::Binary(b)) => self.on_binary(b.len()).await,
+                    Ok(WsMessage::Ping(b)) => {
+                        self.writer.pong(&b);
+                        Ok(())
                     }
-                    Some(Ok(AggregatedMessage::Pong(_))) => {
+                    Ok(WsMessage::Pong(_)) => {
                         missed_pongs = 0;
                         Ok(())
                     }
-                    Some(Ok(AggregatedMessage::Close(reason))) => Err(Exit::ClientClosed(reason)),
-                    Some(Err(e)) => Err(protocol_exit(&e)),
+                    Ok(WsMessage::Close(reason)) => {
+                        Err(Exit::ClientClosed(reason.map_or(close::NORMAL, |r| u16::from(r.code))))
+                    }
+                    Err(e) => Err(protocol_exit(&e)),
                 },
                 _ = heartbeat.tick() => {
                     if missed_pongs >= 2 {
@@ -319,10 +338,18 @@ impl Conn {
                         }))
                     } else {
                         missed_pongs += 1;
-                        self.session.ping(b"gh").await.map_err(|_| Exit::Gone)
+                        self.writer.ping(b"gh");
+                        Ok(())
                     }
                 }
             };
+            // Everything this turn queued goes out in one write.
+            let step = step.and_then(|()| {
+                if self.writer.pending() > 0 {
+                    self.flush_now()?;
+                }
+                self.check_unwritten()
+            });
             if let Err(exit) = step {
                 return exit;
             }
@@ -452,10 +479,7 @@ impl Conn {
                 .encode();
                 (req.code, req.reason, Some(frame), req.hint)
             }
-            Exit::ClientClosed(r) => {
-                let code = r.as_ref().map_or(close::NORMAL, |r| u16::from(r.code));
-                (code, String::new(), None, None)
-            }
+            Exit::ClientClosed(code) => (code, String::new(), None, None),
             Exit::Protocol(code, reason) => (code, reason, None, None),
             Exit::Gone => (0, String::new(), None, None),
         };
@@ -474,57 +498,31 @@ impl Conn {
             None,
             Some(code),
         );
-        if code != 0 {
-            // A client that does not read may never take these: bound the wait (the kernel's
-            // TCP_USER_TIMEOUT, set at accept, then tears the socket down).
-            let session = self.session.clone();
-            let fut = async move {
-                let mut s = session;
-                if let Some(h) = hint {
-                    let _ = s.text(h).await;
-                }
-                if let Some(f) = notify {
-                    let _ = s.text(f).await;
-                }
-                let desc = (!reason.is_empty()).then_some(reason);
-                let _ = s
-                    .close(Some(CloseReason {
-                        code: CloseCode::Other(code),
-                        description: desc,
-                    }))
-                    .await;
-            };
-            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, fut).await;
+        if code == 0 {
+            return;
+        }
+        // A client that does not read may never take these: bound the wait (the kernel's
+        // TCP_USER_TIMEOUT, set at accept, then tears the socket down).
+        if let Some(h) = hint {
+            self.writer.text(h.as_bytes());
+        }
+        if let Some(f) = notify {
+            self.writer.text(f.as_bytes());
+        }
+        self.writer.close(code, &reason);
+        let (io, mut writer) = (self.io, self.writer);
+        if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, writer.flush(&io))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            linger_close(io, CLOSE_LINGER).await;
         }
     }
 }
 
-fn protocol_exit(e: &actix_ws::ProtocolError) -> Exit {
-    match protocol_close_code(e) {
+fn protocol_exit(e: &WsError) -> Exit {
+    match e.close_code() {
         Some(code) => Exit::Protocol(code, e.to_string()),
         None => Exit::Gone,
-    }
-}
-
-/// The close code for a WebSocket protocol error (RFC 6455 §7.4.1): 1009 for a frame or message
-/// over the limit, 1007 for invalid UTF-8 in a text message, 1002 for other protocol
-/// violations; `None` when the socket itself failed (nobody to tell).
-pub fn protocol_close_code(e: &actix_ws::ProtocolError) -> Option<u16> {
-    use actix_ws::ProtocolError as P;
-    match e {
-        P::Overflow => Some(close::TOO_BIG),
-        P::Io(io) => {
-            let text = io.to_string();
-            if text.contains("maximum continuation size") {
-                Some(close::TOO_BIG)
-            } else if text.contains("reserved bits") {
-                Some(1002)
-            } else if io.kind() == std::io::ErrorKind::InvalidData {
-                Some(1007)
-            } else {
-                None
-            }
-        }
-        _ => Some(1002),
     }
 }

@@ -24,6 +24,7 @@ pub mod body;
 pub mod conformance;
 pub mod error;
 pub mod ops;
+pub mod upgrade;
 pub mod ws;
 
 use actix_web::web;
@@ -43,7 +44,7 @@ fn json_extractor_errors(cfg: &mut web::ServiceConfig) {
 /// Routes of the public listener.
 pub fn public(cfg: &mut web::ServiceConfig) {
     json_extractor_errors(cfg);
-    cfg.route("/ws", web::get().to(ws::upgrade))
+    cfg.route("/ws", web::get().to(ws::not_upgraded))
         .route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))

@@ -1,8 +1,9 @@
-//! The Gatehouse node: a WebSocket gateway built on actix-web/actix-ws (edges) and ractor
+//! The Gatehouse node: a WebSocket gateway built on actix-web (edges; upgraded sockets are its own, see [`websocket`]) and ractor
 //! (rooms, relay, hub, rate-limit policy). See ARCHITECTURE.md for the map; in short:
 //!
 //! - [`http`] — public listener (`/ws`, backend API, health, metrics) and admin listener.
 //! - [`connection`] — one task per client: reads, writes, heartbeats, token buckets.
+//! - [`websocket`] — frames on the upgraded socket: decoding, coalesced writes.
 //! - [`room`] / [`room_host`] / [`directory`] — room actors (owners of seq, history, presence),
 //!   their spawner, and the lookup through process groups.
 //! - [`relay`] — per-node fan-out from room owners to local connections.
@@ -37,5 +38,6 @@ pub mod session_token;
 pub mod stats;
 pub mod telemetry;
 pub mod webhook;
+pub mod websocket;
 
 pub use server::{run, StartError};

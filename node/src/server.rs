@@ -15,6 +15,8 @@ use crate::rate_limit::{Limits, RateLimiterActor, RateLimiterState};
 use crate::relay::RelayActor;
 use crate::room_host::RoomHostActor;
 use crate::webhook::Webhook;
+use actix_http::HttpService;
+use actix_service::{map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_web::{web, App, HttpServer};
 use cluster_config::Config;
 use ractor::Actor;
@@ -216,23 +218,37 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     };
 
     let data = web::Data::from(ctx.clone());
-    let public = HttpServer::new({
-        let data = data.clone();
-        move || {
-            App::new()
-                .app_data(data.clone())
-                .configure(crate::http::public)
-        }
-    })
-    .on_connect(tune_socket)
-    .workers(workers)
-    .backlog(4096)
-    .max_connections(100_000)
-    .max_connection_rate(1024)
-    .disable_signals()
-    .shutdown_timeout(2)
-    .listen(public_l)?
-    .run();
+    // The public listener is built on actix-http directly so that upgrade requests come out
+    // of the HTTP/1 dispatcher with their socket (`http::upgrade`); everything else is the
+    // actix-web app, as `HttpServer` would run it.
+    let public = actix_server::Server::build()
+        .workers(workers)
+        .backlog(4096)
+        .max_concurrent_connections(100_000)
+        .disable_signals()
+        .shutdown_timeout(2)
+        .listen("public", public_l, {
+            let data = data.clone();
+            let ctx = ctx.clone();
+            move || {
+                let app = App::new()
+                    .app_data(data.clone())
+                    .configure(crate::http::public)
+                    .into_factory()
+                    .map_err(|err: actix_web::Error| err.error_response());
+                HttpService::build()
+                    .on_connect_ext(
+                        |io: &actix_web::rt::net::TcpStream,
+                         ext: &mut actix_web::dev::Extensions| {
+                            tune_socket(io, ext)
+                        },
+                    )
+                    .upgrade(crate::http::upgrade::service(ctx.clone()))
+                    .finish(map_config(app, |()| actix_web::dev::AppConfig::default()))
+                    .tcp()
+            }
+        })?
+        .run();
     let admin = HttpServer::new({
         let data = data.clone();
         move || {
@@ -344,16 +360,14 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Socket options for every accepted client connection: TCP_USER_TIMEOUT and keepalive, so dead
 /// or non-reading peers release their sockets; TCP_NODELAY for latency.
-fn tune_socket(conn: &dyn std::any::Any, _ext: &mut actix_web::dev::Extensions) {
-    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-        let _ = tcp.set_nodelay(true);
-        let sock = socket2::SockRef::from(tcp);
-        let _ = sock.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
-        let ka = socket2::TcpKeepalive::new()
-            .with_time(Duration::from_secs(60))
-            .with_interval(Duration::from_secs(10));
-        let _ = sock.set_tcp_keepalive(&ka);
-    }
+fn tune_socket(tcp: &actix_web::rt::net::TcpStream, _ext: &mut actix_web::dev::Extensions) {
+    let _ = tcp.set_nodelay(true);
+    let sock = socket2::SockRef::from(tcp);
+    let _ = sock.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    let _ = sock.set_tcp_keepalive(&ka);
 }
 
 fn warn_about_open_surfaces(c: &Config) {

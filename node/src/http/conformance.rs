@@ -1,66 +1,55 @@
-//! `GET /conformance/echo`: a WebSocket echo on the same stack as `/ws` (actix-ws, the same
-//! frame and message limits, continuation aggregation, close-code mapping), so the Autobahn
-//! fuzzing client can check the node's WebSocket implementation. Served only when
-//! `node.conformance_echo = true`; otherwise 404.
+//! `GET /conformance/echo`: a WebSocket echo on the same stack as `/ws` (the node's own socket
+//! handling in [`crate::websocket`]: the same frame and message limits, continuation joining,
+//! UTF-8 checks and close-code mapping), so the Autobahn fuzzing client can check the node's
+//! WebSocket implementation. Served only when `node.conformance_echo = true`; otherwise 404.
+//! The upgrade itself arrives through [`super::upgrade`].
 
 use super::error::ApiError;
 use crate::context::NodeCtx;
-use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
+use crate::websocket::{linger_close, Reader, Writer, WsMessage};
+use actix_web::{web, HttpResponse};
 use protocol::codes::ErrorCode;
+use std::time::Duration;
+use tokio::net::TcpStream;
 
-/// Echoes text and binary messages back; answers pings; mirrors close frames.
-pub async fn echo(
-    req: HttpRequest,
-    body: web::Payload,
-    ctx: web::Data<NodeCtx>,
-) -> Result<HttpResponse, ApiError> {
+/// A plain `GET` (no upgrade): 404 when disabled, else 400.
+pub async fn echo(ctx: web::Data<NodeCtx>) -> Result<HttpResponse, ApiError> {
     if !ctx.config.node.conformance_echo {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             "the conformance echo is disabled (node.conformance_echo)",
         ));
     }
-    let (resp, mut session, stream) = actix_ws::handle(&req, body)
-        .map_err(|e| ApiError::bad_request(format!("not a WebSocket handshake: {e}")))?;
-    let max = ctx.config.limits.max_message_bytes;
-    let mut stream = stream
-        .max_frame_size(max)
-        .aggregate_continuations()
-        .max_continuation_size(max);
-    actix_web::rt::spawn(async move {
-        let close = loop {
-            let Some(msg) = stream.recv().await else {
-                break None;
-            };
-            let sent = match msg {
-                Ok(AggregatedMessage::Text(t)) => session.text(t).await,
-                Ok(AggregatedMessage::Binary(b)) => session.binary(b).await,
-                Ok(AggregatedMessage::Ping(p)) => session.pong(&p).await,
-                Ok(AggregatedMessage::Pong(_)) => Ok(()),
-                Ok(AggregatedMessage::Close(r)) => {
-                    break r.or(Some(CloseReason {
-                        code: CloseCode::Normal,
-                        description: None,
-                    }))
-                }
-                Err(e) => match crate::connection::protocol_close_code(&e) {
-                    Some(code) => {
-                        break Some(CloseReason {
-                            code: CloseCode::from(code),
-                            description: None,
-                        })
-                    }
-                    None => break None,
-                },
-            };
-            if sent.is_err() {
-                break None;
-            }
+    Err(ApiError::bad_request(
+        "not a WebSocket handshake: expected `Connection: Upgrade` and `Upgrade: websocket`",
+    ))
+}
+
+/// Echoes text and binary messages back; answers pings; mirrors close frames; closes with the
+/// protocol error's code on bad input.
+pub async fn echo_on(io: TcpStream, leftover: Vec<u8>, max: usize) {
+    let mut reader = Reader::new(&leftover, max);
+    drop(leftover);
+    let mut writer = Writer::default();
+    let close = loop {
+        let msg = match reader.recv(&io).await {
+            Ok(m) => m,
+            Err(e) => break e.close_code(),
         };
-        if let Some(r) = close {
-            let _ = session.close(Some(r)).await;
+        match msg {
+            WsMessage::Text(t) => writer.text(t.as_bytes()),
+            WsMessage::Binary(b) => writer.binary(&b),
+            WsMessage::Ping(p) => writer.pong(&p),
+            WsMessage::Pong(_) => {}
+            WsMessage::Close(r) => break Some(r.map_or(1000, |r| u16::from(r.code))),
         }
-    });
-    Ok(resp)
+        if writer.flush(&io).await.is_err() {
+            return;
+        }
+    };
+    if let Some(code) = close {
+        writer.close(code, "");
+        let _ = tokio::time::timeout(Duration::from_secs(5), writer.flush(&io)).await;
+        linger_close(io, Duration::from_secs(2)).await;
+    }
 }

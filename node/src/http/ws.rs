@@ -1,18 +1,21 @@
 //! `GET /ws`: admission and upgrade. Everything that can refuse a client does so here, with an
 //! HTTP status before the WebSocket opens (`interfaces.md` §1): 503 when the node is not
 //! active, 403 for an `Origin` outside the allow-list, 401 for a bad or missing token, 429 for
-//! the per-IP / per-user caps. Then the connection task takes over ([`crate::connection`]).
+//! the per-IP / per-user caps. The handshake itself is [`super::upgrade`]'s; then the connection
+//! task takes over ([`crate::connection`]).
 
 use super::error::ApiError;
 use crate::admission::{origin_allowed, Refusal};
-use crate::connection::{self, Accepted};
+use crate::connection::Accepted;
 use crate::context::{NodeCtx, NodeState};
 use crate::ids::{now_micros, ClientId};
 use crate::metrics::Metrics;
-use actix_web::http::header;
+use actix_http::RequestHead;
+use actix_web::http::header::{self, HeaderMap};
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::codes::ErrorCode;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The subprotocol clients offer (and the node selects).
 pub const SUBPROTOCOL: &str = "gatehouse.v1";
@@ -24,16 +27,16 @@ fn refuse(ctx: &NodeCtx, reason: &str, err: ApiError) -> ApiError {
 }
 
 /// The token from `?token=`, `Authorization: Bearer`, or the subprotocol `token.<JWT>`.
-fn token_of(req: &HttpRequest, query: &HashMap<String, String>) -> Option<String> {
+fn token_of(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
     if let Some(t) = query.get("token") {
         return Some(t.clone());
     }
-    if let Some(h) = req.headers().get(header::AUTHORIZATION) {
+    if let Some(h) = headers.get(header::AUTHORIZATION) {
         if let Some(t) = h.to_str().ok().and_then(super::bearer::bearer_token) {
             return Some(t.to_owned());
         }
     }
-    for h in req.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL) {
+    for h in headers.get_all(header::SEC_WEBSOCKET_PROTOCOL) {
         if let Ok(s) = h.to_str() {
             for p in s.split(',').map(str::trim) {
                 if let Some(t) = p.strip_prefix("token.") {
@@ -93,46 +96,43 @@ async fn resume(
     (identity, client, true)
 }
 
-/// Admits and upgrades a client.
-pub async fn upgrade(
-    req: HttpRequest,
-    body: web::Payload,
-    ctx: web::Data<NodeCtx>,
-) -> Result<HttpResponse, ApiError> {
-    let ctx = ctx.into_inner();
+/// Runs every admission check on an upgrade request's head: node state (503), `Origin` (403),
+/// token (401), connection caps (429, 503 when the node is full). On success the client holds
+/// an admission slot until its connection ends.
+pub async fn admit(ctx: &Arc<NodeCtx>, head: &RequestHead) -> Result<Accepted, ApiError> {
     match ctx.state() {
         NodeState::Active => {}
         s => {
             let msg = format!("node is {}", s.as_str());
-            return Err(refuse(&ctx, "not_ready", ApiError::unavailable(msg)));
+            return Err(refuse(ctx, "not_ready", ApiError::unavailable(msg)));
         }
     }
-    let origin = req
-        .headers()
+    let origin = head
+        .headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok());
     if !origin_allowed(&ctx.config.auth.allowed_origins, origin) {
         let msg = format!("origin `{}` is not allowed", origin.unwrap_or_default());
         return Err(refuse(
-            &ctx,
+            ctx,
             "origin",
             ApiError::new(ErrorCode::Forbidden, msg),
         ));
     }
-    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+    let query = web::Query::<HashMap<String, String>>::from_query(head.uri.query().unwrap_or(""))
         .map(web::Query::into_inner)
         .unwrap_or_default();
-    let token = token_of(&req, &query);
+    let token = token_of(&head.headers, &query);
     let identity = ctx.auth.authenticate(token.as_deref()).map_err(|e| {
         refuse(
-            &ctx,
+            ctx,
             "auth",
             ApiError::new(ErrorCode::Unauthorized, e.to_string()),
         )
     })?;
-    let (identity, client, resumed) = resume(&ctx, identity, query.get("session")).await;
-    let remote_ip = req
-        .peer_addr()
+    let (identity, client, resumed) = resume(ctx, identity, query.get("session")).await;
+    let remote_ip = head
+        .peer_addr
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let guard = ctx
         .admission
@@ -148,30 +148,42 @@ pub async fn upgrade(
                 ErrorCode::RateLimited
             };
             refuse(
-                &ctx,
+                ctx,
                 "connection_cap",
                 ApiError::with_status(status, code, r.to_string()),
             )
         })?;
-    let (resp, session, stream) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])
-        .map_err(|e| {
-            refuse(
-                &ctx,
-                "handshake",
-                ApiError::bad_request(format!("not a WebSocket handshake: {e}")),
-            )
-        })?;
-    connection::spawn(
-        ctx.clone(),
-        session,
-        stream,
-        Accepted {
-            identity,
-            client,
-            resumed,
-            remote_ip,
-            guard,
-        },
-    );
-    Ok(resp)
+    Ok(Accepted {
+        identity,
+        client,
+        resumed,
+        remote_ip,
+        guard,
+    })
+}
+
+/// Whether the client offered the `gatehouse.v1` subprotocol.
+pub fn offers_subprotocol(head: &RequestHead) -> bool {
+    head.headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .any(|p| p.trim() == SUBPROTOCOL)
+}
+
+/// `GET /ws` without `Upgrade: websocket` (upgrade requests never reach the app: actix-http
+/// hands them to [`super::upgrade`]). Answers what admission would, else 400.
+pub async fn not_upgraded(
+    req: HttpRequest,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = ctx.into_inner();
+    let _accepted = admit(&ctx, req.head()).await?;
+    Err(refuse(
+        &ctx,
+        "handshake",
+        ApiError::bad_request(
+            "not a WebSocket handshake: expected `Connection: Upgrade` and `Upgrade: websocket`",
+        ),
+    ))
 }
