@@ -8,6 +8,7 @@
 //! heartbeat (ping every `heartbeat_ms`, 4009 after two missed pongs). Requests are handled in
 //! [`requests`]. This module never assigns seqs and never touches another connection.
 
+pub mod local;
 pub mod requests;
 
 use crate::admission::AdmitGuard;
@@ -22,15 +23,17 @@ use crate::rate_limit::{Limits, RateLimitMessage};
 use crate::relay::RelayMessage;
 use crate::room::RoomMessage;
 use crate::webhook::{now_ms, Event};
-use crate::websocket::{linger_close, Reader, Writer, WsError, WsMessage};
+use crate::websocket::{linger_close, Reader, WsError, WsMessage};
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
+use local::{ConnLocal, RoomWrite};
 use protocol::codes::close;
 use protocol::room::RoomName;
 use protocol::server::{ServerFrame, WelcomeLimits};
 use ractor::ActorRef;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -59,12 +62,10 @@ pub struct Accepted {
     pub guard: AdmitGuard,
 }
 
-/// A room this connection has joined.
+/// A room this connection has joined (its epoch and highest seq written are its
+/// [`local::Cursor`], which the worker's pump advances too).
 pub(crate) struct Joined {
     room_ref: ActorRef<RoomMessage>,
-    epoch: Arc<str>,
-    /// Highest seq written to the client; anything at or below it is a duplicate.
-    delivered: u64,
     /// The epoch this connection had before the last epoch change, and how far it got in it:
     /// when the room comes back to that epoch (two owners after a partition, the old one kept),
     /// the connection resumes it from there.
@@ -87,9 +88,11 @@ enum Exit {
 pub(crate) struct Conn {
     ctx: Arc<NodeCtx>,
     handle: ConnHandle,
-    io: TcpStream,
+    /// Socket write side and room cursors, shared with the worker's pump.
+    local: Rc<ConnLocal>,
+    /// The connection's slot in the worker's pump.
+    slot: usize,
     reader: Reader,
-    writer: Writer,
     identity: Identity,
     joined: HashMap<RoomName, Joined>,
     msg_bucket: TokenBucket,
@@ -98,6 +101,7 @@ pub(crate) struct Conn {
     limited_since: Option<Instant>,
     /// Last `rate_limited` answer.
     last_limited: Option<Instant>,
+    /// Room messages written by this task (for latency sampling).
     sample: u64,
     /// Publishes sent to their rooms and not answered yet, oldest first (see `requests`).
     pending: futures_util::stream::FuturesOrdered<requests::PendingPublish>,
@@ -143,8 +147,10 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
         remote_ip: acc.remote_ip,
         connected_at: SystemTime::now(),
     };
-    let pump = crate::pump::Pump::local();
-    let (handle, rx) = ConnHandle::new(id, info, shared, cfg.outbound_queue, Some(pump));
+    let pump = crate::pump::Pump::local(&ctx.metrics);
+    let local = Rc::new(ConnLocal::new(id, io));
+    let slot = crate::pump::Pump::register(local.clone());
+    let (handle, rx) = ConnHandle::new(id, info, shared, cfg.outbound_queue, Some((pump, slot)));
     let _ = ctx.hub.cast(HubMessage::Register(handle.clone()));
     ctx.metrics.connections_active.inc();
     ctx.metrics.connections_total.inc();
@@ -157,9 +163,9 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
         byte_bucket: TokenBucket::new(limits.bytes_per_sec as f64, bytes_burst(&limits), now),
         ctx: ctx.clone(),
         handle,
-        io,
+        local,
+        slot,
         reader,
-        writer: Writer::default(),
         identity: acc.identity,
         joined: HashMap::new(),
         limited_since: None,
@@ -213,7 +219,7 @@ impl Conn {
     /// with 4008 like an overflowing queue.
     async fn write(&mut self, frame: ByteString) -> Result<(), Exit> {
         let len = frame.len() as u64;
-        self.writer.text(frame.as_bytes());
+        self.local.writer.borrow_mut().text(frame.as_bytes());
         self.handle.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
         self.ctx.metrics.messages_out.inc();
         self.ctx.metrics.bytes_out.inc_by(len);
@@ -221,7 +227,7 @@ impl Conn {
     }
 
     fn check_unwritten(&self) -> Result<(), Exit> {
-        if self.writer.pending() > self.handle.shared.max_queued_bytes {
+        if self.local.pending() > self.handle.shared.max_queued_bytes {
             return Err(Exit::Close(CloseRequest {
                 code: close::SLOW_CONSUMER,
                 reason: "slow consumer: outbound queue overflow".into(),
@@ -234,7 +240,12 @@ impl Conn {
 
     /// Writes what the socket takes now; the rest waits for the socket to become writable.
     fn flush_now(&mut self) -> Result<(), Exit> {
-        self.writer.try_flush(&self.io).map_err(|_| Exit::Gone)?;
+        let local = &self.local;
+        local
+            .writer
+            .borrow_mut()
+            .try_flush(&local.io)
+            .map_err(|_| Exit::Gone)?;
         Ok(())
     }
 
@@ -308,15 +319,15 @@ impl Conn {
                 Some(done) = futures_util::StreamExt::next(&mut self.pending), if !self.pending.is_empty() => {
                     self.published(done).await
                 }
-                r = self.io.writable(), if self.writer.pending() > 0 => match r {
+                r = self.local.io.writable(), if self.local.pending() > 0 => match r {
                     Ok(()) => self.flush_now(),
                     Err(_) => Err(Exit::Gone),
                 },
-                msg = self.reader.recv(&self.io) => match msg {
+                msg = self.reader.recv(&self.local.io) => match msg {
                     Ok(WsMessage::Text(text)) => self.on_text(text).await,
                     Ok(WsMessage::Binary(b)) => self.on_binary(b.len()).await,
                     Ok(WsMessage::Ping(b)) => {
-                        self.writer.pong(&b);
+                        self.local.writer.borrow_mut().pong(&b);
                         Ok(())
                     }
                     Ok(WsMessage::Pong(_)) => {
@@ -338,14 +349,14 @@ impl Conn {
                         }))
                     } else {
                         missed_pongs += 1;
-                        self.writer.ping(b"gh");
+                        self.local.writer.borrow_mut().ping(b"gh");
                         Ok(())
                     }
                 }
             };
             // Everything this turn queued goes out in one write.
             let step = step.and_then(|()| {
-                if self.writer.pending() > 0 {
+                if self.local.pending() > 0 {
                     self.flush_now()?;
                 }
                 self.check_unwritten()
@@ -381,24 +392,21 @@ impl Conn {
                     .shared
                     .queued_bytes
                     .fetch_sub(len, Ordering::AcqRel);
-                let Some(j) = self.joined.get_mut(&d.room) else {
-                    return Ok(());
-                };
-                if d.epoch != j.epoch {
-                    // A re-created room (new epoch): this connection takes it through its
-                    // rejoin, which replays everything the new owner has, in order.
+                // Not joined (any more), or a re-created room (new epoch): this connection
+                // takes the latter through its rejoin, which replays everything the new owner
+                // has, in order. Duplicates are dropped.
+                if self.local.room_message(&d) != RoomWrite::Written {
                     return Ok(());
                 }
-                if d.seq <= j.delivered {
-                    return Ok(());
-                }
-                j.delivered = d.seq;
+                self.handle.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
+                self.ctx.metrics.messages_out.inc();
+                self.ctx.metrics.bytes_out.inc_by(len as u64);
                 self.sample = self.sample.wrapping_add(1);
                 if self.sample.is_multiple_of(LATENCY_SAMPLE) {
                     let us = now_micros().saturating_sub(d.published_us);
                     self.ctx.metrics.deliver_latency.observe(us as f64 / 1e6);
                 }
-                self.write(d.frame.clone()).await
+                self.check_unwritten()
             }
             Outbound::Frame(f) => {
                 self.handle
@@ -411,13 +419,16 @@ impl Conn {
             Outbound::Rehomed(r) => {
                 if let Some(j) = self.joined.get_mut(&r.room) {
                     j.room_ref = r.owner;
-                    if j.epoch != r.epoch {
-                        j.prev = Some((std::mem::replace(&mut j.epoch, r.epoch), j.delivered));
-                        j.delivered = r.seq;
-                    } else {
-                        j.delivered = j.delivered.max(r.seq);
+                    let mut cursors = self.local.cursors.borrow_mut();
+                    if let Some(c) = cursors.get_mut(&r.room) {
+                        if c.epoch != r.epoch {
+                            j.prev = Some((std::mem::replace(&mut c.epoch, r.epoch), c.delivered));
+                            c.delivered = r.seq;
+                        } else {
+                            c.delivered = c.delivered.max(r.seq);
+                        }
+                        tracing::info!(room = %r.room, epoch = %c.epoch, "room re-homed");
                     }
-                    tracing::info!(room = %r.room, epoch = %j.epoch, "room re-homed");
                 }
                 Ok(())
             }
@@ -444,6 +455,9 @@ impl Conn {
 
     /// Leaves every room, unregisters, tells the client why, and closes the socket.
     async fn finish(mut self, exit: Exit) {
+        // From here on the pump only queues for this connection, and the write side is ours.
+        crate::pump::Pump::unregister(self.slot);
+        self.local.cursors.borrow_mut().clear();
         let rooms: Vec<(RoomName, Joined)> = self.joined.drain().collect();
         for (room, _) in &rooms {
             emit(
@@ -503,14 +517,18 @@ impl Conn {
         }
         // A client that does not read may never take these: bound the wait (the kernel's
         // TCP_USER_TIMEOUT, set at accept, then tears the socket down).
+        let mut writer = self.local.writer.take();
         if let Some(h) = hint {
-            self.writer.text(h.as_bytes());
+            writer.text(h.as_bytes());
         }
         if let Some(f) = notify {
-            self.writer.text(f.as_bytes());
+            writer.text(f.as_bytes());
         }
-        self.writer.close(code, &reason);
-        let (io, mut writer) = (self.io, self.writer);
+        writer.close(code, &reason);
+        let Ok(local) = Rc::try_unwrap(self.local) else {
+            return;
+        };
+        let io = local.io;
         if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, writer.flush(&io))
             .await
             .is_ok_and(|r| r.is_ok())

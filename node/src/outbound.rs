@@ -157,18 +157,31 @@ pub struct ConnInfo {
     pub connected_at: SystemTime,
 }
 
-/// The node's way to reach one connection: a bounded queue plus shared state. Cheap to clone.
+/// The node's way to reach one connection: a bounded queue plus shared state. Cheap to clone
+/// (one reference count: the relay clones it once per delivery).
 #[derive(Debug, Clone)]
-pub struct ConnHandle {
+pub struct ConnHandle(Arc<HandleInner>);
+
+/// What a [`ConnHandle`] points to.
+#[derive(Debug)]
+pub struct HandleInner {
     /// Connection id.
     pub id: ConnId,
     /// Static facts.
-    pub info: Arc<ConnInfo>,
+    pub info: ConnInfo,
     /// Shared state.
     pub shared: Arc<ConnShared>,
     tx: mpsc::Sender<Outbound>,
-    /// The pump of the worker this connection runs on (see `pump`).
-    pump: Option<crate::pump::Pump>,
+    /// The pump of the worker this connection runs on, and the connection's slot there (see
+    /// `pump`).
+    pump: Option<(crate::pump::Pump, usize)>,
+}
+
+impl std::ops::Deref for ConnHandle {
+    type Target = HandleInner;
+    fn deref(&self) -> &HandleInner {
+        &self.0
+    }
 }
 
 /// Outcome of a push.
@@ -183,30 +196,37 @@ pub enum Push {
 }
 
 impl ConnHandle {
-    /// Creates a handle and the receiving end of its queue (`frames` long).
+    /// Creates a handle and the receiving end of its queue (`frames` long). `pump` is the
+    /// worker's pump and the connection's slot there, when it has one.
     pub fn new(
         id: ConnId,
         info: ConnInfo,
         shared: Arc<ConnShared>,
         frames: usize,
-        pump: Option<crate::pump::Pump>,
+        pump: Option<(crate::pump::Pump, usize)>,
     ) -> (Self, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(frames);
         (
-            Self {
+            Self(Arc::new(HandleInner {
                 id,
-                info: Arc::new(info),
+                info,
                 shared,
                 tx,
                 pump,
-            },
+            })),
             rx,
         )
     }
 
-    /// The pump of this connection's worker, if it has one.
-    pub fn pump(&self) -> Option<&crate::pump::Pump> {
+    /// The pump of this connection's worker and the connection's slot there, if it has one.
+    pub fn pump(&self) -> Option<&(crate::pump::Pump, usize)> {
         self.pump.as_ref()
+    }
+
+    /// Whether nothing waits in the connection's queue (so a frame written around the queue
+    /// cannot overtake one in it).
+    pub fn queue_empty(&self) -> bool {
+        self.tx.capacity() == self.tx.max_capacity()
     }
 
     /// Counts `bytes` against the queue budget before they are queued (by a pump); overflow
@@ -253,7 +273,8 @@ impl ConnHandle {
         }
     }
 
-    fn overflow(&self) {
+    /// Closes the connection as a slow consumer (4008).
+    pub fn overflow(&self) {
         self.shared.request_close(CloseRequest {
             code: protocol::codes::close::SLOW_CONSUMER,
             reason: "slow consumer: outbound queue overflow".into(),

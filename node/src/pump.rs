@@ -1,25 +1,47 @@
 //! Per-worker delivery pumps. The relay runs on the actors' runtime and every connection task
 //! on one of the HTTP workers' threads; a push into a connection's queue from the relay is a
 //! cross-thread wake, which costs the worker a syscall (an eventfd write) per delivery. Instead
-//! the relay hands each worker one batch per event (a publish, a presence change, a re-homing):
-//! the worker's pump, a task on that worker's thread, pushes the batch into the queues of its
-//! connections, where waking a task is a local operation.
+//! the relay hands each worker one batch per event (a publish, a presence change, a re-homing),
+//! and the worker's pump, a task on that worker's thread, takes it from there:
+//!
+//! - A room message for a connection whose queue is empty and that follows the room in the
+//!   message's epoch is written straight into the connection's write buffer
+//!   ([`ConnLocal::room_message`]): no queue, no task wake.
+//! - Everything else goes into the connection's queue (a local wake), in order.
+//! - The pump takes every batch that is already waiting, then flushes the connections it wrote
+//!   to, oldest first, [`CHUNK`] at a time, yielding to the worker's other tasks between chunks
+//!   and taking the batches that arrived meanwhile. A connection is flushed once however many
+//!   frames it collected, so under load the messages of many publishes leave in one `write` per
+//!   connection. What the socket does not take now is left for the connection task, which
+//!   waits for the socket to become writable.
 //!
 //! Order: everything the relay sends one connection goes through that connection's pump, in the
-//! relay's order. Bounds: the relay reserves a delivery's bytes in the connection's queue budget
-//! before batching it (`ConnHandle::reserve`), so what waits in a pump counts against the
-//! connection's limit, and overflow closes that connection with 4008 as before.
+//! relay's order; a frame is written around the queue only when the queue is empty. Bounds: the
+//! relay reserves a delivery's bytes in the connection's queue budget before batching it
+//! (`ConnHandle::reserve`); unwritten bytes over that budget close the connection with 4008.
 //!
-//! Owns the batches in flight only; it never decides who gets what (the relay does).
+//! Owns the batches in flight and the worker's table of connections (slots); never decides who
+//! gets what (the relay does).
 
+use crate::connection::local::{ConnLocal, RoomWrite};
+use crate::ids::now_micros;
+use crate::metrics::{Metrics, LATENCY_SAMPLE};
 use crate::outbound::{ConnHandle, Outbound};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// One batch: (connection, what to push, its bytes already reserved).
 type Batch = Vec<(ConnHandle, Outbound, usize)>;
+
+/// Most batches taken between two flush chunks.
+pub const ROUND: usize = 256;
+
+/// Connections flushed before the pump yields to the worker's other tasks.
+pub const CHUNK: usize = 256;
 
 /// The way to one worker's pump. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -30,21 +52,29 @@ pub struct Pump {
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
+/// The worker's connections, by slot.
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Option<Rc<ConnLocal>>>,
+    free: Vec<usize>,
+}
+
 thread_local! {
     static LOCAL: RefCell<Option<Pump>> = const { RefCell::new(None) };
+    static SLOTS: RefCell<Slots> = RefCell::new(Slots::default());
 }
 
 impl Pump {
     /// The pump of the current worker thread, started on first use. Must be called on a thread
     /// with a local task set (an HTTP worker), where connection tasks run.
-    pub fn local() -> Pump {
+    pub fn local(metrics: &Arc<Metrics>) -> Pump {
         LOCAL.with(|slot| {
             let mut slot = slot.borrow_mut();
             if let Some(p) = slot.as_ref().filter(|p| !p.tx.is_closed()) {
                 return p.clone();
             }
             let (tx, rx) = mpsc::unbounded_channel();
-            actix_web::rt::spawn(run(rx));
+            actix_web::rt::spawn(run(rx, metrics.clone()));
             let p = Pump {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 tx,
@@ -53,12 +83,134 @@ impl Pump {
             p
         })
     }
+
+    /// Gives a connection of this worker a slot, so the pump can write to it directly.
+    pub fn register(local: Rc<ConnLocal>) -> usize {
+        SLOTS.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(i) = s.free.pop() {
+                s.slots[i] = Some(local);
+                i
+            } else {
+                s.slots.push(Some(local));
+                s.slots.len() - 1
+            }
+        })
+    }
+
+    /// Frees a connection's slot; from then on the pump only queues for it.
+    pub fn unregister(slot: usize) {
+        SLOTS.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(entry) = s.slots.get_mut(slot) {
+                if entry.take().is_some() {
+                    s.free.push(slot);
+                }
+            }
+        });
+    }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Batch>) {
-    while let Some(batch) = rx.recv().await {
-        for (conn, out, bytes) in batch {
-            conn.deliver(out, bytes);
+fn slot(conn: &ConnHandle) -> Option<Rc<ConnLocal>> {
+    let (_, i) = conn.pump()?;
+    SLOTS.with(|s| {
+        s.borrow()
+            .slots
+            .get(*i)
+            .and_then(Option::as_ref)
+            .filter(|l| l.id == conn.id)
+            .cloned()
+    })
+}
+
+/// What the pump wrote and has not flushed yet.
+#[derive(Default)]
+struct Round {
+    /// Connections with frames waiting, oldest first.
+    dirty: VecDeque<(Rc<ConnLocal>, ConnHandle)>,
+    frames: u64,
+    bytes: u64,
+    sample: u64,
+}
+
+async fn run(mut rx: mpsc::UnboundedReceiver<Batch>, metrics: Arc<Metrics>) {
+    let mut round = Round::default();
+    loop {
+        if round.dirty.is_empty() {
+            let Some(batch) = rx.recv().await else {
+                return;
+            };
+            take(batch, &mut round, &metrics);
+        }
+        for _ in 0..ROUND {
+            match rx.try_recv() {
+                Ok(batch) => take(batch, &mut round, &metrics),
+                Err(_) => break,
+            }
+        }
+        flush(&mut round, &metrics);
+        if !round.dirty.is_empty() {
+            // Let the worker's other tasks run (and more publishes arrive) before the next
+            // chunk: under load, a connection flushed later leaves with more frames per write.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn take(batch: Batch, round: &mut Round, metrics: &Metrics) {
+    for (conn, out, bytes) in batch {
+        if let Outbound::Room(d) = &out {
+            if conn.queue_empty() {
+                if let Some(local) = slot(&conn) {
+                    match local.room_message(d) {
+                        RoomWrite::Written => {
+                            conn.release(bytes);
+                            conn.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
+                            round.frames += 1;
+                            round.bytes += d.frame.len() as u64;
+                            round.sample = round.sample.wrapping_add(1);
+                            if round.sample.is_multiple_of(LATENCY_SAMPLE) {
+                                let us = now_micros().saturating_sub(d.published_us);
+                                metrics.deliver_latency.observe(us as f64 / 1e6);
+                            }
+                            if !local.dirty.replace(true) {
+                                round.dirty.push_back((local, conn));
+                            }
+                            continue;
+                        }
+                        RoomWrite::Duplicate => {
+                            conn.release(bytes);
+                            continue;
+                        }
+                        RoomWrite::Other => {}
+                    }
+                }
+            }
+        }
+        conn.deliver(out, bytes);
+    }
+}
+
+/// Flushes the oldest [`CHUNK`] connections with frames waiting.
+fn flush(round: &mut Round, metrics: &Metrics) {
+    if round.frames > 0 {
+        metrics.messages_out.inc_by(round.frames);
+        metrics.bytes_out.inc_by(round.bytes);
+        round.frames = 0;
+        round.bytes = 0;
+    }
+    for _ in 0..CHUNK {
+        let Some((local, conn)) = round.dirty.pop_front() else {
+            return;
+        };
+        local.dirty.set(false);
+        let mut writer = local.writer.borrow_mut();
+        match writer.try_flush(&local.io) {
+            Ok(true) => {}
+            Ok(false) if writer.pending() > conn.shared.max_queued_bytes => conn.overflow(),
+            // The rest waits for the socket: the connection task takes it from here (and a
+            // failed socket ends the connection there).
+            Ok(false) | Err(_) => conn.shared.wake.notify_one(),
         }
     }
 }
@@ -66,29 +218,33 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Batch>) {
 /// Pushes gathered per pump, sent when the event is done ([`Fanout::send`]).
 #[derive(Default)]
 pub struct Fanout {
-    batches: HashMap<usize, (Pump, Batch)>,
+    /// One batch per worker (a handful: found by a scan).
+    batches: Vec<(Pump, Batch)>,
 }
 
 impl Fanout {
     /// Queues `out` (`bytes` long) for `conn`: through its worker's pump when it has one,
     /// directly otherwise. Overflow closes the connection (4008), as a direct push does.
     pub fn push(&mut self, conn: &ConnHandle, out: Outbound, bytes: usize) {
-        let Some(pump) = conn.pump() else {
+        let Some((pump, _)) = conn.pump() else {
             conn.push(out, bytes);
             return;
         };
         if conn.reserve(bytes).is_ok() {
-            self.batches
-                .entry(pump.id)
-                .or_insert_with(|| (pump.clone(), Vec::new()))
-                .1
-                .push((conn.clone(), out, bytes));
+            let i = match self.batches.iter().position(|(p, _)| p.id == pump.id) {
+                Some(i) => i,
+                None => {
+                    self.batches.push((pump.clone(), Vec::new()));
+                    self.batches.len() - 1
+                }
+            };
+            self.batches[i].1.push((conn.clone(), out, bytes));
         }
     }
 
     /// Hands every batch to its pump (one wake per worker).
     pub fn send(self) {
-        for (_, (pump, batch)) in self.batches {
+        for (pump, batch) in self.batches {
             if let Err(mpsc::error::SendError(batch)) = pump.tx.send(batch) {
                 // The worker is gone (shutdown): its connections are closing anyway.
                 for (conn, _, bytes) in batch {

@@ -200,9 +200,9 @@ impl Conn {
         last: Option<u32>,
         presence: bool,
     ) -> Result<(), Exit> {
-        if let Some(j) = self.joined.get(&room) {
+        if let Some(c) = self.local.cursor(&room) {
             let result = json(&serde_json::json!({
-                "room": room.as_str(), "seq": j.delivered, "epoch": &*j.epoch, "already_joined": true
+                "room": room.as_str(), "seq": c.delivered, "epoch": &*c.epoch, "already_joined": true
             }));
             return self.ok(id, &result).await;
         }
@@ -275,9 +275,16 @@ impl Conn {
             room.clone(),
             Joined {
                 room_ref,
+                prev: None,
+            },
+        );
+        // From here on live messages above `o.seq` may be written by the pump too; the reply,
+        // snapshot and replay below are queued first (no await in between), so they go first.
+        self.local.cursors.borrow_mut().insert(
+            room.clone(),
+            super::local::Cursor {
                 epoch: o.epoch.clone(),
                 delivered: o.seq,
-                prev: None,
             },
         );
         emit(
@@ -301,12 +308,13 @@ impl Conn {
     /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
     /// with everything the new owner already has, written before anything live.
     pub(super) async fn rejoin(&mut self, r: crate::outbound::Rehome) -> Result<(), Exit> {
-        let (old_epoch, old_seq, prev) = match self.joined.get(&r.room) {
-            // Not a member any more, or already joined there.
-            None => return Ok(()),
-            Some(j) if j.room_ref.get_id() == r.owner.get_id() => return Ok(()),
-            Some(j) => (j.epoch.clone(), j.delivered, j.prev.clone()),
-        };
+        let (old_epoch, old_seq, prev) =
+            match (self.joined.get(&r.room), self.local.cursor(&r.room)) {
+                // Not a member any more, or already joined there.
+                (None, _) | (_, None) => return Ok(()),
+                (Some(j), _) if j.room_ref.get_id() == r.owner.get_id() => return Ok(()),
+                (Some(j), Some(c)) => (c.epoch, c.delivered, j.prev.clone()),
+            };
         // Resume from where this connection is: a room restored from its replica has the same
         // epoch and replays exactly what we missed.
         let req = JoinRequest {
@@ -354,11 +362,20 @@ impl Conn {
                 }
                 if let Some(j) = self.joined.get_mut(&r.room) {
                     j.room_ref = r.owner.clone();
-                    if j.epoch != o.epoch {
-                        j.prev = Some((j.epoch.clone(), j.delivered));
+                    let mut cursors = self.local.cursors.borrow_mut();
+                    if let Some(c) = cursors.get_mut(&r.room) {
+                        if c.epoch == o.epoch {
+                            // Same epoch: the pump may have written live messages while this
+                            // re-join was under way; replay only what is beyond them.
+                            let written = c.delivered;
+                            replay.retain(|d| d.seq > written);
+                            c.delivered = c.delivered.max(o.seq);
+                        } else {
+                            j.prev = Some((c.epoch.clone(), c.delivered));
+                            c.epoch = o.epoch.clone();
+                            c.delivered = o.seq;
+                        }
                     }
-                    j.epoch = o.epoch.clone();
-                    j.delivered = o.seq;
                 }
                 let _ = self.ctx.relay.cast(RelayMessage::Owner {
                     room: r.room.clone(),
@@ -383,6 +400,7 @@ impl Conn {
             let msg = format!("not a member of `{room}`");
             return self.reject(id, ErrorCode::NotJoined, &msg, None).await;
         };
+        self.local.cursors.borrow_mut().remove(&room);
         let _ = self.ctx.relay.cast(RelayMessage::Unsubscribe {
             room: room.clone(),
             conn: self.handle.id,

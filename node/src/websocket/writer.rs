@@ -7,6 +7,9 @@ use super::frame;
 use std::io;
 use tokio::net::TcpStream;
 
+/// Bytes reserved when a write buffer is first needed.
+const FIRST_CAPACITY: usize = 1024;
+
 /// The write side of one WebSocket.
 #[derive(Debug, Default)]
 pub struct Writer {
@@ -18,6 +21,10 @@ pub struct Writer {
 impl Writer {
     /// Queues a text frame.
     pub fn text(&mut self, payload: &[u8]) {
+        if self.out.capacity() == 0 {
+            // Room for a few frames: a busy connection gathers several before its write.
+            self.out.reserve(FIRST_CAPACITY.max(payload.len() + 10));
+        }
         frame::encode(&mut self.out, frame::TEXT, payload);
     }
 
