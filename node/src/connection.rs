@@ -173,12 +173,14 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
         sample: 0,
         pending: futures_util::stream::FuturesOrdered::new(),
     };
-    let exit = conn.welcome().await;
+    // The rarely used, large futures (welcome, request handling, the close) are boxed while
+    // they run, so the task an idle connection keeps stays small.
+    let exit = Box::pin(conn.welcome()).await;
     let exit = match exit {
         Ok(()) => conn.main_loop(rx).await,
         Err(e) => e,
     };
-    conn.finish(exit).await;
+    Box::pin(conn.finish(exit)).await;
     drop(acc.guard);
 }
 
@@ -313,18 +315,18 @@ impl Conn {
                     hint: None,
                 })),
                 out = rx.recv() => match out {
-                    Some(o) => self.on_outbound(o, &mut rx).await,
+                    Some(o) => Box::pin(self.on_outbound(o, &mut rx)).await,
                     None => Err(Exit::Gone),
                 },
                 Some(done) = futures_util::StreamExt::next(&mut self.pending), if !self.pending.is_empty() => {
-                    self.published(done).await
+                    Box::pin(self.published(done)).await
                 }
                 r = self.local.io.writable(), if self.local.pending() > 0 => match r {
                     Ok(()) => self.flush_now(),
                     Err(_) => Err(Exit::Gone),
                 },
                 msg = self.reader.recv(&self.local.io) => match msg {
-                    Ok(WsMessage::Text(text)) => self.on_text(text).await,
+                    Ok(WsMessage::Text(text)) => Box::pin(self.on_text(text)).await,
                     Ok(WsMessage::Binary(b)) => self.on_binary(b.len()).await,
                     Ok(WsMessage::Ping(b)) => {
                         self.local.writer.borrow_mut().pong(&b);
