@@ -38,7 +38,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 /// How long the final `disconnect` frame and close frame may wait for a client that does not
@@ -117,7 +116,8 @@ fn bytes_burst(l: &Limits) -> f64 {
 pub fn spawn(ctx: Arc<NodeCtx>, io: TcpStream, leftover: &[u8], acc: Accepted) {
     let span = tracing::info_span!("conn", client = %acc.client, user = %acc.identity.user, ip = %acc.remote_ip);
     let reader = Reader::new(leftover, ctx.config.limits.max_message_bytes);
-    actix_web::rt::spawn(run(ctx, io, reader, acc).instrument(span));
+    let fut = run(ctx, io, reader, acc).instrument(span);
+    actix_web::rt::spawn(fut);
 }
 
 async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
@@ -139,7 +139,11 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
         },
         false,
     ));
-    let shared = Arc::new(ConnShared::new(cfg.outbound_queue_bytes, limits));
+    let shared = Arc::new(ConnShared::new(
+        cfg.outbound_queue,
+        cfg.outbound_queue_bytes,
+        limits,
+    ));
     shared.throttled.store(throttled, Ordering::Relaxed);
     let info = ConnInfo {
         client: acc.client.clone(),
@@ -150,7 +154,7 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
     let pump = crate::pump::Pump::local(&ctx.metrics);
     let local = Rc::new(ConnLocal::new(id, io));
     let slot = crate::pump::Pump::register(local.clone());
-    let (handle, rx) = ConnHandle::new(id, info, shared, cfg.outbound_queue, Some((pump, slot)));
+    let handle = ConnHandle::new(id, info, shared, Some((pump, slot)));
     let _ = ctx.hub.cast(HubMessage::Register(handle.clone()));
     ctx.metrics.connections_active.inc();
     ctx.metrics.connections_total.inc();
@@ -177,7 +181,7 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
     // they run, so the task an idle connection keeps stays small.
     let exit = Box::pin(conn.welcome()).await;
     let exit = match exit {
-        Ok(()) => conn.main_loop(rx).await,
+        Ok(()) => conn.main_loop().await,
         Err(e) => e,
     };
     Box::pin(conn.finish(exit)).await;
@@ -282,7 +286,7 @@ impl Conn {
         self.write_str(frame).await
     }
 
-    async fn main_loop(&mut self, mut rx: mpsc::Receiver<Outbound>) -> Exit {
+    async fn main_loop(&mut self) -> Exit {
         let hb_every = self.ctx.config.limits.heartbeat;
         let mut heartbeat =
             tokio::time::interval_at(tokio::time::Instant::now() + hb_every, hb_every);
@@ -305,7 +309,7 @@ impl Conn {
                 () = self.handle.shared.wake.notified() => {
                     match self.handle.shared.take_close() {
                         Some(req) => Err(Exit::Close(req)),
-                        None => Ok(()),
+                        None => Box::pin(self.on_outbound()).await,
                     }
                 }
                 () = &mut expiry => Err(Exit::Close(CloseRequest {
@@ -314,10 +318,6 @@ impl Conn {
                     reconnect: true,
                     hint: None,
                 })),
-                out = rx.recv() => match out {
-                    Some(o) => Box::pin(self.on_outbound(o, &mut rx)).await,
-                    None => Err(Exit::Gone),
-                },
                 Some(done) = futures_util::StreamExt::next(&mut self.pending), if !self.pending.is_empty() => {
                     Box::pin(self.published(done)).await
                 }
@@ -369,20 +369,16 @@ impl Conn {
         }
     }
 
-    /// Handles one inbox item, then drains what else is queued (up to a batch) so frames
-    /// waiting for one socket are written together.
-    async fn on_outbound(
-        &mut self,
-        first: Outbound,
-        rx: &mut mpsc::Receiver<Outbound>,
-    ) -> Result<(), Exit> {
-        self.one_outbound(first).await?;
+    /// Handles what waits in the inbox, up to a batch (frames waiting for one socket are
+    /// written together); with more left, comes back after the loop's other work.
+    async fn on_outbound(&mut self) -> Result<(), Exit> {
         for _ in 0..64 {
-            match rx.try_recv() {
-                Ok(o) => self.one_outbound(o).await?,
-                Err(_) => break,
+            match self.handle.shared.pop() {
+                Some(o) => self.one_outbound(o).await?,
+                None => return Ok(()),
             }
         }
+        self.handle.shared.wake.notify_one();
         Ok(())
     }
 
@@ -459,6 +455,7 @@ impl Conn {
     async fn finish(mut self, exit: Exit) {
         // From here on the pump only queues for this connection, and the write side is ours.
         crate::pump::Pump::unregister(self.slot);
+        self.handle.shared.close_queue();
         self.local.cursors.borrow_mut().clear();
         let rooms: Vec<(RoomName, Joined)> = self.joined.drain().collect();
         for (room, _) in &rooms {

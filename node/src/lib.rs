@@ -25,6 +25,7 @@ pub mod events;
 pub mod http;
 pub mod hub;
 pub mod ids;
+pub mod memory;
 pub mod metrics;
 pub mod outbound;
 pub mod pump;

@@ -89,6 +89,7 @@ fn main() -> ExitCode {
         }
     };
     node::telemetry::init(&config.log);
+    node::memory::tune_allocator();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

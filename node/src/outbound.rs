@@ -10,11 +10,12 @@ use crate::ids::{ClientId, ConnId, UserId};
 use crate::rate_limit::Limits;
 use bytestring::ByteString;
 use protocol::room::RoomName;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// One published message, encoded once and shared by every subscriber, the relay and history.
 #[derive(Debug)]
@@ -93,13 +94,20 @@ pub struct ConnShared {
     /// Set once a close was requested; the first request wins.
     close_code: AtomicU16,
     close: Mutex<Option<CloseRequest>>,
-    /// Wakes the connection to act on a close request.
+    /// Wakes the connection: a close request or something queued.
     pub wake: Notify,
+    /// The connection's inbox: `None` once the connection has ended. A plain deque (empty, it
+    /// allocates nothing) rather than a channel, whose fixed blocks cost an idle connection
+    /// about 1.8 KiB.
+    queue: Mutex<Option<VecDeque<Outbound>>>,
+    /// Most frames the inbox holds.
+    max_frames: usize,
 }
 
 impl ConnShared {
-    /// Creates the shared state with a queue budget of `max_queued_bytes`.
-    pub fn new(max_queued_bytes: usize, limits: Limits) -> Self {
+    /// Creates the shared state with a queue of at most `max_frames` frames and
+    /// `max_queued_bytes` bytes.
+    pub fn new(max_frames: usize, max_queued_bytes: usize, limits: Limits) -> Self {
         Self {
             queued_bytes: AtomicUsize::new(0),
             max_queued_bytes,
@@ -111,6 +119,27 @@ impl ConnShared {
             close_code: AtomicU16::new(0),
             close: Mutex::new(None),
             wake: Notify::new(),
+            queue: Mutex::new(Some(VecDeque::new())),
+            max_frames,
+        }
+    }
+
+    /// Takes the oldest queued item.
+    pub fn pop(&self) -> Option<Outbound> {
+        let mut q = self.queue.lock().ok()?;
+        let q = q.as_mut()?;
+        let item = q.pop_front();
+        if q.is_empty() && q.capacity() > 64 {
+            // A burst is over: give the memory back.
+            *q = VecDeque::new();
+        }
+        item
+    }
+
+    /// Ends the inbox: later pushes find the connection gone.
+    pub fn close_queue(&self) {
+        if let Ok(mut q) = self.queue.lock() {
+            *q = None;
         }
     }
 
@@ -171,7 +200,6 @@ pub struct HandleInner {
     pub info: ConnInfo,
     /// Shared state.
     pub shared: Arc<ConnShared>,
-    tx: mpsc::Sender<Outbound>,
     /// The pump of the worker this connection runs on, and the connection's slot there (see
     /// `pump`).
     pump: Option<(crate::pump::Pump, usize)>,
@@ -196,26 +224,20 @@ pub enum Push {
 }
 
 impl ConnHandle {
-    /// Creates a handle and the receiving end of its queue (`frames` long). `pump` is the
-    /// worker's pump and the connection's slot there, when it has one.
+    /// Creates a handle; the connection reads its inbox through `shared` ([`ConnShared::pop`]).
+    /// `pump` is the worker's pump and the connection's slot there, when it has one.
     pub fn new(
         id: ConnId,
         info: ConnInfo,
         shared: Arc<ConnShared>,
-        frames: usize,
         pump: Option<(crate::pump::Pump, usize)>,
-    ) -> (Self, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(frames);
-        (
-            Self(Arc::new(HandleInner {
-                id,
-                info,
-                shared,
-                tx,
-                pump,
-            })),
-            rx,
-        )
+    ) -> Self {
+        Self(Arc::new(HandleInner {
+            id,
+            info,
+            shared,
+            pump,
+        }))
     }
 
     /// The pump of this connection's worker and the connection's slot there, if it has one.
@@ -226,7 +248,10 @@ impl ConnHandle {
     /// Whether nothing waits in the connection's queue (so a frame written around the queue
     /// cannot overtake one in it).
     pub fn queue_empty(&self) -> bool {
-        self.tx.capacity() == self.tx.max_capacity()
+        self.shared
+            .queue
+            .lock()
+            .map_or(true, |q| q.as_ref().is_none_or(VecDeque::is_empty))
     }
 
     /// Counts `bytes` against the queue budget before they are queued (by a pump); overflow
@@ -251,18 +276,26 @@ impl ConnHandle {
 
     /// Queues `out`, whose `bytes` are already reserved; a full queue closes the connection.
     pub fn deliver(&self, out: Outbound, bytes: usize) -> Push {
-        match self.tx.try_send(out) {
-            Ok(()) => Push::Queued,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        let pushed = match self.shared.queue.lock() {
+            Ok(mut q) => match q.as_mut() {
+                Some(q) if q.len() < self.shared.max_frames => {
+                    q.push_back(out);
+                    Push::Queued
+                }
+                Some(_) => Push::Overflow,
+                None => Push::Closed,
+            },
+            Err(_) => Push::Closed,
+        };
+        match pushed {
+            Push::Queued => self.shared.wake.notify_one(),
+            Push::Overflow => {
                 self.release(bytes);
                 self.overflow();
-                Push::Overflow
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.release(bytes);
-                Push::Closed
-            }
+            Push::Closed => self.release(bytes),
         }
+        pushed
     }
 
     /// Enqueues `out` (`bytes` long) without waiting; overflow closes the connection with 4008.
