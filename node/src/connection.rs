@@ -10,6 +10,7 @@
 
 pub mod local;
 pub mod requests;
+pub mod room_map;
 
 use crate::admission::AdmitGuard;
 use crate::auth::Identity;
@@ -31,7 +32,7 @@ use protocol::codes::close;
 use protocol::room::RoomName;
 use protocol::server::{ServerFrame, WelcomeLimits};
 use ractor::ActorRef;
-use std::collections::HashMap;
+use room_map::RoomMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -93,7 +94,7 @@ pub(crate) struct Conn {
     slot: usize,
     reader: Reader,
     identity: Identity,
-    joined: HashMap<RoomName, Joined>,
+    joined: RoomMap<Joined>,
     msg_bucket: TokenBucket,
     byte_bucket: TokenBucket,
     /// Start of the current abuse episode (rate-limited answers at least once a second).
@@ -171,7 +172,7 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
         slot,
         reader,
         identity: acc.identity,
-        joined: HashMap::new(),
+        joined: RoomMap::default(),
         limited_since: None,
         last_limited: None,
         sample: 0,

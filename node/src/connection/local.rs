@@ -12,12 +12,12 @@
 //! Owns the write buffer and the cursors; the socket's reads, the rooms' owners and everything
 //! else stay with the connection task.
 
+use super::room_map::RoomMap;
 use crate::ids::ConnId;
 use crate::outbound::Delivery;
 use crate::websocket::Writer;
 use protocol::room::RoomName;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
@@ -51,7 +51,7 @@ pub struct ConnLocal {
     /// Frames waiting for the socket.
     pub writer: RefCell<Writer>,
     /// Rooms joined (present once the join's reply and replay are written).
-    pub cursors: RefCell<HashMap<RoomName, Cursor>>,
+    pub cursors: RefCell<RoomMap<Cursor>>,
     /// On the pump's list of connections to flush this round.
     pub dirty: Cell<bool>,
 }
@@ -63,7 +63,7 @@ impl ConnLocal {
             id,
             io,
             writer: RefCell::new(Writer::default()),
-            cursors: RefCell::new(HashMap::new()),
+            cursors: RefCell::new(RoomMap::default()),
             dirty: Cell::new(false),
         }
     }

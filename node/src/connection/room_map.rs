@@ -1,0 +1,90 @@
+//! A connection's per-room state, kept in a small vector: a connection is in a handful of rooms
+//! (`limits.max_rooms`, 100 by default), where a linear scan is as fast as hashing and an empty
+//! or one-room map costs a few dozen bytes instead of a hash table's minimum allocation.
+
+use protocol::room::RoomName;
+
+/// Room → `V`, in insertion order.
+#[derive(Debug)]
+pub struct RoomMap<V>(Vec<(RoomName, V)>);
+
+impl<V> Default for RoomMap<V> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<V> RoomMap<V> {
+    /// The value for `room`.
+    pub fn get(&self, room: &RoomName) -> Option<&V> {
+        self.0.iter().find(|(r, _)| r == room).map(|(_, v)| v)
+    }
+
+    /// The value for `room`, mutably.
+    pub fn get_mut(&mut self, room: &RoomName) -> Option<&mut V> {
+        self.0.iter_mut().find(|(r, _)| r == room).map(|(_, v)| v)
+    }
+
+    /// Sets the value for `room`.
+    pub fn insert(&mut self, room: RoomName, value: V) {
+        match self.get_mut(&room) {
+            Some(v) => *v = value,
+            None => self.0.push((room, value)),
+        }
+    }
+
+    /// Removes and returns the value for `room`.
+    pub fn remove(&mut self, room: &RoomName) -> Option<V> {
+        let i = self.0.iter().position(|(r, _)| r == room)?;
+        let (_, v) = self.0.swap_remove(i);
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+        Some(v)
+    }
+
+    /// Rooms held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no room is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes every entry out.
+    pub fn drain(&mut self) -> std::vec::IntoIter<(RoomName, V)> {
+        std::mem::take(&mut self.0).into_iter()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        self.0 = Vec::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(s: &str) -> RoomName {
+        RoomName::parse(s).expect("valid room")
+    }
+
+    #[test]
+    fn behaves_like_a_map() {
+        let mut m = RoomMap::default();
+        assert!(m.is_empty());
+        m.insert(room("a"), 1);
+        m.insert(room("b"), 2);
+        m.insert(room("a"), 3);
+        assert_eq!(m.len(), 2);
+        assert_eq!(m.get(&room("a")), Some(&3));
+        *m.get_mut(&room("b")).unwrap() += 10;
+        assert_eq!(m.remove(&room("b")), Some(12));
+        assert_eq!(m.remove(&room("b")), None);
+        assert_eq!(m.drain().collect::<Vec<_>>(), vec![(room("a"), 3)]);
+        assert!(m.is_empty());
+    }
+}
