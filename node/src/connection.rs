@@ -113,15 +113,24 @@ fn bytes_burst(l: &Limits) -> f64 {
 }
 
 /// Spawns the connection's task on the current HTTP worker, on the upgraded socket `io`;
-/// `leftover` holds bytes the client sent right after the handshake.
-pub fn spawn(ctx: Arc<NodeCtx>, io: TcpStream, leftover: &[u8], acc: Accepted) {
+/// `leftover` holds bytes the client sent right after the handshake, `response` the encoded
+/// `101` response, written together with the `welcome`.
+pub fn spawn(ctx: Arc<NodeCtx>, io: TcpStream, leftover: &[u8], response: &[u8], acc: Accepted) {
     let span = tracing::info_span!("conn", client = %acc.client, user = %acc.identity.user, ip = %acc.remote_ip);
     let reader = Reader::new(leftover, ctx.config.limits.max_message_bytes);
-    let fut = run(ctx, io, reader, acc).instrument(span);
+    let mut writer = crate::websocket::Writer::default();
+    writer.raw(response);
+    let fut = run(ctx, io, reader, writer, acc).instrument(span);
     actix_web::rt::spawn(fut);
 }
 
-async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
+async fn run(
+    ctx: Arc<NodeCtx>,
+    io: TcpStream,
+    reader: Reader,
+    writer: crate::websocket::Writer,
+    acc: Accepted,
+) {
     let cfg = &ctx.config.limits;
     let id = ConnId::next();
     let (limits, throttled) = ractor::call_t!(
@@ -154,6 +163,7 @@ async fn run(ctx: Arc<NodeCtx>, io: TcpStream, reader: Reader, acc: Accepted) {
     };
     let pump = crate::pump::Pump::local(&ctx.metrics);
     let local = Rc::new(ConnLocal::new(id, io));
+    *local.writer.borrow_mut() = writer;
     let slot = crate::pump::Pump::register(local.clone());
     let handle = ConnHandle::new(id, info, shared, Some((pump, slot)));
     let _ = ctx.hub.cast(HubMessage::Register(handle.clone()));
@@ -284,7 +294,9 @@ impl Conn {
             },
         }
         .encode();
-        self.write_str(frame).await
+        self.write_str(frame).await?;
+        // The `101` and the `welcome` leave in one write.
+        self.flush_now()
     }
 
     async fn main_loop(&mut self) -> Exit {

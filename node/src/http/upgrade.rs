@@ -83,19 +83,28 @@ async fn handle(ctx: Arc<NodeCtx>, req: Request, mut framed: Framed<TcpStream, h
         res.insert_header((header::SEC_WEBSOCKET_PROTOCOL, super::ws::SUBPROTOCOL));
     }
     let res = res.finish().drop_body();
-    if write_head(&mut framed, res, BodySize::None).await.is_err() {
-        return;
-    }
-    let parts = framed.into_parts();
-    // Bytes the client sent right after the handshake (its first frames) stay with it; the
-    // dispatcher's buffers are dropped here.
-    let leftover = parts.read_buf;
-    let io = parts.io;
-    let max = ctx.config.limits.max_message_bytes;
     match target {
-        Target::Client(acc) => crate::connection::spawn(ctx, io, &leftover, acc),
+        Target::Client(acc) => {
+            // The `101` is not written here: it goes out in one `write` with the `welcome`.
+            if Pin::new(&mut framed)
+                .write(h1::Message::Item((res, BodySize::None)))
+                .is_err()
+            {
+                return;
+            }
+            let parts = framed.into_parts();
+            // Bytes the client sent right after the handshake (its first frames) stay with it;
+            // the dispatcher's buffers are dropped here.
+            crate::connection::spawn(ctx, parts.io, &parts.read_buf, &parts.write_buf, acc);
+        }
         Target::Echo => {
-            actix_web::rt::spawn(super::conformance::echo_on(io, leftover.to_vec(), max));
+            if write_head(&mut framed, res, BodySize::None).await.is_err() {
+                return;
+            }
+            let parts = framed.into_parts();
+            let max = ctx.config.limits.max_message_bytes;
+            let leftover = parts.read_buf.to_vec();
+            actix_web::rt::spawn(super::conformance::echo_on(parts.io, leftover, max));
         }
     }
 }

@@ -19,6 +19,11 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Queues bytes as they are (the handshake's `101` response).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
     /// Queues a text frame.
     pub fn text(&mut self, payload: &[u8]) {
         if self.out.capacity() == 0 {
