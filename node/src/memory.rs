@@ -17,7 +17,10 @@
 //!
 //! So blocks of 4 KiB and more get their own mapping, unmapped when freed. The price is an
 //! `mmap`, a `munmap` and page faults per such block: a few per handshake (about a fifth of
-//! the connect rate) and per large fan-out batch.
+//! the connect rate) and, at saturation, per large write buffer and fan-out batch (median best
+//! saturation step 74 against 103 msg/s at 10 000 subscribers over 5 alternated pairs). A
+//! throughput-bound deployment sets `MALLOC_MMAP_THRESHOLD_=131072` (glibc's default), which
+//! this module then leaves alone.
 //!
 //! Touches the process's allocator settings only, once, at start.
 
