@@ -235,12 +235,16 @@ impl Conn {
     /// client does not read count against its queue budget: over it, the connection closes
     /// with 4008 like an overflowing queue.
     async fn write(&mut self, frame: ByteString) -> Result<(), Exit> {
-        let len = frame.len() as u64;
         self.local.writer.borrow_mut().text(frame.as_bytes());
+        self.count_out(frame.len());
+        self.check_unwritten()
+    }
+
+    /// Counts one frame of `len` bytes written (the pump counts its own per round).
+    fn count_out(&self, len: usize) {
         self.handle.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
         self.ctx.metrics.messages_out.inc();
-        self.ctx.metrics.bytes_out.inc_by(len);
-        self.check_unwritten()
+        self.ctx.metrics.bytes_out.inc_by(len as u64);
     }
 
     fn check_unwritten(&self) -> Result<(), Exit> {
@@ -409,9 +413,7 @@ impl Conn {
                 if self.local.room_message(&d) != RoomWrite::Written {
                     return Ok(());
                 }
-                self.handle.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
-                self.ctx.metrics.messages_out.inc();
-                self.ctx.metrics.bytes_out.inc_by(len as u64);
+                self.count_out(len);
                 self.sample = self.sample.wrapping_add(1);
                 if self.sample.is_multiple_of(LATENCY_SAMPLE) {
                     let us = now_micros().saturating_sub(d.published_us);

@@ -100,6 +100,9 @@ pub struct ConnShared {
     /// allocates nothing) rather than a channel, whose fixed blocks cost an idle connection
     /// about 1.8 KiB.
     queue: Mutex<Option<VecDeque<Outbound>>>,
+    /// Items in the inbox (kept under the inbox's lock, read without it: the pump asks for
+    /// every delivery).
+    queued: AtomicUsize,
     /// Most frames the inbox holds.
     max_frames: usize,
 }
@@ -120,6 +123,7 @@ impl ConnShared {
             close: Mutex::new(None),
             wake: Notify::new(),
             queue: Mutex::new(Some(VecDeque::new())),
+            queued: AtomicUsize::new(0),
             max_frames,
         }
     }
@@ -129,6 +133,9 @@ impl ConnShared {
         let mut q = self.queue.lock().ok()?;
         let q = q.as_mut()?;
         let item = q.pop_front();
+        if item.is_some() {
+            self.queued.fetch_sub(1, Ordering::Release);
+        }
         if q.is_empty() && q.capacity() > 64 {
             // A burst is over: give the memory back.
             *q = VecDeque::new();
@@ -140,6 +147,7 @@ impl ConnShared {
     pub fn close_queue(&self) {
         if let Ok(mut q) = self.queue.lock() {
             *q = None;
+            self.queued.store(0, Ordering::Release);
         }
     }
 
@@ -248,10 +256,7 @@ impl ConnHandle {
     /// Whether nothing waits in the connection's queue (so a frame written around the queue
     /// cannot overtake one in it).
     pub fn queue_empty(&self) -> bool {
-        self.shared
-            .queue
-            .lock()
-            .map_or(true, |q| q.as_ref().is_none_or(VecDeque::is_empty))
+        self.shared.queued.load(Ordering::Acquire) == 0
     }
 
     /// Counts `bytes` against the queue budget before they are queued (by a pump); overflow
@@ -280,6 +285,7 @@ impl ConnHandle {
             Ok(mut q) => match q.as_mut() {
                 Some(q) if q.len() < self.shared.max_frames => {
                     q.push_back(out);
+                    self.shared.queued.fetch_add(1, Ordering::Release);
                     Push::Queued
                 }
                 Some(_) => Push::Overflow,

@@ -75,7 +75,7 @@ async fn handle(ctx: Arc<NodeCtx>, req: Request, mut framed: Framed<TcpStream, h
         Ok(res) => res,
         Err(e) => {
             let e = ApiError::bad_request(format!("not a WebSocket handshake: {e}"));
-            crate::metrics::Metrics::count(&ctx.metrics.rejected_upgrades, "handshake");
+            let e = super::ws::refuse(&ctx, "handshake", e);
             return refuse(framed, e.error_response().into()).await;
         }
     };

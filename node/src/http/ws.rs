@@ -20,7 +20,8 @@ use std::sync::Arc;
 /// The subprotocol clients offer (and the node selects).
 pub const SUBPROTOCOL: &str = "gatehouse.v1";
 
-fn refuse(ctx: &NodeCtx, reason: &str, err: ApiError) -> ApiError {
+/// Counts and logs a refused upgrade (`reason` labels `gatehouse_rejected_upgrades_total`).
+pub(super) fn refuse(ctx: &NodeCtx, reason: &str, err: ApiError) -> ApiError {
     Metrics::count(&ctx.metrics.rejected_upgrades, reason);
     tracing::debug!(reason, error = %err, "upgrade refused");
     err
