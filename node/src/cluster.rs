@@ -86,7 +86,7 @@ pub async fn start(
     incarnation: &str,
     lifecycle: Arc<Lifecycle>,
     public_addr: String,
-    active: Arc<std::sync::RwLock<Vec<String>>>,
+    members: Arc<crate::directory::Membership>,
     agreement: Arc<agreement::Agreement>,
     metrics: Arc<crate::metrics::Metrics>,
 ) -> Result<Cluster, ClusterError> {
@@ -134,7 +134,7 @@ pub async fn start(
             seeds: config.node.seeds.clone(),
             lifecycle,
             node_server: node_server.clone(),
-            active,
+            members,
             agreement,
             links,
             metrics,

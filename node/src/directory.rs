@@ -17,6 +17,9 @@ use std::time::Duration;
 pub const LOOKUP_TIMEOUT_MS: u64 = 5_000;
 /// How long a lookup waits for a room created on another node to appear in its group.
 const APPEAR_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a lookup keeps asking while the owner asked declines because placement is
+/// settling (views converge within a heartbeat or two).
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why a room could not be found or created.
 #[derive(Debug, thiserror::Error)]
@@ -27,18 +30,65 @@ pub enum LookupError {
     /// The host could not start the room.
     #[error("{0}")]
     Spawn(String),
+    /// The node asked does not own the room in its own view yet (asked again meanwhile).
+    #[error("placement settling: {0}")]
+    Settling(String),
 }
 
-/// What placement needs: this node, its room host, and the active nodes (kept by the cluster
-/// manager).
+/// The nodes placement counts, written by the cluster manager and read everywhere else.
+#[derive(Debug, Default)]
+pub struct Membership {
+    /// Nodes that may own rooms, sorted: the peers this node sees `active`, and this node once
+    /// it is active and every live peer sees it so (until then a peer whose view lags could
+    /// place the same room elsewhere).
+    active: RwLock<Vec<String>>,
+    /// Nodes this node hears (any state but down), itself included, sorted.
+    live: RwLock<Vec<String>>,
+}
+
+impl Membership {
+    /// Nodes that may own rooms.
+    pub fn active(&self) -> Vec<String> {
+        self.active.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Nodes this node hears, itself included.
+    pub fn live(&self) -> Vec<String> {
+        self.live.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// Whether `node` may own rooms.
+    pub fn is_active(&self, node: &str) -> bool {
+        self.active
+            .read()
+            .is_ok_and(|v| v.iter().any(|n| n == node))
+    }
+
+    /// Replaces both lists; true when the active one changed.
+    pub fn set(&self, active: Vec<String>, live: Vec<String>) -> bool {
+        if let Ok(mut cur) = self.live.write() {
+            *cur = live;
+        }
+        match self.active.write() {
+            Ok(mut cur) if *cur != active => {
+                *cur = active;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// What placement needs: this node, its room host, and the cluster's membership (kept by the
+/// cluster manager).
 #[derive(Clone)]
 pub struct Placement {
     /// This node's name.
     pub node: String,
     /// This node's room host.
     pub host: ActorRef<RoomHostMessage>,
-    /// Active nodes, including this one when it is active.
-    pub active: Arc<RwLock<Vec<String>>>,
+    /// Active and live nodes.
+    pub members: Arc<Membership>,
     /// This node's lifecycle: a node that is not active never creates a room (its view of the
     /// cluster may be incomplete, which could make a second owner).
     pub lifecycle: Arc<crate::context::Lifecycle>,
@@ -131,14 +181,33 @@ fn remote_host(node: &str) -> Option<ActorRef<RoomHostMessage>> {
         .map(ActorRef::from)
 }
 
-/// Returns the room's actor, creating it on its owner node when there is none.
+/// Returns the room's actor, creating it on its owner node when there is none. While placement
+/// settles (a node just turned active and not every node counts it yet, so the owner asked
+/// declines), asks again for up to [`SETTLE_TIMEOUT`].
 pub async fn lookup(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessage>, LookupError> {
+    let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match lookup_once(p, room).await {
+            Err(LookupError::Settling(why)) => {
+                if tokio::time::Instant::now() + pause >= deadline {
+                    return Err(LookupError::Unavailable(why));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn lookup_once(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessage>, LookupError> {
     if let Some(r) = find(room) {
         return Ok(r);
     }
-    let active = p.active.read().map(|v| v.clone()).unwrap_or_default();
+    let active = p.members.active();
     let Some(owner) = owner(room.as_str(), &active).map(str::to_owned) else {
-        return Err(LookupError::Unavailable(
+        return Err(LookupError::Settling(
             "no active node to own the room yet".into(),
         ));
     };
@@ -160,12 +229,15 @@ pub async fn lookup(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessa
         RoomHostMessage::Ensure,
         LOOKUP_TIMEOUT_MS,
         EnsureRoom {
-            room: room.to_string()
+            room: room.to_string(),
+            live: p.members.live(),
         }
     )
     .map_err(|e| LookupError::Unavailable(e.to_string()))?;
-    if let Some(e) = res.error {
-        return Err(LookupError::Spawn(e));
+    match res.error {
+        Some(e) if res.settling => return Err(LookupError::Settling(e)),
+        Some(e) => return Err(LookupError::Spawn(e)),
+        None => {}
     }
     // A room created on another node shows up here once its group membership arrives.
     let deadline = tokio::time::Instant::now() + APPEAR_TIMEOUT;
@@ -179,6 +251,35 @@ pub async fn lookup(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessa
             )));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether `me` should create `room` when asked by a node that hears `asker_live` (empty: not
+/// said): the owner among the nodes this node counts as active, leaving out those the asker
+/// cannot hear at all (the other side of a partition), must be `me`. `Err` names the owner this
+/// node would pick instead, or says that this node does not own rooms yet.
+pub fn may_create(
+    room: &str,
+    me: &str,
+    active: &[String],
+    asker_live: &[String],
+) -> Result<(), String> {
+    if !active.iter().any(|n| n == me) {
+        return Err(format!(
+            "node `{me}` does not own rooms yet (its peers do not all count it active)"
+        ));
+    }
+    let counted: Vec<String> = active
+        .iter()
+        .filter(|n| asker_live.is_empty() || asker_live.contains(n) || *n == me)
+        .cloned()
+        .collect();
+    match owner(room, &counted) {
+        Some(o) if o == me => Ok(()),
+        Some(o) => Err(format!(
+            "room `{room}` belongs to `{o}` in the view of `{me}`; placement is settling"
+        )),
+        None => Err("no active node".into()),
     }
 }
 
@@ -213,6 +314,23 @@ mod tests {
         }
         assert!(moved > 800);
         assert_eq!(owner("x", &[]), None);
+    }
+
+    #[test]
+    fn only_the_owner_in_its_own_view_creates() {
+        let v = |l: &[&str]| l.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let abc = v(&["node-a", "node-b", "node-c"]);
+        let room = (0..100)
+            .map(|i| format!("r{i}"))
+            .find(|r| owner(r, &abc) == Some("node-c") && owner(r, &abc[..2]) == Some("node-b"))
+            .expect("some room moves from node-b to node-c when node-c joins");
+        // node-b is asked by a node that does not count node-c yet, but node-b does: declined.
+        assert!(may_create(&room, "node-b", &abc, &abc).is_err());
+        // The asker cannot hear node-c at all (a partition): node-b creates it.
+        assert!(may_create(&room, "node-b", &abc, &v(&["node-a", "node-b"])).is_ok());
+        // node-c creates it only once it counts itself.
+        assert!(may_create(&room, "node-c", &v(&["node-a", "node-b"]), &[]).is_err());
+        assert!(may_create(&room, "node-c", &abc, &[]).is_ok());
     }
 
     #[test]

@@ -155,11 +155,9 @@ fn cancelled(rx: &mut mpsc::Receiver<DrainCommand>, exit: &AtomicBool) -> bool {
 }
 
 fn other_active(ctx: &NodeCtx) -> Vec<String> {
-    ctx.placement
-        .active
-        .read()
-        .map(|v| v.iter().filter(|n| **n != ctx.node).cloned().collect())
-        .unwrap_or_default()
+    let mut others = ctx.placement.members.active();
+    others.retain(|n| *n != ctx.node);
+    others
 }
 
 async fn drain_once(

@@ -17,12 +17,7 @@ pub async fn run(ctx: Arc<NodeCtx>) {
     let mut tick = tokio::time::interval(CHECK);
     loop {
         tick.tick().await;
-        let active = ctx
-            .placement
-            .active
-            .read()
-            .map(|v| v.clone())
-            .unwrap_or_default();
+        let active = ctx.placement.members.active();
         let newcomers: Vec<String> = active
             .iter()
             .filter(|n| !seen.contains(n))

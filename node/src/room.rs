@@ -60,7 +60,7 @@ pub struct RoomArgs {
     /// `None` for a new room.
     pub adopted: Option<migration::MovedRoom>,
     /// Active nodes, for the choice of the backup that keeps this room's replica.
-    pub active: Arc<std::sync::RwLock<Vec<String>>>,
+    pub members: Arc<crate::directory::Membership>,
 }
 
 /// How long a publish waits for the replica's acknowledgement before going on without one.
@@ -438,17 +438,8 @@ impl RoomState {
     /// would own the room if this one were gone): when that changes, the old backup forgets the
     /// room and the new one gets the whole state, then every publish.
     fn sync_backup(&mut self) {
-        let others: Vec<String> = self
-            .args
-            .active
-            .read()
-            .map(|v| {
-                v.iter()
-                    .filter(|n| **n != self.args.node)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut others = self.args.members.active();
+        others.retain(|n| *n != self.args.node);
         let want = crate::directory::owner(self.args.name.as_str(), &others).map(str::to_owned);
         if want.as_deref() == self.backup.as_ref().map(|(n, _)| n.as_str()) {
             return;

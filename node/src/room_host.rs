@@ -38,6 +38,9 @@ pub fn name_of(node: &str) -> String {
 pub struct EnsureRoom {
     /// Room name.
     pub room: String,
+    /// The nodes the asker hears, itself included (empty from an older node).
+    #[serde(default)]
+    pub live: Vec<String>,
 }
 
 /// The outcome: `error` is set when the room could not be started.
@@ -45,6 +48,10 @@ pub struct EnsureRoom {
 pub struct EnsureReply {
     /// Why not.
     pub error: Option<String>,
+    /// The refusal is placement settling (this node does not own the room in its own view
+    /// yet): ask again shortly.
+    #[serde(default)]
+    pub settling: bool,
 }
 
 impl BytesConvertable for EnsureRoom {
@@ -132,7 +139,7 @@ impl RoomHostActor {
             idle_timeout: self.rooms.idle_timeout,
             metrics: self.metrics.clone(),
             adopted,
-            active: self.active.clone(),
+            members: self.members.clone(),
         }
     }
 
@@ -159,8 +166,10 @@ impl RoomHostActor {
 pub struct RoomHostActor {
     /// This node's name.
     pub node: String,
-    /// Active nodes (for the rooms' choice of backup).
-    pub active: Arc<std::sync::RwLock<Vec<String>>>,
+    /// Active and live nodes (for placement checks and the rooms' choice of backup).
+    pub members: Arc<crate::directory::Membership>,
+    /// This node's lifecycle: only an active node creates rooms.
+    pub lifecycle: Arc<crate::context::Lifecycle>,
     /// Whether the cluster agrees that the nodes this one sees as down are gone.
     pub agreement: Arc<crate::cluster::agreement::Agreement>,
     /// This node's relay.
@@ -239,12 +248,31 @@ impl Actor for RoomHostActor {
                     Err(e) => {
                         let _ = reply.send(EnsureReply {
                             error: Some(e.to_string()),
+                            settling: false,
                         });
                         return Ok(());
                     }
                 };
                 if crate::directory::find(&room).is_some() {
                     let _ = reply.send(EnsureReply::default());
+                    return Ok(());
+                }
+                // Create only what this node owns in its own view too: a node whose view lags
+                // (a peer that just turned active, not yet counted everywhere) may have picked
+                // this one while another node picks the newcomer.
+                let active = if self.lifecycle.get() == crate::context::NodeState::Active {
+                    self.members.active()
+                } else {
+                    Vec::new()
+                };
+                if let Err(why) =
+                    crate::directory::may_create(room.as_str(), &self.node, &active, &req.live)
+                {
+                    tracing::debug!(room = %room, %why, "ensure declined");
+                    let _ = reply.send(EnsureReply {
+                        error: Some(why),
+                        settling: true,
+                    });
                     return Ok(());
                 }
                 // The owner was lost and this node holds a fresh replica: the room comes back with
@@ -281,7 +309,10 @@ impl Actor for RoomHostActor {
                         tracing::info!(room = %room, "room created");
                     }
                 }
-                let _ = reply.send(EnsureReply { error });
+                let _ = reply.send(EnsureReply {
+                    error,
+                    settling: false,
+                });
             }
             RoomHostMessage::ReplicaSync(chunk) => {
                 let Ok(room) = RoomName::parse(&chunk.room) else {

@@ -114,13 +114,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         (),
     )
     .await?;
-    let active = Arc::new(std::sync::RwLock::new(Vec::new()));
+    let members = Arc::new(crate::directory::Membership::default());
     let agreement = Arc::new(crate::cluster::agreement::Agreement::default());
     let room_host = Actor::spawn(
         Some(crate::room_host::name_of(&node)),
         RoomHostActor {
             node: node.clone(),
-            active: active.clone(),
+            members: members.clone(),
+            lifecycle: lifecycle.clone(),
             agreement: agreement.clone(),
             relay: relay.clone(),
             rooms: config.rooms.clone(),
@@ -152,7 +153,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let placement = crate::directory::Placement {
         node: node.clone(),
         host: room_host.clone(),
-        active,
+        members,
         lifecycle: lifecycle.clone(),
     };
     let _ = relay_placement.set(placement.clone());
@@ -184,7 +185,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         &incarnation,
         lifecycle.clone(),
         public_addr.to_string(),
-        placement.active.clone(),
+        placement.members.clone(),
         agreement,
         metrics.clone(),
     )
@@ -271,9 +272,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if !crate::cluster::has_other_seeds(&config.node.seeds, &cluster.addr) {
         // Nobody to join: serve at once (the manager turns a node with seeds active).
         ctx.set_state(NodeState::Active);
-        if let Ok(mut active) = ctx.placement.active.write() {
-            *active = vec![node.clone()];
-        }
+        ctx.placement
+            .members
+            .set(vec![node.clone()], vec![node.clone()]);
     }
     tracing::info!(
         public = %public_addr,

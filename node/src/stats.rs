@@ -40,7 +40,7 @@ pub async fn node_stats(ctx: &NodeCtx) -> serde_json::Value {
         "rate_limited": m.rate_limited.get(),
         "webhook_queue": m.webhook_queue.get(),
         "rss_bytes": rss_bytes(),
-        "active_view": ctx.placement.active.read().map(|v| v.clone()).unwrap_or_default(),
+        "active_view": ctx.placement.members.active(),
         "rooms_left": draining.then(|| crate::drain::owned_rooms().len()),
         "connections_left": draining.then_some(conns),
     })

@@ -41,6 +41,9 @@ const JOIN_SETTLE: Duration = Duration::from_millis(500);
 const LINK_GRACE: Duration = Duration::from_millis(200);
 /// A node with seeds waits at most this long to hear from one before it turns active alone.
 const JOIN_DEADLINE: Duration = Duration::from_secs(3);
+/// An active node counts itself among room owners when every live peer reports it active, or
+/// this long after it turned active (a peer that never says so, e.g. an older build).
+const OWN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A peer as the admin API shows it.
 #[derive(Debug, Clone)]
@@ -95,8 +98,8 @@ pub struct ManagerArgs {
     pub lifecycle: Arc<Lifecycle>,
     /// The ractor_cluster node server.
     pub node_server: ActorRef<NodeServerMessage>,
-    /// Active nodes (this one included when active), kept here for room placement.
-    pub active: Arc<std::sync::RwLock<Vec<String>>>,
+    /// Active and live nodes, kept here for room placement.
+    pub members: Arc<crate::directory::Membership>,
     /// Whether the peers agree on who is down (for the room host's restores).
     pub agreement: Arc<super::agreement::Agreement>,
     /// The links' counters (queued bytes, fences).
@@ -126,6 +129,11 @@ pub struct ManagerState {
     refused_logged: HashSet<String>,
     /// When we first heard a peer (joining settles a moment after).
     first_heard: Option<Instant>,
+    /// Since when this node is active (reset when it leaves `active`).
+    active_since: Option<Instant>,
+    /// Whether this node counts itself among the room owners: once every live peer reports it
+    /// active (or [`OWN_DEADLINE`] after it turned active), until it leaves `active`.
+    owning: bool,
     /// Names other nodes report as up (to be heard from before this node turns active).
     gossiped_up: HashSet<String>,
     /// Our state in the last heartbeats sent (a change is announced at once).
@@ -222,7 +230,22 @@ impl ManagerState {
 
     fn on_heartbeat(&mut self, hb: Heartbeat) {
         let now = Instant::now();
-        match self.view.on_heartbeat(&hb, now, now_micros()) {
+        let before = self
+            .view
+            .get(&hb.name)
+            .map(|p| (p.state, p.incarnation.clone()));
+        let change = self.view.on_heartbeat(&hb, now, now_micros());
+        let after = self
+            .view
+            .get(&hb.name)
+            .map(|p| (p.state, p.incarnation.clone()));
+        if before != after && !matches!(change, Change::Incompatible(_) | Change::Ignored) {
+            // A peer's state changed (it turned active, say): placement follows at once, and
+            // the peer hears at once that we see it so (it owns rooms only then).
+            self.publish_active();
+            self.send_heartbeats();
+        }
+        match change {
             Change::Incompatible(v) => {
                 if self
                     .refused_logged
@@ -519,23 +542,47 @@ impl ManagerState {
         }
     }
 
-    /// Publishes the active node names (sorted) for room placement, when they change.
-    fn publish_active(&self) {
+    /// Publishes the nodes that may own rooms and the nodes this one hears (both sorted) for
+    /// room placement. This node counts itself only once every live peer reports it active:
+    /// until then a peer whose view lags would place a room elsewhere while this node, or a
+    /// node that sees it, places the same room here (two owners).
+    fn publish_active(&mut self) {
+        if self.my_state() == NodeState::Active {
+            let since = *self.active_since.get_or_insert_with(Instant::now);
+            if !self.owning {
+                let all = self.view.seen_active_by_all();
+                if all || since.elapsed() >= OWN_DEADLINE {
+                    if !all {
+                        tracing::warn!(
+                            "not every live peer reports this node active after {OWN_DEADLINE:?}; owning rooms anyway"
+                        );
+                    }
+                    tracing::info!(
+                        after_ms = since.elapsed().as_millis() as u64,
+                        "every live peer counts this node active: it owns rooms"
+                    );
+                    self.owning = true;
+                }
+            }
+        } else {
+            self.active_since = None;
+            self.owning = false;
+        }
         let mut names: Vec<String> = self
             .view
             .peers()
             .filter(|p| p.state == PeerState::Active)
             .map(|p| p.name.clone())
             .collect();
-        if self.my_state() == NodeState::Active {
+        if self.owning {
             names.push(self.args.name.clone());
         }
         names.sort();
-        if let Ok(mut cur) = self.args.active.write() {
-            if *cur != names {
-                tracing::info!(active = ?names, "active nodes changed");
-                *cur = names;
-            }
+        let mut live = self.view.live();
+        live.push(self.args.name.clone());
+        live.sort();
+        if self.args.members.set(names.clone(), live) {
+            tracing::info!(active = ?names, "active nodes changed");
         }
     }
 
@@ -670,6 +717,8 @@ impl Actor for ManagerActor {
             refused_logged: HashSet::new(),
             announced: None,
             first_heard: None,
+            active_since: None,
+            owning: false,
             gossiped_up: HashSet::new(),
             suspects: HashMap::new(),
             started: Instant::now(),

@@ -270,6 +270,21 @@ impl View {
         })
     }
 
+    /// Whether every peer that is not down reports this node, in this incarnation, as
+    /// `active` in its last heartbeat: then every node that can be asked to place a room counts
+    /// this one among the owners, and this node may create rooms without a second owner
+    /// appearing on a node whose view lags (see `directory`).
+    pub fn seen_active_by_all(&self) -> bool {
+        self.peers
+            .values()
+            .filter(|p| p.state != PeerState::Down)
+            .all(|p| {
+                p.reported.iter().any(|m| {
+                    m.name == self.me && m.incarnation == self.my_incarnation && m.state == "active"
+                })
+            })
+    }
+
     /// The view as gossip, ourselves first.
     pub fn gossip(&self, my_addr: &str, my_state: &str) -> Vec<Member> {
         let mut v = vec![Member {
@@ -394,5 +409,28 @@ mod tests {
         w.on_heartbeat(&drained, t0, 1);
         w.mark_down("b", "1", t0);
         assert!(w.agreed());
+    }
+
+    #[test]
+    fn owns_rooms_only_once_every_live_peer_sees_it_active() {
+        let t0 = Instant::now();
+        let mut v = View::new("a", "i0", Duration::from_secs(1));
+        assert!(v.seen_active_by_all(), "alone: nobody to wait for");
+        let mut from_b = hb("b", "1", 1);
+        from_b.members = vec![member("b", "1", "active"), member("a", "i0", "joining")];
+        v.on_heartbeat(&from_b, t0, 1);
+        assert!(!v.seen_active_by_all(), "b still sees a joining");
+        from_b.members[1].state = "active".into();
+        from_b.sent_us = 2;
+        v.on_heartbeat(&from_b, t0, 2);
+        assert!(v.seen_active_by_all());
+        // c knows only a's previous incarnation.
+        let mut from_c = hb("c", "1", 1);
+        from_c.members = vec![member("c", "1", "active"), member("a", "old", "active")];
+        v.on_heartbeat(&from_c, t0, 1);
+        assert!(!v.seen_active_by_all());
+        // A peer that is down is not waited for.
+        v.mark_down("c", "1", t0);
+        assert!(v.seen_active_by_all());
     }
 }

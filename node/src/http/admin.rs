@@ -570,12 +570,7 @@ async fn migrate(
     guard(&req, &ctx)?;
     let room = super::error::room_name(&path)?;
     let b: MigrateBody = body::json(payload, 4096).await?;
-    let active = ctx
-        .placement
-        .active
-        .read()
-        .map(|v| v.clone())
-        .unwrap_or_default();
+    let active = ctx.placement.members.active();
     if !active.contains(&b.to) {
         return Err(ApiError::bad_request(format!(
             "`{}` is not an active node (active: {})",

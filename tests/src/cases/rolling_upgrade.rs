@@ -586,7 +586,10 @@ async fn rolling_upgrade_through_haproxy_loses_nothing_and_never_routes_to_a_dra
     let admin = format!("http://127.0.0.1:{}", 9100 + cluster.offset + 1);
     crate::wait::until("readers to be members", Duration::from_secs(20), || async {
         for room in ROOMS {
-            let v = crate::http::get_ok(&format!("{admin}/admin/v1/rooms/{room}")).await;
+            // 404 until the readers' joins have created the room.
+            let url = format!("{admin}/admin/v1/rooms/{room}");
+            let (status, v) = crate::http::send(reqwest::Client::new().get(&url)).await;
+            assert!(matches!(status, 200 | 404), "GET {url}: {status} {v}");
             if v["members_total"].as_u64()? < READERS as u64 {
                 return None;
             }
