@@ -50,7 +50,7 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
             LOCAL_MS
         )),
         ClientsRequest::Throttle { client, limits } => count(ractor::call_t!(
-            ctx.limiter,
+            ctx.limiter.actor,
             |tx| RateLimitMessage::Throttle {
                 client: ClientId::new(&client),
                 limits,

@@ -11,7 +11,7 @@ use crate::cluster::ClusterMessage;
 use crate::directory::Placement;
 use crate::hub::HubMessage;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimitMessage;
+use crate::rate_limit::RateLimiter;
 use crate::relay::RelayMessage;
 use crate::session_token::SessionKeys;
 use crate::webhook::Webhook;
@@ -103,8 +103,8 @@ pub struct NodeCtx {
     pub relay: ActorRef<RelayMessage>,
     /// Room placement (this node's host and the active nodes).
     pub placement: Placement,
-    /// Rate-limit policy.
-    pub limiter: ActorRef<RateLimitMessage>,
+    /// Rate-limit policy: the table connections read and the actor that changes it.
+    pub limiter: RateLimiter,
     /// Webhook producer.
     pub webhook: Webhook,
     /// When the node started.
@@ -135,7 +135,7 @@ impl NodeCtx {
         hub: ActorRef<HubMessage>,
         relay: ActorRef<RelayMessage>,
         placement: Placement,
-        limiter: ActorRef<RateLimitMessage>,
+        limiter: RateLimiter,
         webhook: Webhook,
     ) -> Self {
         let c = &config;

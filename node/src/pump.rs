@@ -31,7 +31,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// One batch: (connection, what to push, its bytes already reserved).
@@ -43,11 +43,22 @@ pub const ROUND: usize = 256;
 /// Connections flushed before the pump yields to the worker's other tasks.
 pub const CHUNK: usize = 256;
 
+/// Emptied batches kept for reuse, per pump.
+const SPARE_BATCHES: usize = 4;
+
+/// Largest batch (entries) kept for reuse; a bigger one is freed.
+const SPARE_MAX_LEN: usize = 1 << 16;
+
 /// The way to one worker's pump. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Pump {
     id: usize,
     tx: mpsc::UnboundedSender<Batch>,
+    /// Batches the pump emptied, handed back to the relay for the next publish. A batch for a
+    /// big room is hundreds of KiB: allocating it per publish meant a fresh mapping (the
+    /// allocator maps blocks of 4 KiB and more, see `memory`), page faults and zeroing each
+    /// time, which at saturation cost more than the delivery itself.
+    spare: Arc<Mutex<Vec<Batch>>>,
 }
 
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
@@ -74,10 +85,12 @@ impl Pump {
                 return p.clone();
             }
             let (tx, rx) = mpsc::unbounded_channel();
-            actix_web::rt::spawn(run(rx, metrics.clone()));
+            let spare = Arc::new(Mutex::new(Vec::new()));
+            actix_web::rt::spawn(run(rx, spare.clone(), metrics.clone()));
             let p = Pump {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 tx,
+                spare,
             };
             *slot = Some(p.clone());
             p
@@ -133,18 +146,31 @@ struct Round {
     sample: u64,
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Batch>, metrics: Arc<Metrics>) {
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    spare: Arc<Mutex<Vec<Batch>>>,
+    metrics: Arc<Metrics>,
+) {
     let mut round = Round::default();
+    let give_back = |batch: Batch| {
+        if batch.capacity() <= SPARE_MAX_LEN {
+            if let Ok(mut s) = spare.lock() {
+                if s.len() < SPARE_BATCHES {
+                    s.push(batch);
+                }
+            }
+        }
+    };
     loop {
         if round.dirty.is_empty() {
             let Some(batch) = rx.recv().await else {
                 return;
             };
-            take(batch, &mut round, &metrics);
+            give_back(take(batch, &mut round, &metrics));
         }
         for _ in 0..ROUND {
             match rx.try_recv() {
-                Ok(batch) => take(batch, &mut round, &metrics),
+                Ok(batch) => give_back(take(batch, &mut round, &metrics)),
                 Err(_) => break,
             }
         }
@@ -157,8 +183,9 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Batch>, metrics: Arc<Metrics>) {
     }
 }
 
-fn take(batch: Batch, round: &mut Round, metrics: &Metrics) {
-    for (conn, out, bytes) in batch {
+/// Delivers a batch; returns it emptied.
+fn take(mut batch: Batch, round: &mut Round, metrics: &Metrics) -> Batch {
+    for (conn, out, bytes) in batch.drain(..) {
         if let Outbound::Room(d) = &out {
             if conn.queue_empty() {
                 if let Some(local) = slot(&conn) {
@@ -189,6 +216,7 @@ fn take(batch: Batch, round: &mut Round, metrics: &Metrics) {
         }
         conn.deliver(out, bytes);
     }
+    batch
 }
 
 /// Flushes the oldest [`CHUNK`] connections with frames waiting.
@@ -234,7 +262,13 @@ impl Fanout {
             let i = match self.batches.iter().position(|(p, _)| p.id == pump.id) {
                 Some(i) => i,
                 None => {
-                    self.batches.push((pump.clone(), Vec::new()));
+                    let batch = pump
+                        .spare
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.pop())
+                        .unwrap_or_default();
+                    self.batches.push((pump.clone(), batch));
                     self.batches.len() - 1
                 }
             };

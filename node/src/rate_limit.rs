@@ -2,8 +2,10 @@
 //! overrides (operator throttles), and pushes changes to live connections through the hub.
 //!
 //! The hot path does not come here: each connection enforces its own [`bucket::TokenBucket`]s
-//! with the [`Limits`] this actor handed it, so no frame costs a message hop. This actor owns
-//! only policy; it never touches a socket.
+//! with the [`Limits`] of the [`Policy`] table, so no frame costs a message hop. A connecting
+//! client reads the table ([`Policy::for_client`], a read lock) instead of asking the actor:
+//! a call per connection was two cross-thread wakes on every connect. Only the actor writes the
+//! table. This module owns only policy; it never touches a socket.
 
 pub mod bucket;
 
@@ -23,15 +25,59 @@ pub struct Limits {
     pub bytes_per_sec: u64,
 }
 
+/// The limits that apply, readable by every connection; written by [`RateLimiterActor`] only.
+#[derive(Debug)]
+pub struct Policy {
+    /// Limits from config.
+    defaults: Limits,
+    /// Per-client overrides. Kept after the client disconnects, so a throttled client cannot
+    /// shed its throttle by reconnecting with its session; only an operator clears one.
+    overrides: std::sync::RwLock<HashMap<ClientId, Limits>>,
+}
+
+impl Policy {
+    /// A table with `defaults` and no overrides.
+    pub fn new(defaults: Limits) -> Self {
+        Self {
+            defaults,
+            overrides: std::sync::RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The limits for `client`, and whether they are an operator's override.
+    pub fn for_client(&self, client: &ClientId) -> (Limits, bool) {
+        match self
+            .overrides
+            .read()
+            .ok()
+            .and_then(|o| o.get(client).copied())
+        {
+            Some(l) => (l, true),
+            None => (self.defaults, false),
+        }
+    }
+
+    fn set(&self, client: &ClientId, limits: Option<Limits>) {
+        if let Ok(mut o) = self.overrides.write() {
+            match limits {
+                Some(l) => o.insert(client.clone(), l),
+                None => o.remove(client),
+            };
+        }
+    }
+}
+
+/// The node's rate limiter: the actor that changes policy, and the table connections read.
+#[derive(Clone)]
+pub struct RateLimiter {
+    /// The actor (throttle requests).
+    pub actor: ActorRef<RateLimitMessage>,
+    /// The table.
+    pub policy: std::sync::Arc<Policy>,
+}
+
 /// Messages accepted by [`RateLimiterActor`].
 pub enum RateLimitMessage {
-    /// A connection opens: which limits apply to `client`?
-    Policy {
-        /// Client asking.
-        client: ClientId,
-        /// Answer.
-        reply: RpcReplyPort<(Limits, bool)>,
-    },
     /// Set (`Some`) or clear (`None`) an operator override for `client`; answers how many live
     /// connections took the new limits.
     Throttle {
@@ -51,11 +97,8 @@ pub struct RateLimiterActor;
 
 /// Arguments and state of [`RateLimiterActor`].
 pub struct RateLimiterState {
-    /// Limits from config.
-    pub defaults: Limits,
-    /// Per-client overrides. Kept after the client disconnects, so a throttled client cannot
-    /// shed its throttle by reconnecting with its session; only an operator clears one.
-    pub overrides: HashMap<ClientId, Limits>,
+    /// The table it writes.
+    pub policy: std::sync::Arc<Policy>,
     /// Where live connections are found.
     pub hub: ActorRef<HubMessage>,
 }
@@ -80,13 +123,6 @@ impl Actor for RateLimiterActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RateLimitMessage::Policy { client, reply } => {
-                let answer = match state.overrides.get(&client) {
-                    Some(l) => (*l, true),
-                    None => (state.defaults, false),
-                };
-                let _ = reply.send(answer);
-            }
             RateLimitMessage::Throttle {
                 client,
                 limits,
@@ -94,10 +130,15 @@ impl Actor for RateLimiterActor {
             } => {
                 let effective = match limits {
                     Some(l) => (l, true),
-                    None => (state.defaults, false),
+                    None => (state.policy.defaults, false),
                 };
                 // The override is kept only for a client that is connected (and then survives
-                // its reconnects); the hub answers how many connections took it.
+                // its reconnects); the hub answers how many connections took it. It is in the
+                // table before the hub is asked, so a connection of that client opening
+                // meanwhile reads it.
+                if limits.is_some() {
+                    state.policy.set(&client, limits);
+                }
                 let n = ractor::call_t!(
                     state.hub,
                     |tx| HubMessage::ApplyLimits {
@@ -109,14 +150,8 @@ impl Actor for RateLimiterActor {
                     2000
                 )
                 .unwrap_or(0);
-                match limits {
-                    Some(l) if n > 0 => {
-                        state.overrides.insert(client.clone(), l);
-                    }
-                    Some(_) => {}
-                    None => {
-                        state.overrides.remove(&client);
-                    }
+                if limits.is_none() || n == 0 {
+                    state.policy.set(&client, None);
                 }
                 tracing::info!(client = %client, throttled = effective.1, limits = ?effective.0, connections = n, "rate limit policy changed");
                 let _ = reply.send(n);

@@ -11,7 +11,7 @@ use crate::auth::{AuthSetupError, Authenticator};
 use crate::context::{Lifecycle, NodeCtx, NodeState};
 use crate::hub::{HubActor, HubMessage};
 use crate::metrics::{spawn_sampler, Metrics};
-use crate::rate_limit::{Limits, RateLimiterActor, RateLimiterState};
+use crate::rate_limit::{Limits, Policy, RateLimiter, RateLimiterActor, RateLimiterState};
 use crate::relay::RelayActor;
 use crate::room_host::RoomHostActor;
 use crate::webhook::Webhook;
@@ -20,7 +20,6 @@ use actix_service::{map_config, IntoServiceFactory, ServiceFactoryExt};
 use actix_web::{web, App, HttpServer};
 use cluster_config::Config;
 use ractor::Actor;
-use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -157,20 +156,24 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         lifecycle: lifecycle.clone(),
     };
     let _ = relay_placement.set(placement.clone());
+    let policy = Arc::new(Policy::new(Limits {
+        msgs_per_sec: config.limits.msgs_per_sec,
+        burst: config.limits.burst,
+        bytes_per_sec: config.limits.bytes_per_sec,
+    }));
     let limiter = spawn_actor(
         "rate_limiter",
         RateLimiterActor,
         RateLimiterState {
-            defaults: Limits {
-                msgs_per_sec: config.limits.msgs_per_sec,
-                burst: config.limits.burst,
-                bytes_per_sec: config.limits.bytes_per_sec,
-            },
-            overrides: HashMap::new(),
+            policy: policy.clone(),
             hub: hub.clone(),
         },
     )
     .await?;
+    let limiter = RateLimiter {
+        actor: limiter,
+        policy,
+    };
     let (webhook, webhook_task) = Webhook::start(&config.webhook, node.clone(), metrics.clone());
     let auth = Authenticator::new(&config.auth)?;
 
@@ -347,7 +350,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         relay.get_cell(),
         room_host.get_cell(),
         ingress.get_cell(),
-        limiter.get_cell(),
+        limiter.actor.get_cell(),
     ] {
         actor.stop(None);
     }

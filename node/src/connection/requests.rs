@@ -226,7 +226,7 @@ impl Conn {
             let room_ref = match directory::lookup(&self.ctx.placement, &room).await {
                 Ok(r) => r,
                 Err(e) => {
-                    tracing::warn!(room = %room, error = %e, "room lookup failed");
+                    tracing::warn!(client = %self.handle.info.client, room = %room, error = %e, "room lookup failed");
                     continue;
                 }
             };
@@ -235,7 +235,9 @@ impl Conn {
                     outcome = Some((room_ref, o));
                     break;
                 }
-                Err(e) => tracing::warn!(room = %room, error = %e, "join failed"),
+                Err(e) => {
+                    tracing::warn!(client = %self.handle.info.client, room = %room, error = %e, "join failed")
+                }
             }
         }
         let Some((room_ref, o)) = outcome else {
@@ -382,14 +384,14 @@ impl Conn {
                     owner: r.owner,
                     epoch: o.epoch.clone(),
                 });
-                tracing::info!(room = %r.room, epoch = %o.epoch, same_epoch = o.epoch == old_epoch, replayed = replay.len(), "re-joined the room at its new owner");
+                tracing::info!(client = %self.handle.info.client, room = %r.room, epoch = %o.epoch, same_epoch = o.epoch == old_epoch, replayed = replay.len(), "re-joined the room at its new owner");
                 for d in replay {
                     self.write(d.frame.clone()).await?;
                 }
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(room = %r.room, error = %e, "re-joining a re-created room failed");
+                tracing::warn!(client = %self.handle.info.client, room = %r.room, error = %e, "re-joining a re-created room failed");
                 Ok(())
             }
         }
@@ -499,7 +501,7 @@ impl Conn {
                 self.ok(id, &result).await
             }
             Err(e) => {
-                tracing::warn!(room = %room, error = %e, "publish failed");
+                tracing::warn!(client = %self.handle.info.client, room = %room, error = %e, "publish failed");
                 self.reject(
                     id,
                     ErrorCode::Unavailable,
