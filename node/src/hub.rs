@@ -152,8 +152,9 @@ pub struct HubActor {
 #[derive(Default)]
 pub struct HubState {
     conns: HashMap<ConnId, ConnHandle>,
-    by_client: HashMap<ClientId, Vec<ConnId>>,
-    by_user: HashMap<UserId, Vec<ConnId>>,
+    /// A client or a user has one connection, most of the time: kept inline, no allocation.
+    by_client: HashMap<ClientId, Ids>,
+    by_user: HashMap<UserId, Ids>,
     /// Clients whose last connection closed, and when (pruned after the session TTL).
     gone: HashMap<ClientId, std::time::Instant>,
 }
@@ -202,7 +203,10 @@ impl HubState {
     }
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<ConnId>>, key: &K, id: ConnId) {
+/// The connections of one client or user.
+type Ids = smallvec::SmallVec<[ConnId; 1]>;
+
+fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Ids>, key: &K, id: ConnId) {
     if let Some(v) = map.get_mut(key) {
         v.retain(|c| *c != id);
         if v.is_empty() {

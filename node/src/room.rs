@@ -130,12 +130,24 @@ fn remote_relay(node: &str) -> Option<ActorRef<IngressMessage>> {
         .map(ActorRef::from)
 }
 
+/// The shared name of `node` (a handful of nodes: a scan).
+fn intern(names: &mut Vec<Arc<str>>, node: &str) -> Arc<str> {
+    if let Some(n) = names.iter().find(|n| &***n == node) {
+        return n.clone();
+    }
+    let n: Arc<str> = Arc::from(node);
+    names.push(n.clone());
+    n
+}
+
 /// How many recent messages a room re-sends to a node reached through a new link.
 const RESEND_TAIL: usize = 256;
 
+/// One member client (a room of 10 000 keeps 10 000: boxed strings, and the node's name
+/// shared, not copied, per member).
 struct Member {
-    user: String,
-    node: String,
+    user: Box<str>,
+    node: Arc<str>,
     conns: u32,
 }
 
@@ -148,7 +160,9 @@ pub struct RoomState {
     seq: u64,
     history: History,
     snapshot: Option<Snapshot>,
-    members: HashMap<String, Member>,
+    members: HashMap<Box<str>, Member>,
+    /// The names of the nodes members are on, shared by the members.
+    node_names: Vec<Arc<str>>,
     /// Per node with members: where to reach it and how many member connections it has.
     relays: HashMap<String, (RelayTarget, u32)>,
     idle_since: Option<Instant>,
@@ -209,10 +223,10 @@ impl RoomState {
         if self.relays.remove(node).is_none() {
             return;
         }
-        let gone: Vec<String> = self
+        let gone: Vec<Box<str>> = self
             .members
             .iter()
-            .filter(|(_, m)| m.node == node)
+            .filter(|(_, m)| &*m.node == node)
             .map(|(c, _)| c.clone())
             .collect();
         tracing::warn!(room = %self.args.name, %node, members = gone.len(), "members' node is gone; removing them");
@@ -247,16 +261,22 @@ impl RoomState {
         self.idle_since = None;
         let entry = self.relays.entry(req.node.clone()).or_insert((target, 0));
         entry.1 += 1;
-        let m = self
-            .members
-            .entry(req.client.clone())
-            .or_insert_with(|| Member {
-                user: req.user.clone(),
-                node: req.node.clone(),
-                conns: 0,
-            });
+        let node = intern(&mut self.node_names, &req.node);
+        if !self.members.contains_key(req.client.as_str()) {
+            self.members.insert(
+                req.client.as_str().into(),
+                Member {
+                    user: req.user.as_str().into(),
+                    node: node.clone(),
+                    conns: 0,
+                },
+            );
+        }
+        let Some(m) = self.members.get_mut(req.client.as_str()) else {
+            unreachable!("inserted just above");
+        };
         m.conns += 1;
-        m.node.clone_from(&req.node);
+        m.node = node;
         if m.conns == 1 && !req.quiet {
             let frame = self.presence_frame(true, &req.client, &req.user);
             self.broadcast_presence(&frame, &req.client);
@@ -481,9 +501,9 @@ impl RoomState {
             .members
             .iter()
             .map(|(c, m)| migration::MovedMember {
-                client: c.clone(),
-                user: m.user.clone(),
-                node: m.node.clone(),
+                client: c.to_string(),
+                user: m.user.to_string(),
+                node: m.node.to_string(),
                 conns: m.conns,
             })
             .collect();
@@ -803,6 +823,7 @@ impl Actor for RoomActor {
             seq: 0,
             snapshot: None,
             members: HashMap::new(),
+            node_names: Vec::new(),
             relays: HashMap::new(),
             idle_since: Some(Instant::now()),
             rate: (Instant::now(), 0, 0),
@@ -830,11 +851,12 @@ impl Actor for RoomActor {
             }
             for mm in m.members {
                 if state.relays.contains_key(&mm.node) {
+                    let node = intern(&mut state.node_names, &mm.node);
                     state.members.insert(
-                        mm.client,
+                        mm.client.into_boxed_str(),
                         Member {
-                            user: mm.user,
-                            node: mm.node,
+                            user: mm.user.into_boxed_str(),
+                            node,
                             conns: mm.conns,
                         },
                     );
@@ -897,9 +919,9 @@ impl Actor for RoomActor {
                     .members
                     .iter()
                     .map(|(c, m)| PresenceEntry {
-                        client: c.clone(),
-                        user: m.user.clone(),
-                        node: m.node.clone(),
+                        client: c.to_string(),
+                        user: m.user.to_string(),
+                        node: m.node.to_string(),
                     })
                     .collect();
                 members.sort_by(|a, b| a.client.cmp(&b.client));
