@@ -16,11 +16,15 @@
 //! | mimalloc | 12.29 KiB | — |
 //!
 //! So blocks of 4 KiB and more get their own mapping, unmapped when freed. The price is an
-//! `mmap`, a `munmap` and page faults per such block: a few per handshake (about a fifth of
-//! the connect rate) and, at saturation, per large write buffer and fan-out batch (median best
-//! saturation step 74 against 103 msg/s at 10 000 subscribers over 5 alternated pairs). A
-//! throughput-bound deployment sets `MALLOC_MMAP_THRESHOLD_=131072` (glibc's default), which
-//! this module then leaves alone.
+//! `mmap`, a `munmap` and page faults per such block, so the hot path keeps its blocks below
+//! 4 KiB: write buffers are chains of chunks under 4 KiB (`websocket::writer`) and fan-out
+//! batches are reused (`pump`). Before that, at saturation, the setting cost about a third of
+//! the throughput (median best step 74 against 103 msg/s at 10 000 subscribers, 5 alternated
+//! pairs, 2026-11-24 00:23); after it, alternated pairs gave 0.84M / 1.30M deliveries/s with
+//! it against 0.74M / 1.32M without (2026-11-24 02:13). Lower thresholds were worse (2 KiB
+//! and 1 KiB: 5.93 KiB per connection), and so was one arena (`MALLOC_ARENA_MAX=1`: 7.6 KiB).
+//! `MALLOC_MMAP_THRESHOLD_=131072` (glibc's default) in the environment turns it off; this
+//! module then leaves the allocator alone.
 //!
 //! Touches the process's allocator settings only, once, at start.
 
