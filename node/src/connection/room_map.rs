@@ -29,7 +29,14 @@ impl<V> RoomMap<V> {
     pub fn insert(&mut self, room: RoomName, value: V) {
         match self.get_mut(&room) {
             Some(v) => *v = value,
-            None => self.0.push((room, value)),
+            None => {
+                if self.0.capacity() == 0 {
+                    // Most connections are in one room: room for exactly one (a first `push`
+                    // would reserve four entries).
+                    self.0.reserve_exact(1);
+                }
+                self.0.push((room, value));
+            }
         }
     }
 
