@@ -307,8 +307,9 @@ impl Conn {
             let now_s = now_micros() / 1_000_000;
             tokio::time::Instant::now() + Duration::from_secs(exp.saturating_sub(now_s))
         });
-        let first = expiry.map_or(next_ping, |e| e.min(next_ping));
-        let timer = tokio::time::sleep_until(first);
+        let deadline =
+            |next_ping| expiry.map_or(next_ping, |e: tokio::time::Instant| e.min(next_ping));
+        let timer = tokio::time::sleep_until(deadline(next_ping));
         tokio::pin!(timer);
 
         loop {
@@ -329,11 +330,6 @@ impl Conn {
                             reconnect: true,
                             hint: None,
                         }))
-                    } else if now < next_ping {
-                        // Woken early (never expected): wait for the deadline again, since a
-                        // finished timer that is not reset is ready at every poll.
-                        timer.as_mut().reset(expiry.map_or(next_ping, |e| e.min(next_ping)));
-                        Ok(())
                     } else if missed_pongs >= 2 {
                         Err(Exit::Close(CloseRequest {
                             code: close::HEARTBEAT_TIMEOUT,
@@ -346,8 +342,7 @@ impl Conn {
                         self.local.writer.borrow_mut().ping(b"gh");
                         // A late tick delays the next one (no burst of pings).
                         next_ping = now + hb_every;
-                        let at = expiry.map_or(next_ping, |e| e.min(next_ping));
-                        timer.as_mut().reset(at);
+                        timer.as_mut().reset(deadline(next_ping));
                         Ok(())
                     }
                 }

@@ -262,19 +262,14 @@ impl RoomState {
         let entry = self.relays.entry(req.node.clone()).or_insert((target, 0));
         entry.1 += 1;
         let node = intern(&mut self.node_names, &req.node);
-        if !self.members.contains_key(req.client.as_str()) {
-            self.members.insert(
-                req.client.as_str().into(),
-                Member {
-                    user: req.user.as_str().into(),
-                    node: node.clone(),
-                    conns: 0,
-                },
-            );
-        }
-        let Some(m) = self.members.get_mut(req.client.as_str()) else {
-            unreachable!("inserted just above");
-        };
+        let m = self
+            .members
+            .entry(req.client.as_str().into())
+            .or_insert_with(|| Member {
+                user: req.user.as_str().into(),
+                node: node.clone(),
+                conns: 0,
+            });
         m.conns += 1;
         m.node = node;
         if m.conns == 1 && !req.quiet {

@@ -125,16 +125,6 @@ impl Writer {
     /// [`IOV_MAX`] chunks). `Ok(true)` when nothing is left.
     pub fn try_flush(&mut self, io: &TcpStream) -> io::Result<bool> {
         while self.pending() > 0 {
-            if self.more.is_empty() {
-                // One chunk (the usual case): a plain `write`.
-                match io.try_write(&self.out[self.pos..]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => self.pos += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                    Err(e) => return Err(e),
-                }
-                continue;
-            }
             let mut bufs = [io::IoSlice::new(&[]); IOV_MAX];
             bufs[0] = io::IoSlice::new(&self.out[self.pos..]);
             let mut k = 1;
