@@ -32,6 +32,13 @@ pub struct Delivery {
     pub published_us: u64,
 }
 
+impl AsRef<[u8]> for Delivery {
+    /// The message frame's payload (what a connection's writer shares).
+    fn as_ref(&self) -> &[u8] {
+        self.frame.as_bytes()
+    }
+}
+
 /// A unit of work for a connection.
 #[derive(Debug)]
 pub enum Outbound {

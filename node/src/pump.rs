@@ -1,32 +1,38 @@
 //! Per-worker delivery pumps. The relay runs on the actors' runtime and every connection task
 //! on one of the HTTP workers' threads; a push into a connection's queue from the relay is a
 //! cross-thread wake, which costs the worker a syscall (an eventfd write) per delivery. Instead
-//! the relay hands each worker one batch per event (a publish, a presence change, a re-homing),
-//! and the worker's pump, a task on that worker's thread, takes it from there:
+//! the relay hands each worker one piece of [`Work`] per event, and the worker's pump, a task on
+//! that worker's thread, takes it from there. A publish is one [`Work::Room`]: the message and
+//! the room's subscribers on that worker, a list the relay builds when the room's membership
+//! changes ([`Subscribers`]) and shares with every publish after it, so a delivery costs the
+//! relay nothing and the pump no allocation and no reference count. Other events (presence, a
+//! re-homing) are one batch per worker ([`Fanout`]).
 //!
 //! - A room message for a connection whose queue is empty and that follows the room in the
 //!   message's epoch is written straight into the connection's write buffer
 //!   ([`ConnLocal::room_message`]): no queue, no task wake.
 //! - Everything else goes into the connection's queue (a local wake), in order.
-//! - The pump takes every batch that is already waiting, then flushes the connections it wrote
+//! - The pump takes all the work that is already waiting, then flushes the connections it wrote
 //!   to, oldest first, [`CHUNK`] at a time, yielding to the worker's other tasks between chunks
-//!   and taking the batches that arrived meanwhile. A connection is flushed once however many
-//!   frames it collected, so under load the messages of many publishes leave in one `write` per
-//!   connection. What the socket does not take now is left for the connection task, which
+//!   and taking the work that arrived meanwhile. A connection is flushed once however many
+//!   frames it collected, so under load the messages of many publishes leave in one `writev`
+//!   per connection (their payloads shared, not copied: `websocket::Writer`). What the socket does not take now is left for the connection task, which
 //!   waits for the socket to become writable.
 //!
 //! Order: everything the relay sends one connection goes through that connection's pump, in the
-//! relay's order; a frame is written around the queue only when the queue is empty. Bounds: the
-//! relay reserves a delivery's bytes in the connection's queue budget before batching it
-//! (`ConnHandle::reserve`); unwritten bytes over that budget close the connection with 4008.
+//! relay's order; a frame is written around the queue only when the queue is empty. Bounds: a
+//! publish in flight to a pump is one shared delivery and one shared list, whatever the room's
+//! size; a batch's bytes are reserved in each connection's queue budget before batching
+//! (`ConnHandle::reserve`), and a room message that cannot go around the queue is pushed into
+//! it under the same budget; unwritten bytes over that budget close the connection with 4008.
 //!
-//! Owns the batches in flight and the worker's table of connections (slots); never decides who
+//! Owns the work in flight and the worker's table of connections (slots); never decides who
 //! gets what (the relay does).
 
 use crate::connection::local::{ConnLocal, RoomWrite};
 use crate::ids::now_micros;
 use crate::metrics::{Metrics, LATENCY_SAMPLE};
-use crate::outbound::{ConnHandle, Outbound};
+use crate::outbound::{ConnHandle, Delivery, Outbound};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -36,6 +42,14 @@ use tokio::sync::mpsc;
 
 /// One batch: (connection, what to push, its bytes already reserved).
 type Batch = Vec<(ConnHandle, Outbound, usize)>;
+
+/// What the relay hands a pump.
+enum Work {
+    /// Pushes gathered by a [`Fanout`].
+    Batch(Batch),
+    /// One publish for a room's subscribers on this worker.
+    Room(Arc<Delivery>, Arc<[ConnHandle]>),
+}
 
 /// Most batches taken between two flush chunks.
 pub const ROUND: usize = 256;
@@ -53,7 +67,7 @@ const SPARE_MAX_LEN: usize = 1 << 16;
 #[derive(Debug, Clone)]
 pub struct Pump {
     id: usize,
-    tx: mpsc::UnboundedSender<Batch>,
+    tx: mpsc::UnboundedSender<Work>,
     /// Batches the pump emptied, handed back to the relay for the next publish. A batch for a
     /// big room is hundreds of KiB: allocating it per publish meant a fresh mapping (the
     /// allocator maps blocks of 4 KiB and more, see `memory`), page faults and zeroing each
@@ -124,16 +138,15 @@ impl Pump {
     }
 }
 
-fn slot(conn: &ConnHandle) -> Option<Rc<ConnLocal>> {
-    let (_, i) = conn.pump()?;
-    SLOTS.with(|s| {
-        s.borrow()
-            .slots
+impl Slots {
+    /// The worker-local side of `conn`, if it has a slot on this worker.
+    fn get(&self, conn: &ConnHandle) -> Option<&Rc<ConnLocal>> {
+        let (_, i) = conn.pump()?;
+        self.slots
             .get(*i)
             .and_then(Option::as_ref)
             .filter(|l| l.id == conn.id)
-            .cloned()
-    })
+    }
 }
 
 /// What the pump wrote and has not flushed yet.
@@ -147,12 +160,15 @@ struct Round {
 }
 
 async fn run(
-    mut rx: mpsc::UnboundedReceiver<Batch>,
+    mut rx: mpsc::UnboundedReceiver<Work>,
     spare: Arc<Mutex<Vec<Batch>>>,
     metrics: Arc<Metrics>,
 ) {
     let mut round = Round::default();
-    let give_back = |batch: Batch| {
+    let give_back = |work: Work| {
+        let Work::Batch(batch) = work else {
+            return;
+        };
         if batch.capacity() <= SPARE_MAX_LEN {
             if let Ok(mut s) = spare.lock() {
                 if s.len() < SPARE_BATCHES {
@@ -163,14 +179,14 @@ async fn run(
     };
     loop {
         if round.dirty.is_empty() {
-            let Some(batch) = rx.recv().await else {
+            let Some(work) = rx.recv().await else {
                 return;
             };
-            give_back(take(batch, &mut round, &metrics));
+            give_back(take(work, &mut round, &metrics));
         }
         for _ in 0..ROUND {
             match rx.try_recv() {
-                Ok(batch) => give_back(take(batch, &mut round, &metrics)),
+                Ok(work) => give_back(take(work, &mut round, &metrics)),
                 Err(_) => break,
             }
         }
@@ -183,40 +199,73 @@ async fn run(
     }
 }
 
-/// Delivers a batch; returns it emptied.
-fn take(mut batch: Batch, round: &mut Round, metrics: &Metrics) -> Batch {
-    for (conn, out, bytes) in batch.drain(..) {
-        if let Outbound::Room(d) = &out {
-            if conn.queue_empty() {
-                if let Some(local) = slot(&conn) {
-                    match local.room_message(d) {
-                        RoomWrite::Written => {
-                            conn.release(bytes);
-                            conn.shared.msgs_out.fetch_add(1, Ordering::Relaxed);
-                            round.frames += 1;
-                            round.bytes += d.frame.len() as u64;
-                            round.sample = round.sample.wrapping_add(1);
-                            if round.sample.is_multiple_of(LATENCY_SAMPLE) {
-                                let us = now_micros().saturating_sub(d.published_us);
-                                metrics.deliver_latency.observe(us as f64 / 1e6);
+/// Delivers a piece of work; returns what is left of it (an emptied batch, for reuse).
+fn take(mut work: Work, round: &mut Round, metrics: &Metrics) -> Work {
+    SLOTS.with(|s| {
+        let slots = s.borrow();
+        match &mut work {
+            Work::Batch(batch) => {
+                for (conn, out, bytes) in batch.drain(..) {
+                    if let Outbound::Room(d) = &out {
+                        match write_room(&slots, &conn, d, round, metrics) {
+                            RoomWrite::Written | RoomWrite::Duplicate => {
+                                conn.release(bytes);
+                                continue;
                             }
-                            if !local.dirty.replace(true) {
-                                round.dirty.push_back((local, conn));
-                            }
-                            continue;
+                            RoomWrite::Other => {}
                         }
-                        RoomWrite::Duplicate => {
-                            conn.release(bytes);
-                            continue;
-                        }
-                        RoomWrite::Other => {}
+                    }
+                    conn.deliver(out, bytes);
+                }
+            }
+            Work::Room(d, conns) => {
+                let bytes = d.frame.len();
+                for conn in conns.iter() {
+                    if conn.shared.closing() {
+                        continue;
+                    }
+                    if write_room(&slots, conn, d, round, metrics) == RoomWrite::Other {
+                        conn.push(Outbound::Room(d.clone()), bytes);
                     }
                 }
             }
         }
-        conn.deliver(out, bytes);
+    });
+    work
+}
+
+/// Writes room message `d` straight into `conn`'s write buffer when its queue is empty and it
+/// follows the room in `d`'s epoch; [`RoomWrite::Other`] when the connection's queue must
+/// take it.
+fn write_room(
+    slots: &Slots,
+    conn: &ConnHandle,
+    d: &Arc<Delivery>,
+    round: &mut Round,
+    metrics: &Metrics,
+) -> RoomWrite {
+    if !conn.queue_empty() {
+        return RoomWrite::Other;
     }
-    batch
+    let Some(local) = slots.get(conn) else {
+        return RoomWrite::Other;
+    };
+    let written = local.room_message(d);
+    if written == RoomWrite::Written {
+        round.frames += 1;
+        round.bytes += d.frame.len() as u64;
+        round.sample = round.sample.wrapping_add(1);
+        if round.sample.is_multiple_of(LATENCY_SAMPLE) {
+            let us = now_micros().saturating_sub(d.published_us);
+            metrics.deliver_latency.observe(us as f64 / 1e6);
+        }
+        let n = local.unflushed.get();
+        local.unflushed.set(n.saturating_add(1));
+        if n == 0 {
+            round.dirty.push_back((local.clone(), conn.clone()));
+        }
+    }
+    written
 }
 
 /// Flushes the oldest [`CHUNK`] connections with frames waiting.
@@ -231,7 +280,10 @@ fn flush(round: &mut Round, metrics: &Metrics) {
         let Some((local, conn)) = round.dirty.pop_front() else {
             return;
         };
-        local.dirty.set(false);
+        let n = local.unflushed.replace(0);
+        conn.shared
+            .msgs_out
+            .fetch_add(u64::from(n), Ordering::Relaxed);
         let mut writer = local.writer.borrow_mut();
         match writer.try_flush(&local.io) {
             Ok(true) => {}
@@ -279,12 +331,59 @@ impl Fanout {
     /// Hands every batch to its pump (one wake per worker).
     pub fn send(self) {
         for (pump, batch) in self.batches {
-            if let Err(mpsc::error::SendError(batch)) = pump.tx.send(batch) {
+            if let Err(mpsc::error::SendError(Work::Batch(batch))) =
+                pump.tx.send(Work::Batch(batch))
+            {
                 // The worker is gone (shutdown): its connections are closing anyway.
                 for (conn, _, bytes) in batch {
                     conn.release(bytes);
                 }
             }
+        }
+    }
+}
+
+/// One room's subscribers on this node, grouped by worker: what a publish is handed to the
+/// pumps with. The relay builds it when the room's membership changed and shares it with every
+/// publish until the next change, so a publish costs the relay one message per worker.
+#[derive(Default)]
+pub struct Subscribers {
+    /// Per pump, its connections.
+    by_pump: Vec<(Pump, Arc<[ConnHandle]>)>,
+    /// Connections without a pump: queued directly.
+    direct: Vec<ConnHandle>,
+}
+
+impl Subscribers {
+    /// Groups `conns` by their worker's pump.
+    pub fn new<'a>(conns: impl Iterator<Item = &'a ConnHandle>) -> Self {
+        let mut groups: Vec<(Pump, Vec<ConnHandle>)> = Vec::new();
+        let mut direct = Vec::new();
+        for conn in conns {
+            let Some((pump, _)) = conn.pump() else {
+                direct.push(conn.clone());
+                continue;
+            };
+            match groups.iter_mut().find(|(p, _)| p.id == pump.id) {
+                Some((_, g)) => g.push(conn.clone()),
+                None => groups.push((pump.clone(), vec![conn.clone()])),
+            }
+        }
+        Self {
+            by_pump: groups.into_iter().map(|(p, g)| (p, g.into())).collect(),
+            direct,
+        }
+    }
+
+    /// Hands `d` to every subscriber: one message per worker's pump. A subscriber whose
+    /// queue overflows is closed with 4008 (by its pump, or here for a connection without one).
+    pub fn deliver(&self, d: &Arc<Delivery>) {
+        for (pump, conns) in &self.by_pump {
+            // A worker that is gone (shutdown) takes its connections with it.
+            let _ = pump.tx.send(Work::Room(d.clone(), conns.clone()));
+        }
+        for conn in &self.direct {
+            conn.push(Outbound::Room(d.clone()), d.frame.len());
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The per-node relay: delivers room messages and presence events to this node's connections.
 //!
 //! A room's owner sends each publish once per node that has members (one cast here, whatever the
-//! member count); the relay pushes the shared [`Delivery`] into each local subscriber's bounded
-//! queue, through one batch per HTTP worker (`pump`), so a publish costs one cross-thread wake
-//! per worker rather than one per subscriber. The relay owns the map `room → local subscribers` and nothing else: it never waits on
+//! member count); the relay hands the shared [`Delivery`] to each HTTP worker's pump with that
+//! worker's subscribers of the room (a list kept per room and rebuilt only when its membership
+//! changes, `pump::Subscribers`), so a publish costs one cross-thread wake per worker rather than
+//! one per subscriber, and no per-subscriber work here. The relay owns the map `room → local subscribers` and nothing else: it never waits on
 //! a connection (pushes are non-blocking, overflow closes the connection) and never assigns seqs.
 //!
 //! Ordering: the relay forwards in the order its mailbox receives, which is the order the owner
@@ -14,7 +15,7 @@ use crate::ids::{ClientId, ConnId};
 use crate::metrics::Metrics;
 use crate::outbound::Rehome;
 use crate::outbound::{ConnHandle, Delivery, Outbound};
-use crate::pump::Fanout;
+use crate::pump::{Fanout, Subscribers};
 use crate::room::wire;
 use crate::room::RoomMessage;
 use bytestring::ByteString;
@@ -108,6 +109,8 @@ pub struct RelayActor {
 #[derive(Default)]
 struct RoomSubs {
     subs: Vec<Subscriber>,
+    /// `subs` grouped by worker for publishes; rebuilt at the first publish after a change.
+    fanout: Option<Subscribers>,
     owner: Option<ActorRef<RoomMessage>>,
     epoch: Option<Arc<str>>,
     rehoming: bool,
@@ -220,30 +223,33 @@ impl Actor for RelayActor {
                 conn,
                 presence,
             } => {
-                let subs = &mut state.rooms.entry(room).or_default().subs;
-                if let Some(s) = subs.iter_mut().find(|s| s.conn.id == conn.id) {
+                let r = state.rooms.entry(room).or_default();
+                if let Some(s) = r.subs.iter_mut().find(|s| s.conn.id == conn.id) {
                     s.presence = presence;
                 } else {
-                    subs.push(Subscriber { conn, presence });
+                    r.subs.push(Subscriber { conn, presence });
+                    r.fanout = None;
                 }
             }
             RelayMessage::Unsubscribe { room, conn } => {
                 if let Some(r) = state.rooms.get_mut(&room) {
+                    let before = r.subs.len();
                     r.subs.retain(|s| s.conn.id != conn);
+                    if r.subs.len() != before {
+                        r.fanout = None;
+                    }
                     if r.subs.is_empty() && !r.rehoming {
                         state.rooms.remove(&room);
                     }
                 }
             }
             RelayMessage::Deliver(d) => {
-                if let Some(r) = state.rooms.get(&d.room) {
-                    let len = d.frame.len();
-                    // One batch per worker; overflow closes the connection with 4008.
-                    let mut out = Fanout::default();
-                    for s in &r.subs {
-                        out.push(&s.conn, Outbound::Room(d.clone()), len);
-                    }
-                    out.send();
+                if let Some(r) = state.rooms.get_mut(&d.room) {
+                    // One message per worker; overflow closes the connection with 4008.
+                    let subs = &r.subs;
+                    r.fanout
+                        .get_or_insert_with(|| Subscribers::new(subs.iter().map(|s| &s.conn)))
+                        .deliver(&d);
                 }
             }
             RelayMessage::Presence {

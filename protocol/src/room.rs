@@ -63,6 +63,12 @@ impl RoomName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether both hold the very same allocation (then they are equal without comparing
+    /// bytes).
+    pub fn same(&self, other: &RoomName) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl std::fmt::Display for RoomName {

@@ -5,8 +5,22 @@ use crate::node::{Node, NodeBuilder};
 use serde_json::Value;
 use std::time::Duration;
 
+/// Where [`free_port`] looks: below the kernel's ephemeral range (32768–60999 by default), so
+/// no outgoing connection and no port-0 listener of a test running alongside can take the port
+/// between the check and the node's own bind (that race once failed a cluster test with
+/// `Address already in use`).
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
 /// Returns a free loopback port (bound and released; the node binds it again right after).
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let port = rng.gen_range(PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

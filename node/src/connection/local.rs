@@ -52,8 +52,10 @@ pub struct ConnLocal {
     pub writer: RefCell<Writer>,
     /// Rooms joined (present once the join's reply and replay are written).
     pub cursors: RefCell<RoomMap<Cursor>>,
-    /// On the pump's list of connections to flush this round.
-    pub dirty: Cell<bool>,
+    /// Frames the pump wrote since its last flush of this connection; above zero, the
+    /// connection is on the pump's list to flush (its `msgs_out` is counted then, once per
+    /// flush rather than once per frame).
+    pub unflushed: Cell<u32>,
 }
 
 impl ConnLocal {
@@ -64,24 +66,29 @@ impl ConnLocal {
             io,
             writer: RefCell::new(Writer::default()),
             cursors: RefCell::new(RoomMap::default()),
-            dirty: Cell::new(false),
+            unflushed: Cell::new(0),
         }
     }
 
     /// Queues `d` if it is the next message of a room this connection follows in `d`'s epoch.
-    pub fn room_message(&self, d: &Delivery) -> RoomWrite {
+    pub fn room_message(&self, d: &Arc<Delivery>) -> RoomWrite {
         let mut cursors = self.cursors.borrow_mut();
-        let Some(c) = cursors.get_mut(&d.room) else {
+        let Some(c) = cursors.get_mut_sharing(&d.room) else {
             return RoomWrite::Other;
         };
-        if !Arc::ptr_eq(&c.epoch, &d.epoch) && c.epoch != d.epoch {
-            return RoomWrite::Other;
+        if !Arc::ptr_eq(&c.epoch, &d.epoch) {
+            if c.epoch != d.epoch {
+                return RoomWrite::Other;
+            }
+            // Share the room's epoch: the next comparison is a pointer's.
+            c.epoch = d.epoch.clone();
         }
         if d.seq <= c.delivered {
             return RoomWrite::Duplicate;
         }
         c.delivered = d.seq;
-        self.writer.borrow_mut().text(d.frame.as_bytes());
+        // The payload is shared, not copied: every subscriber's writer points at it.
+        self.writer.borrow_mut().shared_text(d.clone());
         RoomWrite::Written
     }
 

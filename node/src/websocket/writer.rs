@@ -1,24 +1,29 @@
-//! Writing to an upgraded socket. Frames are appended to a buffer and written together: a
-//! connection that has several frames waiting (a burst of deliveries, a join's reply, snapshot
-//! and replay) makes one `write` for all of them. The buffer exists only while bytes wait, so an
-//! idle connection holds none.
+//! Writing to an upgraded socket. Frames are queued and written together: a connection that has
+//! several frames waiting (a burst of deliveries, a join's reply, snapshot and replay) makes one
+//! `writev` for all of them. The queue exists only while bytes wait, so an idle connection
+//! holds none.
 //!
-//! The buffer is a chain of chunks of at most [`CHUNK_LIMIT`] bytes, never one large vector: the
-//! allocator maps blocks of 4 KiB and more on their own (see `memory`), and at saturation, when
-//! many sockets are behind, buffers growing to 8–16 KiB meant an `mmap`, page faults and a
-//! `munmap` per growth and per flush.
+//! Two kinds of frames are queued:
+//!
+//! - A room message is queued *shared* ([`Writer::shared_text`]): the writer keeps a reference
+//!   to the message's payload, encoded once per publish and shared by every subscriber, and
+//!   writes the frame's header and that payload from where they are (two slices of the
+//!   `writev`). A delivery copies nothing and allocates nothing beyond its place in the queue.
+//! - Anything else (replies, control frames, the handshake's `101`) is encoded into owned
+//!   chunks of at most [`CHUNK_LIMIT`] bytes, consecutive frames sharing a chunk. Chunks never
+//!   grow past 4 KiB: the allocator maps blocks of 4 KiB and more on their own (see `memory`).
+//!
+//! Owns the queue and the header encoding of shared frames; never touches what it writes.
 
 use super::frame;
+use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
-/// Bytes reserved when a write buffer is first needed: one ~100-byte message. Small on
-/// purpose: a publish to 5 000 idle subscribers makes 5 000 of these at once and frees them
-/// after the flush. At 1 KiB each they came from the top of the heap, which glibc trimmed and
-/// the next publish faulted back in (page faults and zeroing: the server's CPU at 5 000 × 10
-/// msg/s went from 44 % to 32 %, and p99 from 51 to 40 ms, when this went from 1024 to 112);
-/// chunks this small are recycled from malloc's fast bins instead. A busy connection's chunk
-/// grows by doubling, up to [`CHUNK_LIMIT`].
+/// Bytes reserved when an owned chunk is first needed: one ~100-byte message. Small on purpose:
+/// chunks this small are recycled from malloc's fast bins. A busy chunk grows by doubling, up
+/// to [`CHUNK_LIMIT`].
 const FIRST_CAPACITY: usize = 112;
 
 /// A chunk that would grow past this starts a new one (a frame larger than this gets a chunk of
@@ -29,33 +34,91 @@ pub const CHUNK_LIMIT: usize = 3 * 1024;
 /// Largest capacity a chunk grows to: below 4 096 bytes with malloc's chunk header.
 const CHUNK_CAPACITY: usize = 4096 - 64;
 
-/// Chunks written by one `writev`.
-const IOV_MAX: usize = 32;
+/// Slices written by one `writev` (a shared frame takes two: header and payload).
+const IOV_MAX: usize = 128;
+
+/// A payload many writers share (a room message, encoded once per publish).
+pub type SharedPayload = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// The bytes of a shared payload.
+fn bytes(p: &SharedPayload) -> &[u8] {
+    (**p).as_ref()
+}
+
+/// One queued piece.
+enum Part {
+    /// Encoded frames.
+    Owned(Vec<u8>),
+    /// A text frame whose payload is shared: its header is encoded when written.
+    Shared(SharedPayload),
+}
+
+/// A text frame's header for `len` payload bytes, and how many of its bytes are used.
+fn text_header(len: usize) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = 0x80 | frame::TEXT;
+    match len {
+        0..=125 => {
+            h[1] = len as u8;
+            (h, 2)
+        }
+        126..=0xFFFF => {
+            h[1] = 126;
+            h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            (h, 4)
+        }
+        _ => {
+            h[1] = 127;
+            h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+            (h, 10)
+        }
+    }
+}
+
+impl Part {
+    /// Bytes this part puts on the wire.
+    fn len(&self) -> usize {
+        match self {
+            Part::Owned(v) => v.len(),
+            Part::Shared(p) => {
+                let n = bytes(p).len();
+                frame::header_len(n) + n
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Owned(v) => write!(f, "Owned({} bytes)", v.len()),
+            Part::Shared(p) => write!(f, "Shared({} bytes)", bytes(p).len()),
+        }
+    }
+}
 
 /// The write side of one WebSocket.
 #[derive(Debug, Default)]
 pub struct Writer {
-    /// The chunk being written.
-    out: Vec<u8>,
-    /// Bytes of `out` already written.
+    /// What waits, oldest first.
+    parts: VecDeque<Part>,
+    /// Bytes of the first part already written.
     pos: usize,
-    /// Chunks after `out`, oldest first (empty, without an allocation, unless a lot waits).
-    more: Vec<Vec<u8>>,
-    /// Bytes in `more`.
-    more_len: usize,
+    /// Bytes waiting (all parts, less `pos`).
+    pending: usize,
 }
 
 impl Writer {
-    /// The chunk `extra` more bytes go to: the last one, or a new one when it would pass
-    /// [`CHUNK_LIMIT`].
+    /// The owned chunk `extra` more bytes go to: the last part when it is an owned chunk with
+    /// room, a new one otherwise.
     fn tail(&mut self, extra: usize) -> &mut Vec<u8> {
-        let last = self.more.last().unwrap_or(&self.out);
-        if !last.is_empty() && last.len() + extra > CHUNK_LIMIT {
-            self.more.push(Vec::new());
+        let fits =
+            matches!(self.parts.back(), Some(Part::Owned(v)) if v.len() + extra <= CHUNK_LIMIT);
+        if !fits {
+            self.parts.push_back(Part::Owned(Vec::new()));
         }
-        let v = match self.more.last_mut() {
-            Some(v) => v,
-            None => &mut self.out,
+        let Some(Part::Owned(v)) = self.parts.back_mut() else {
+            unreachable!("the last part is an owned chunk");
         };
         // Grow by doubling, but never past CHUNK_CAPACITY unless one frame needs more (plain
         // doubling from an odd start, say 160 bytes, reaches 5 120).
@@ -74,10 +137,7 @@ impl Writer {
         let v = self.tail(extra);
         let before = v.len();
         f(v);
-        let added = v.len() - before;
-        if !self.more.is_empty() {
-            self.more_len += added;
-        }
+        self.pending += v.len() - before;
     }
 
     /// Queues bytes as they are (the handshake's `101` response).
@@ -90,6 +150,13 @@ impl Writer {
         self.append(payload.len() + 10, |v| {
             frame::encode(v, frame::TEXT, payload);
         });
+    }
+
+    /// Queues a text frame whose payload stays where it is until written.
+    pub fn shared_text(&mut self, payload: SharedPayload) {
+        let part = Part::Shared(payload);
+        self.pending += part.len();
+        self.parts.push_back(part);
     }
 
     /// Queues a binary frame.
@@ -118,55 +185,85 @@ impl Writer {
 
     /// Bytes waiting to be written.
     pub fn pending(&self) -> usize {
-        self.out.len() - self.pos + self.more_len
+        self.pending
     }
 
-    /// Writes what the socket takes now, without waiting (one `writev` for up to
-    /// [`IOV_MAX`] chunks). `Ok(true)` when nothing is left.
+    /// Writes what the socket takes now, without waiting (one `writev` for up to [`IOV_MAX`]
+    /// slices at a time). `Ok(true)` when nothing is left.
     pub fn try_flush(&mut self, io: &TcpStream) -> io::Result<bool> {
-        while self.pending() > 0 {
-            let mut bufs = [io::IoSlice::new(&[]); IOV_MAX];
-            bufs[0] = io::IoSlice::new(&self.out[self.pos..]);
-            let mut k = 1;
-            for c in self.more.iter().take(IOV_MAX - 1) {
-                bufs[k] = io::IoSlice::new(c);
-                k += 1;
-            }
-            let n = match io.try_write_vectored(&bufs[..k]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
+        while self.pending > 0 {
+            let n = {
+                // Headers of the shared frames first (the slices below borrow them).
+                let mut heads = [([0u8; 10], 0usize); IOV_MAX / 2];
+                let mut h = 0;
+                for part in self.parts.iter() {
+                    if h == heads.len() {
+                        break;
+                    }
+                    if let Part::Shared(p) = part {
+                        heads[h] = text_header(bytes(p).len());
+                        h += 1;
+                    }
+                }
+                let mut bufs = [io::IoSlice::new(&[]); IOV_MAX];
+                let mut k = 0;
+                let mut h = 0;
+                let mut skip = self.pos;
+                for part in self.parts.iter() {
+                    match part {
+                        Part::Owned(v) => {
+                            if k == IOV_MAX {
+                                break;
+                            }
+                            bufs[k] = io::IoSlice::new(&v[skip..]);
+                            k += 1;
+                        }
+                        Part::Shared(p) => {
+                            if k + 2 > IOV_MAX || h == heads.len() {
+                                break;
+                            }
+                            let (head, hl) = &heads[h];
+                            h += 1;
+                            let payload = bytes(p);
+                            if skip < *hl {
+                                bufs[k] = io::IoSlice::new(&head[skip..*hl]);
+                                bufs[k + 1] = io::IoSlice::new(payload);
+                                k += 2;
+                            } else {
+                                bufs[k] = io::IoSlice::new(&payload[skip - hl..]);
+                                k += 1;
+                            }
+                        }
+                    }
+                    skip = 0;
+                }
+                match io.try_write_vectored(&bufs[..k]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
             };
             self.advance(n);
         }
-        // Everything is out: give the buffers back, so an idle connection holds none.
-        self.out = Vec::new();
-        self.more = Vec::new();
+        // Everything is out: give the queue back, so an idle connection holds none.
+        self.parts = VecDeque::new();
         self.pos = 0;
         Ok(true)
     }
 
     /// Drops `n` written bytes from the front.
     fn advance(&mut self, mut n: usize) {
-        let first = self.out.len() - self.pos;
-        if n < first {
-            self.pos += n;
-            return;
-        }
-        n -= first;
-        self.out.clear();
-        self.pos = 0;
-        while !self.more.is_empty() {
-            // A handful of chunks at most, unless the client stopped reading.
-            let c = self.more.remove(0);
-            self.more_len -= c.len();
-            if n < c.len() {
-                self.out = c;
-                self.pos = n;
+        self.pending -= n;
+        while let Some(front) = self.parts.front() {
+            let left = front.len() - self.pos;
+            if n < left {
+                self.pos += n;
                 return;
             }
-            n -= c.len();
+            n -= left;
+            self.pos = 0;
+            self.parts.pop_front();
         }
     }
 
@@ -183,14 +280,37 @@ impl Writer {
 mod tests {
     use super::*;
 
+    /// Everything queued, as the socket would get it.
+    fn wire(w: &Writer) -> Vec<u8> {
+        let mut all = Vec::new();
+        for p in &w.parts {
+            match p {
+                Part::Owned(v) => all.extend_from_slice(v),
+                Part::Shared(s) => {
+                    let payload = bytes(s);
+                    let (h, hl) = text_header(payload.len());
+                    all.extend_from_slice(&h[..hl]);
+                    all.extend_from_slice(payload);
+                }
+            }
+        }
+        all[w.pos..].to_vec()
+    }
+
+    fn owned_chunks(w: &Writer) -> impl Iterator<Item = &Vec<u8>> {
+        w.parts.iter().filter_map(|p| match p {
+            Part::Owned(v) => Some(v),
+            Part::Shared(_) => None,
+        })
+    }
+
     #[test]
     fn no_chunk_grows_past_the_mapping_threshold() {
         for size in [20usize, 90, 100, 150, 200, 250, 300, 1000, 2000, 3000] {
             let mut w = Writer::default();
             for _ in 0..200 {
                 w.text(&vec![b'x'; size]);
-                assert!(w.out.capacity() < 4096, "{size}: {}", w.out.capacity());
-                assert!(w.more.iter().all(|c| c.capacity() < 4096), "{size}");
+                assert!(owned_chunks(&w).all(|c| c.capacity() < 4096), "{size}");
             }
         }
     }
@@ -203,20 +323,63 @@ mod tests {
             w.text(&payload);
         }
         assert_eq!(w.pending(), 100 * 102);
-        let mut all = w.out.clone();
-        for c in &w.more {
+        for c in owned_chunks(&w) {
             assert!(
                 c.len() <= CHUNK_LIMIT && c.capacity() < 4096,
                 "{}",
                 c.capacity()
             );
-            all.extend_from_slice(c);
         }
-        assert!(w.out.capacity() < 4096);
+        let all = wire(&w);
         assert_eq!(all.len(), 100 * 102);
         assert!(all.chunks(102).all(|f| f[0] == 0x81 && f[1] == 100));
         // A frame bigger than a chunk gets one of its own.
         w.text(&[b'y'; 5000]);
         assert_eq!(w.pending(), 100 * 102 + 5004);
+    }
+
+    #[test]
+    fn shared_frames_are_encoded_like_owned_ones_and_keep_their_place() {
+        let mut shared = Writer::default();
+        let mut owned = Writer::default();
+        for (i, len) in [0usize, 5, 125, 126, 300, 0xFFFF, 0x10000]
+            .into_iter()
+            .enumerate()
+        {
+            let payload = vec![b'a' + i as u8; len];
+            shared.text(format!("reply {i}").as_bytes());
+            owned.text(format!("reply {i}").as_bytes());
+            shared.shared_text(Arc::new(payload.clone()));
+            owned.text(&payload);
+        }
+        shared.ping(b"gh");
+        owned.ping(b"gh");
+        assert_eq!(shared.pending(), owned.pending());
+        assert_eq!(wire(&shared), wire(&owned));
+    }
+
+    #[test]
+    fn partial_writes_resume_where_they_stopped() {
+        let build = || {
+            let mut w = Writer::default();
+            w.raw(b"HTTP/1.1 101\r\n\r\n");
+            for i in 0..5u8 {
+                w.shared_text(Arc::new(vec![b'0' + i; 130]));
+                w.text(b"ack");
+            }
+            w
+        };
+        let full = wire(&build());
+        // Every split point, including inside a shared frame's header and payload.
+        for cut in 0..full.len() {
+            let mut w = build();
+            w.advance(cut);
+            assert_eq!(w.pending(), full.len() - cut, "cut {cut}");
+            assert_eq!(wire(&w), full[cut..], "cut {cut}");
+        }
+        let mut w = build();
+        w.advance(full.len());
+        assert_eq!(w.pending(), 0);
+        assert!(w.parts.is_empty());
     }
 }
