@@ -156,7 +156,7 @@ async fn run(
         connected_at: SystemTime::now(),
     };
     let pump = crate::pump::Pump::local(&ctx.metrics);
-    let local = Rc::new(ConnLocal::new(id, io));
+    let local = Rc::new(ConnLocal::new(id, io, shared.clone()));
     *local.writer.borrow_mut() = writer;
     let slot = crate::pump::Pump::register(local.clone());
     let handle = ConnHandle::new(id, info, shared, Some((pump, slot)));

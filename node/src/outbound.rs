@@ -82,8 +82,17 @@ pub struct CloseRequest {
 
 /// State one connection shares with the node: queue accounting, counters for the admin API,
 /// and the close signal. Written by the connection, read by everyone.
+///
+/// `repr(C)` keeps what a pump reads for every delivery (`queued`, `close_code`) at the front,
+/// in one cache line.
 #[derive(Debug)]
+#[repr(C)]
 pub struct ConnShared {
+    /// Items in the inbox (kept under the inbox's lock, read without it: the pump asks for
+    /// every delivery).
+    queued: AtomicUsize,
+    /// Set once a close was requested; the first request wins.
+    close_code: AtomicU16,
     /// Bytes waiting in the outbound queue.
     pub queued_bytes: AtomicUsize,
     /// Most bytes the queue may hold.
@@ -98,8 +107,6 @@ pub struct ConnShared {
     pub throttled: AtomicBool,
     /// Current limits (for the admin API).
     pub limits: Mutex<Limits>,
-    /// Set once a close was requested; the first request wins.
-    close_code: AtomicU16,
     /// Boxed: set once in a connection's life, and 48 bytes smaller while it is not.
     close: Mutex<Option<Box<CloseRequest>>>,
     /// Wakes the connection: a close request or something queued.
@@ -108,9 +115,6 @@ pub struct ConnShared {
     /// allocates nothing) rather than a channel, whose fixed blocks cost an idle connection
     /// about 1.8 KiB.
     queue: Mutex<Option<VecDeque<Outbound>>>,
-    /// Items in the inbox (kept under the inbox's lock, read without it: the pump asks for
-    /// every delivery).
-    queued: AtomicUsize,
     /// Most frames the inbox holds.
     max_frames: usize,
 }
@@ -191,6 +195,22 @@ impl ConnShared {
     pub fn closing(&self) -> bool {
         self.close_code.load(Ordering::Acquire) != 0
     }
+
+    /// Whether nothing waits in the inbox (so a frame written around it cannot overtake one
+    /// in it).
+    pub fn queue_empty(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0
+    }
+
+    /// Closes the connection as a slow consumer (4008).
+    pub fn overflow(&self) {
+        self.request_close(CloseRequest {
+            code: protocol::codes::close::SLOW_CONSUMER,
+            reason: "slow consumer: outbound queue overflow".into(),
+            reconnect: true,
+            hint: None,
+        });
+    }
 }
 
 /// Static facts about a connection, for the admin API and the user index.
@@ -268,7 +288,7 @@ impl ConnHandle {
     /// Whether nothing waits in the connection's queue (so a frame written around the queue
     /// cannot overtake one in it).
     pub fn queue_empty(&self) -> bool {
-        self.shared.queued.load(Ordering::Acquire) == 0
+        self.shared.queue_empty()
     }
 
     /// Counts `bytes` against the queue budget before they are queued (by a pump); overflow
@@ -326,12 +346,7 @@ impl ConnHandle {
 
     /// Closes the connection as a slow consumer (4008).
     pub fn overflow(&self) {
-        self.shared.request_close(CloseRequest {
-            code: protocol::codes::close::SLOW_CONSUMER,
-            reason: "slow consumer: outbound queue overflow".into(),
-            reconnect: true,
-            hint: None,
-        });
+        self.shared.overflow();
     }
 
     /// Asks the connection to close.

@@ -30,7 +30,7 @@
 //! gets what (the relay does).
 
 use crate::connection::local::{ConnLocal, RoomWrite};
-use crate::ids::now_micros;
+use crate::ids::{now_micros, ConnId};
 use crate::metrics::{Metrics, LATENCY_SAMPLE};
 use crate::outbound::{ConnHandle, Delivery, Outbound};
 use std::cell::RefCell;
@@ -48,7 +48,15 @@ enum Work {
     /// Pushes gathered by a [`Fanout`].
     Batch(Batch),
     /// One publish for a room's subscribers on this worker.
-    Room(Arc<Delivery>, Arc<[ConnHandle]>),
+    Room(Arc<Delivery>, Arc<[Sub]>),
+}
+
+/// A subscriber as a pump finds it: its slot and id inline, so a delivery goes from this
+/// list to the worker-local state without reading the handle.
+pub struct Sub {
+    conn: ConnHandle,
+    id: ConnId,
+    slot: usize,
 }
 
 impl Work {
@@ -56,7 +64,7 @@ impl Work {
     fn deliveries(&self) -> usize {
         match self {
             Work::Batch(b) => b.len(),
-            Work::Room(_, conns) => conns.len(),
+            Work::Room(_, subs) => subs.len(),
         }
     }
 }
@@ -153,13 +161,18 @@ impl Pump {
 }
 
 impl Slots {
+    /// The worker-local side of connection `id`, if it is in `slot` (slots are reused).
+    fn at(&self, slot: usize, id: ConnId) -> Option<&Rc<ConnLocal>> {
+        self.slots
+            .get(slot)
+            .and_then(Option::as_ref)
+            .filter(|l| l.id == id)
+    }
+
     /// The worker-local side of `conn`, if it has a slot on this worker.
     fn get(&self, conn: &ConnHandle) -> Option<&Rc<ConnLocal>> {
         let (_, i) = conn.pump()?;
-        self.slots
-            .get(*i)
-            .and_then(Option::as_ref)
-            .filter(|l| l.id == conn.id)
+        self.at(*i, conn.id)
     }
 }
 
@@ -167,7 +180,7 @@ impl Slots {
 #[derive(Default)]
 struct Round {
     /// Connections with frames waiting, oldest first.
-    dirty: VecDeque<(Rc<ConnLocal>, ConnHandle)>,
+    dirty: VecDeque<Rc<ConnLocal>>,
     frames: u64,
     bytes: u64,
     sample: u64,
@@ -224,8 +237,8 @@ fn take(mut work: Work, round: &mut Round, metrics: &Metrics) -> Work {
         match &mut work {
             Work::Batch(batch) => {
                 for (conn, out, bytes) in batch.drain(..) {
-                    if let Outbound::Room(d) = &out {
-                        match write_room(&slots, &conn, d, round, metrics) {
+                    if let (Outbound::Room(d), Some(local)) = (&out, slots.get(&conn)) {
+                        match write_room(local, d, round, metrics) {
                             RoomWrite::Written | RoomWrite::Duplicate => {
                                 conn.release(bytes);
                                 continue;
@@ -236,15 +249,17 @@ fn take(mut work: Work, round: &mut Round, metrics: &Metrics) -> Work {
                     conn.deliver(out, bytes);
                 }
             }
-            Work::Room(d, conns) => {
+            Work::Room(d, subs) => {
                 let bytes = d.frame.len();
-                for conn in conns.iter() {
-                    if conn.shared.closing() {
-                        continue;
+                for sub in subs.iter() {
+                    if let Some(local) = slots.at(sub.slot, sub.id) {
+                        if local.shared.closing()
+                            || write_room(local, d, round, metrics) != RoomWrite::Other
+                        {
+                            continue;
+                        }
                     }
-                    if write_room(&slots, conn, d, round, metrics) == RoomWrite::Other {
-                        conn.push(Outbound::Room(d.clone()), bytes);
-                    }
+                    sub.conn.push(Outbound::Room(d.clone()), bytes);
                 }
             }
         }
@@ -256,18 +271,14 @@ fn take(mut work: Work, round: &mut Round, metrics: &Metrics) -> Work {
 /// follows the room in `d`'s epoch; [`RoomWrite::Other`] when the connection's queue must
 /// take it.
 fn write_room(
-    slots: &Slots,
-    conn: &ConnHandle,
+    local: &Rc<ConnLocal>,
     d: &Arc<Delivery>,
     round: &mut Round,
     metrics: &Metrics,
 ) -> RoomWrite {
-    if !conn.queue_empty() {
+    if !local.shared.queue_empty() {
         return RoomWrite::Other;
     }
-    let Some(local) = slots.get(conn) else {
-        return RoomWrite::Other;
-    };
     let written = local.room_message(d);
     if written == RoomWrite::Written {
         round.frames += 1;
@@ -280,7 +291,7 @@ fn write_room(
         let n = local.unflushed.get();
         local.unflushed.set(n.saturating_add(1));
         if n == 0 {
-            round.dirty.push_back((local.clone(), conn.clone()));
+            round.dirty.push_back(local.clone());
         }
     }
     written
@@ -295,20 +306,19 @@ fn flush(round: &mut Round, metrics: &Metrics) {
         round.bytes = 0;
     }
     for _ in 0..CHUNK {
-        let Some((local, conn)) = round.dirty.pop_front() else {
+        let Some(local) = round.dirty.pop_front() else {
             return;
         };
+        let shared = &local.shared;
         let n = local.unflushed.replace(0);
-        conn.shared
-            .msgs_out
-            .fetch_add(u64::from(n), Ordering::Relaxed);
+        shared.msgs_out.fetch_add(u64::from(n), Ordering::Relaxed);
         let mut writer = local.writer.borrow_mut();
         match writer.try_flush(&local.io) {
             Ok(true) => {}
-            Ok(false) if writer.pending() > conn.shared.max_queued_bytes => conn.overflow(),
+            Ok(false) if writer.pending() > shared.max_queued_bytes => shared.overflow(),
             // The rest waits for the socket: the connection task takes it from here (and a
             // failed socket ends the connection there).
-            Ok(false) | Err(_) => conn.shared.wake.notify_one(),
+            Ok(false) | Err(_) => shared.wake.notify_one(),
         }
     }
 }
@@ -367,7 +377,7 @@ impl Fanout {
 #[derive(Default)]
 pub struct Subscribers {
     /// Per pump, its connections.
-    by_pump: Vec<(Pump, Arc<[ConnHandle]>)>,
+    by_pump: Vec<(Pump, Arc<[Sub]>)>,
     /// Connections without a pump: queued directly.
     direct: Vec<ConnHandle>,
 }
@@ -375,16 +385,21 @@ pub struct Subscribers {
 impl Subscribers {
     /// Groups `conns` by their worker's pump.
     pub fn new<'a>(conns: impl Iterator<Item = &'a ConnHandle>) -> Self {
-        let mut groups: Vec<(Pump, Vec<ConnHandle>)> = Vec::new();
+        let mut groups: Vec<(Pump, Vec<Sub>)> = Vec::new();
         let mut direct = Vec::new();
         for conn in conns {
-            let Some((pump, _)) = conn.pump() else {
+            let Some((pump, slot)) = conn.pump() else {
                 direct.push(conn.clone());
                 continue;
             };
+            let sub = Sub {
+                conn: conn.clone(),
+                id: conn.id,
+                slot: *slot,
+            };
             match groups.iter_mut().find(|(p, _)| p.id == pump.id) {
-                Some((_, g)) => g.push(conn.clone()),
-                None => groups.push((pump.clone(), vec![conn.clone()])),
+                Some((_, g)) => g.push(sub),
+                None => groups.push((pump.clone(), vec![sub])),
             }
         }
         Self {
@@ -396,9 +411,9 @@ impl Subscribers {
     /// Hands `d` to every subscriber: one message per worker's pump. A subscriber whose
     /// queue overflows is closed with 4008 (by its pump, or here for a connection without one).
     pub fn deliver(&self, d: &Arc<Delivery>) {
-        for (pump, conns) in &self.by_pump {
+        for (pump, subs) in &self.by_pump {
             // A worker that is gone (shutdown) takes its connections with it.
-            let _ = pump.tx.send(Work::Room(d.clone(), conns.clone()));
+            let _ = pump.tx.send(Work::Room(d.clone(), subs.clone()));
         }
         for conn in &self.direct {
             conn.push(Outbound::Room(d.clone()), d.frame.len());

@@ -14,7 +14,7 @@
 
 use super::room_map::RoomMap;
 use crate::ids::ConnId;
-use crate::outbound::Delivery;
+use crate::outbound::{ConnShared, Delivery};
 use crate::websocket::Writer;
 use protocol::room::RoomName;
 use std::cell::{Cell, RefCell};
@@ -46,6 +46,9 @@ pub enum RoomWrite {
 pub struct ConnLocal {
     /// Connection id (checked by the pump against the handle, since slots are reused).
     pub id: ConnId,
+    /// The state the connection shares with the node (the pump checks its inbox and close
+    /// request from here, without going through the handle).
+    pub shared: Arc<ConnShared>,
     /// The upgraded socket.
     pub io: TcpStream,
     /// Frames waiting for the socket.
@@ -60,9 +63,10 @@ pub struct ConnLocal {
 
 impl ConnLocal {
     /// State for a new connection on `io`.
-    pub fn new(id: ConnId, io: TcpStream) -> Self {
+    pub fn new(id: ConnId, io: TcpStream, shared: Arc<ConnShared>) -> Self {
         Self {
             id,
+            shared,
             io,
             writer: RefCell::new(Writer::default()),
             cursors: RefCell::new(RoomMap::default()),

@@ -1,16 +1,18 @@
 //! A connection's per-room state, kept in a small vector: a connection is in a handful of rooms
-//! (`limits.max_rooms`, 100 by default), where a linear scan is as fast as hashing and an empty
-//! or one-room map costs a few dozen bytes instead of a hash table's minimum allocation.
+//! (`limits.max_rooms`, 100 by default), where a linear scan is as fast as hashing. The first
+//! room is held inline (most connections are in one room): no allocation, and the pump, which
+//! looks up a room for every delivery, finds it in the connection's own memory.
 
 use protocol::room::RoomName;
+use smallvec::SmallVec;
 
 /// Room → `V`, in insertion order.
 #[derive(Debug)]
-pub struct RoomMap<V>(Vec<(RoomName, V)>);
+pub struct RoomMap<V>(SmallVec<[(RoomName, V); 1]>);
 
 impl<V> Default for RoomMap<V> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self(SmallVec::new())
     }
 }
 
@@ -40,14 +42,7 @@ impl<V> RoomMap<V> {
     pub fn insert(&mut self, room: RoomName, value: V) {
         match self.get_mut(&room) {
             Some(v) => *v = value,
-            None => {
-                if self.0.capacity() == 0 {
-                    // Most connections are in one room: room for exactly one (a first `push`
-                    // would reserve four entries).
-                    self.0.reserve_exact(1);
-                }
-                self.0.push((room, value));
-            }
+            None => self.0.push((room, value)),
         }
     }
 
@@ -56,7 +51,7 @@ impl<V> RoomMap<V> {
         let i = self.0.iter().position(|(r, _)| r == room)?;
         let (_, v) = self.0.swap_remove(i);
         if self.0.is_empty() {
-            self.0 = Vec::new();
+            self.0 = SmallVec::new();
         }
         Some(v)
     }
@@ -72,13 +67,13 @@ impl<V> RoomMap<V> {
     }
 
     /// Takes every entry out.
-    pub fn drain(&mut self) -> std::vec::IntoIter<(RoomName, V)> {
+    pub fn drain(&mut self) -> smallvec::IntoIter<[(RoomName, V); 1]> {
         std::mem::take(&mut self.0).into_iter()
     }
 
     /// Removes every entry.
     pub fn clear(&mut self) {
-        self.0 = Vec::new();
+        self.0 = SmallVec::new();
     }
 }
 
