@@ -12,7 +12,9 @@
 #   KOSOKU_PARALLELISM   cases run at once (default 2)
 #   AUTOBAHN_TIMEOUT_S   upper bound for the whole kosoku run (default 1800)
 #   AUTOBAHN_STRICT_CLOSE=1  also fail cases whose behaviorClose is not OK/INFORMATIONAL
-#                        (e.g. WRONG CODE); by default those are only listed as warnings
+#                        (e.g. WRONG CODE); by default those are only listed as warnings.
+#                        The suite's test (tests/src/cases/conformance.rs) sets it to 1 unless
+#                        the environment says otherwise.
 #
 # Passed = behavior OK, NON-STRICT or INFORMATIONAL; anything else (FAILED, WRONG CODE, UNCLEAN,
 # UNIMPLEMENTED, ERROR) counts as failed. Exit 0 only when nothing failed.

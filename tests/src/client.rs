@@ -157,7 +157,7 @@ impl Client {
     pub async fn request(&mut self, mut req: Value, id: u64) -> (Value, Vec<Value>) {
         req["id"] = json!(id);
         self.send(req).await;
-        self.recv_until(|v| (v["op"] == "reply" || v["op"] == "pong") && v["id"] == json!(id))
+        self.recv_until(|v| v["op"] == "reply" && v["id"] == json!(id))
             .await
     }
 

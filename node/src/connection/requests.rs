@@ -155,13 +155,12 @@ impl Conn {
     async fn dispatch(&mut self, id: Option<RequestId>, req: Request) -> Result<(), Exit> {
         let id = id.as_ref();
         match req {
-            Request::Ping => {
-                let frame = match id {
-                    Some(id) => format!(r#"{{"op":"pong","id":{}}}"#, id.raw().get()),
-                    None => ServerFrame::Pong.encode(),
-                };
-                self.write_str(frame).await
-            }
+            // Like every request with an id, a ping with one gets a `reply` echoing it (with an
+            // empty result); a ping without an id gets `{"op":"pong"}`.
+            Request::Ping => match id {
+                Some(_) => self.ok(id, &json(&serde_json::json!({}))).await,
+                None => self.write_str(ServerFrame::Pong.encode()).await,
+            },
             Request::Join {
                 room,
                 since,

@@ -131,8 +131,9 @@ async fn throttle_lowers_a_live_clients_limits_and_unthrottle_restores_them() {
         c.send(json!({"op":"ping","id":2})).await;
         let a = c.recv().await;
         let b = c.recv().await;
-        if a["op"] == "reply" || b["op"] == "reply" {
-            let r = if a["op"] == "reply" { a } else { b };
+        assert!(a["op"] == "reply" && b["op"] == "reply", "{a} {b}");
+        if a["ok"] == false || b["ok"] == false {
+            let r = if a["ok"] == false { a } else { b };
             assert_eq!(r["error"]["code"], "rate_limited");
             break;
         }

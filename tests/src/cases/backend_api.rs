@@ -67,7 +67,7 @@ async fn send_to_user_reaches_every_connection_of_that_user() {
         );
     }
     let (r, seen) = other.request(json!({"op":"ping"}), 1).await;
-    assert_eq!(r["op"], "pong");
+    assert_eq!(r["ok"], true);
     assert!(seen.is_empty());
 }
 

@@ -1,6 +1,6 @@
-//! Limits and back-pressure: inbound rate limits (`rate_limited` with `retry_after_ms`, 1008 on
-//! sustained abuse), the slow consumer that never reads (4008, everyone else unaffected), and
-//! server heartbeats (4009 after two missed pongs).
+//! Limits and back-pressure: inbound message and byte rate limits (`rate_limited` with
+//! `retry_after_ms`, 1008 on sustained abuse), the slow consumer that never reads (4008, everyone
+//! else unaffected), and server heartbeats (4009 after two missed pongs).
 
 use crate::client::Ended;
 use crate::{Client, Node};
@@ -16,22 +16,20 @@ async fn over_the_rate_requests_answer_rate_limited_with_retry_after() {
     for i in 0..10u64 {
         c.send(json!({"op":"ping","id":i})).await;
     }
-    let mut pongs = 0;
+    let mut passed = 0;
     let mut limited = 0;
     for _ in 0..10 {
         let f = c.recv().await;
-        match f["op"].as_str().unwrap() {
-            "pong" => pongs += 1,
-            "reply" => {
-                assert_eq!(f["ok"], false);
-                assert_eq!(f["error"]["code"], "rate_limited");
-                assert!(f["error"]["retry_after_ms"].as_u64().unwrap() > 0);
-                limited += 1;
-            }
-            other => panic!("unexpected {other}"),
+        assert_eq!(f["op"], "reply", "{f}");
+        if f["ok"] == true {
+            passed += 1;
+        } else {
+            assert_eq!(f["error"]["code"], "rate_limited");
+            assert!(f["error"]["retry_after_ms"].as_u64().unwrap() > 0);
+            limited += 1;
         }
     }
-    assert_eq!(pongs, 5, "the burst passes");
+    assert_eq!(passed, 5, "the burst passes");
     assert_eq!(limited, 5);
     // Without an id, the answer is an error frame that still says when to retry.
     c.send(json!({"op":"ping"})).await;
@@ -42,6 +40,89 @@ async fn over_the_rate_requests_answer_rate_limited_with_retry_after() {
     );
     assert!(f["retry_after_ms"].as_u64().is_some());
     assert!(node.metric("gatehouse_rate_limited_total").await >= 5.0);
+}
+
+/// The byte rate of [`over_the_byte_rate_publishes_answer_rate_limited_and_pass_again_after_retry_after`].
+const BYTES_PER_SEC: u64 = 65536;
+
+#[tokio::test]
+async fn over_the_byte_rate_publishes_answer_rate_limited_and_pass_again_after_retry_after() {
+    // Plenty of messages per second, few bytes: only the byte bucket can refuse.
+    let node = Node::builder()
+        .toml(&format!(
+            "[limits]\nmsgs_per_sec = 100000\nburst = 100000\nbytes_per_sec = {BYTES_PER_SEC}"
+        ))
+        .start();
+    let mut c = Client::connect(&node.ws_url("")).await;
+    c.join("bytes").await;
+    let pad = "x".repeat(10 * 1024);
+    let publish = |id: u64| json!({"id":id,"op":"publish","room":"bytes","data":{"pad":pad}});
+    // ≈ 200 KiB at once: about six ~10 KiB frames fit the 64 KiB burst, the rest are refused.
+    const N: u64 = 20;
+    for id in 1..=N {
+        c.send(publish(id)).await;
+    }
+    // A refusal is answered at once, a publish that passed when its room answers: replies may
+    // overtake each other. The publisher's own room messages come in between.
+    let mut replies = std::collections::BTreeMap::new();
+    while replies.len() < N as usize {
+        let (r, _) = c.recv_until(|f| f["op"] == "reply").await;
+        let id = r["id"].as_u64().unwrap();
+        assert!(replies.insert(id, r).is_none(), "two replies to {id}");
+    }
+    let (mut passed, mut limited) = (0, 0);
+    for r in replies.values() {
+        if r["ok"] == true {
+            passed += 1;
+        } else {
+            byte_limited(r);
+            limited += 1;
+        }
+    }
+    assert!(passed >= 1, "the byte burst passes");
+    assert!(
+        limited >= 5,
+        "{limited} of {N} refused: the byte limit did not bite"
+    );
+    assert!(node.metric("gatehouse_rate_limited_total").await >= f64::from(limited));
+    // The connection stays open. A publish right after the burst is refused; after waiting the
+    // `retry_after_ms` its reply gave, the same publish passes and is delivered.
+    let mut waited = false;
+    for id in N + 1.. {
+        c.send(publish(id)).await;
+        let (r, mut seen) = c
+            .recv_until(|f| f["op"] == "reply" && f["id"] == json!(id))
+            .await;
+        if r["ok"] == true {
+            let seq = r["result"]["seq"].clone();
+            if !seen.iter().any(|f| f["op"] == "message" && f["seq"] == seq) {
+                let (m, _) = c
+                    .recv_until(|f| f["op"] == "message" && f["seq"] == seq)
+                    .await;
+                seen.push(m);
+            }
+            let m = seen.iter().find(|f| f["seq"] == seq).unwrap();
+            assert_eq!(m["data"]["pad"].as_str().map(str::len), Some(pad.len()));
+            break;
+        }
+        assert!(!waited, "still refused after waiting retry_after_ms: {r}");
+        let retry_after_ms = byte_limited(&r);
+        tokio::time::sleep(Duration::from_millis(retry_after_ms)).await;
+        waited = true;
+    }
+}
+
+/// Checks that `r` is a `rate_limited` reply from the byte bucket; returns its `retry_after_ms`.
+fn byte_limited(r: &serde_json::Value) -> u64 {
+    assert_eq!(r["op"], "reply", "{r}");
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains(&format!("{BYTES_PER_SEC} bytes/s")), "{msg}");
+    // A ~10 KiB frame refills in ~160 ms at 64 KiB/s.
+    let retry_after_ms = r["error"]["retry_after_ms"].as_u64().unwrap();
+    assert!((1..=1000).contains(&retry_after_ms), "{r}");
+    retry_after_ms
 }
 
 #[tokio::test]
@@ -132,7 +213,7 @@ async fn a_client_that_misses_two_pongs_is_closed_with_4009() {
         for i in 0..8u64 {
             tick.tick().await;
             let (r, _) = alive.request(json!({"op":"ping"}), i).await;
-            assert_eq!(r["op"], "pong");
+            assert_eq!(r["ok"], true);
         }
         alive
     });

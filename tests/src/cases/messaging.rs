@@ -122,8 +122,7 @@ async fn presence_events_go_to_members_that_asked_and_presence_lists_members() {
     let _ = watcher.recv().await; // presence_join again
     let mut third = Client::connect(&node.ws_url("")).await;
     third.join("p").await;
-    let (pong, skipped) = quiet.request(json!({"op":"ping"}), 9).await;
-    let _ = pong;
+    let (_, skipped) = quiet.request(json!({"op":"ping"}), 9).await;
     assert!(
         skipped.iter().all(|f| f["op"] != "presence_join"),
         "{skipped:?}"
@@ -136,13 +135,22 @@ async fn presence_events_go_to_members_that_asked_and_presence_lists_members() {
 }
 
 #[tokio::test]
-async fn ping_answers_pong_and_leave_requires_membership() {
+async fn ping_answers_pong_or_a_reply_with_its_id_and_leave_requires_membership() {
     let node = Node::start_default();
     let mut a = Client::connect(&node.ws_url("")).await;
     a.send(json!({"op":"ping"})).await;
     assert_eq!(a.recv().await, json!({"op":"pong"}));
+    // With an id, a ping is answered like every request with an id: a reply echoing it.
     a.send(json!({"op":"ping","id":"x"})).await;
-    assert_eq!(a.recv().await, json!({"op":"pong","id":"x"}));
+    assert_eq!(
+        a.recv().await,
+        json!({"op":"reply","id":"x","ok":true,"result":{}})
+    );
+    a.send(json!({"op":"ping","id":7})).await;
+    assert_eq!(
+        a.recv().await,
+        json!({"op":"reply","id":7,"ok":true,"result":{}})
+    );
     let (r, _) = a.request(json!({"op":"leave","room":"nowhere"}), 5).await;
     assert_eq!(r["ok"], false);
     assert_eq!(r["error"]["code"], "not_joined");

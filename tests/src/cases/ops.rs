@@ -46,6 +46,55 @@ async fn health_readiness_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn metrics_count_bytes_both_ways_and_sample_publish_to_deliver_latency() {
+    let node = Node::start_default();
+    let mut publisher = Client::connect(&node.ws_url("")).await;
+    let mut reader = Client::connect(&node.ws_url("")).await;
+    publisher.join("lat").await;
+    reader.join("lat").await;
+    let latency = "gatehouse_publish_deliver_latency_seconds_count";
+    let (in_before, out_before, latency_before) = (
+        node.metric("gatehouse_bytes_in_total").await,
+        node.metric("gatehouse_bytes_out_total").await,
+        node.metric(latency).await,
+    );
+    // The node records the latency of one delivery in 8 (`LATENCY_SAMPLE`, per connection or
+    // per worker): 2 members × 40 publishes give every sampler several turns.
+    const N: u64 = 40;
+    for i in 0..N {
+        publisher.publish("lat", json!({"i": i})).await;
+    }
+    let mut seqs = Vec::new();
+    while seqs.len() < N as usize {
+        let f = reader.recv().await;
+        if f["op"] == "message" {
+            seqs.push(f["seq"].as_u64().unwrap());
+        }
+    }
+    assert_eq!(seqs, (1..=N).collect::<Vec<_>>());
+    let count = crate::wait::until("latency samples", Duration::from_secs(10), || async {
+        let n = node.metric(latency).await;
+        (n > latency_before).then_some(n)
+    })
+    .await;
+    assert!(count > 0.0);
+    let (in_after, out_after) = (
+        node.metric("gatehouse_bytes_in_total").await,
+        node.metric("gatehouse_bytes_out_total").await,
+    );
+    // At least the publish frames came in, and each went out to both members.
+    assert!(in_after > in_before, "bytes in: {in_before} → {in_after}");
+    assert!(
+        out_after > out_before,
+        "bytes out: {out_before} → {out_after}"
+    );
+    assert!(
+        out_after - out_before >= (2 * N * 20) as f64,
+        "bytes out: {out_before} → {out_after}"
+    );
+}
+
+#[tokio::test]
 async fn sigterm_closes_clients_with_1001_and_exits_zero() {
     let mut node = Node::start_default();
     let mut c = Client::connect(&node.ws_url("")).await;

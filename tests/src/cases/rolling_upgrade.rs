@@ -388,12 +388,12 @@ async fn reader(url: String, seen: Shared, mut targets_rx: watch::Receiver<Targe
     }
 }
 
-/// A `ping` with an id answers `pong` with that id; true when it came.
+/// A `ping` with an id answers a `reply` with that id; true when it came.
 async fn ping(c: &mut Client, seen: &Shared) -> bool {
     c.send(json!({"op":"ping","id":"final"})).await;
     loop {
         match tokio::time::timeout(Duration::from_secs(5), c.next(Duration::from_secs(10))).await {
-            Ok(Ok(f)) if f["op"] == "pong" => return true,
+            Ok(Ok(f)) if f["op"] == "reply" && f["id"] == "final" => return true,
             Ok(Ok(f)) => on_frame(seen, &f),
             _ => return false,
         }
