@@ -15,7 +15,6 @@ pub mod room_map;
 use crate::admission::AdmitGuard;
 use crate::auth::Identity;
 use crate::context::NodeCtx;
-use crate::hub::HubMessage;
 use crate::ids::{now_micros, ClientId, ConnId};
 use crate::metrics::LATENCY_SAMPLE;
 use crate::outbound::{CloseRequest, ConnHandle, ConnInfo, ConnShared, Outbound};
@@ -160,7 +159,7 @@ async fn run(
     *local.writer.borrow_mut() = writer;
     let slot = crate::pump::Pump::register(local.clone());
     let handle = ConnHandle::new(id, info, shared, Some((pump, slot)));
-    let _ = ctx.hub.cast(HubMessage::Register(handle.clone()));
+    ctx.conns.register(handle.clone());
     ctx.metrics.connections_active.inc();
     ctx.metrics.connections_total.inc();
     tracing::debug!(conn = %id, resumed = acc.resumed, "connected");
@@ -491,7 +490,7 @@ impl Conn {
                 &self.ctx.node,
             );
         }
-        let _ = self.ctx.hub.cast(HubMessage::Unregister(self.handle.id));
+        self.ctx.conns.unregister(self.handle.id);
         self.ctx.metrics.connections_active.dec();
 
         let (code, reason, notify, hint) = match exit {

@@ -99,6 +99,8 @@ pub struct NodeCtx {
     pub sessions: SessionKeys,
     /// Connection hub.
     pub hub: ActorRef<HubMessage>,
+    /// The hub's index, where connections add and remove themselves.
+    pub conns: Arc<crate::hub::HubIndex>,
     /// Local relay.
     pub relay: ActorRef<RelayMessage>,
     /// Room placement (this node's host and the active nodes).
@@ -133,6 +135,7 @@ impl NodeCtx {
         metrics: Arc<Metrics>,
         auth: Authenticator,
         hub: ActorRef<HubMessage>,
+        conns: Arc<crate::hub::HubIndex>,
         relay: ActorRef<RelayMessage>,
         placement: Placement,
         limiter: RateLimiter,
@@ -151,6 +154,7 @@ impl NodeCtx {
             metrics,
             auth,
             hub,
+            conns,
             relay,
             placement,
             limiter,

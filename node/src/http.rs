@@ -23,8 +23,10 @@ pub mod bearer;
 pub mod body;
 pub mod conformance;
 pub mod error;
+pub mod front;
 pub mod ops;
 pub mod upgrade;
+pub mod workers;
 pub mod ws;
 
 use actix_web::web;

@@ -6,6 +6,11 @@ use cluster_config::{load, render, Overrides, SystemEnv};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The system allocator behind a per-thread cache of the blocks a handshake borrows
+/// (`node::memory::cache`).
+#[global_allocator]
+static ALLOC: node::memory::cache::HandshakeBlocks = node::memory::cache::HandshakeBlocks;
+
 /// Gatehouse: a clustered WebSocket gateway.
 #[derive(Parser)]
 #[command(name = "gatehouse", version, about)]

@@ -26,7 +26,13 @@
 //! `MALLOC_MMAP_THRESHOLD_=131072` (glibc's default) in the environment turns it off; this
 //! module then leaves the allocator alone.
 //!
+//! The price of those mappings at connect time (an `mmap`, page faults and a `munmap` per
+//! block and handshake) is taken off by [`cache`], which keeps a few freed 4–16 KiB blocks
+//! per thread for the next handshake.
+//!
 //! Touches the process's allocator settings only, once, at start.
+
+pub mod cache;
 
 /// Blocks of this size and more get their own mapping.
 pub const MMAP_THRESHOLD: i32 = 4096;

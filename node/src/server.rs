@@ -47,6 +47,9 @@ pub enum StartError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Http(#[from] std::io::Error),
+    /// The public listener's workers did not start.
+    #[error(transparent)]
+    Workers(#[from] crate::http::workers::StartError),
     /// The cluster layer could not start.
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
@@ -92,11 +95,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     crate::events::init(&node);
     let sampler = spawn_sampler(metrics.clone());
 
+    let conns = Arc::new(crate::hub::HubIndex::new(config.limits.session_ttl));
     let hub = spawn_actor(
         "hub",
         HubActor {
             node: node.clone(),
             session_ttl: config.limits.session_ttl,
+            index: conns.clone(),
         },
         (),
     )
@@ -178,6 +183,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let auth = Authenticator::new(&config.auth)?;
 
     let public_l = bind("node.listen", config.node.listen)?;
+    // Every client socket inherits these from the listener (`http::front`).
+    crate::http::front::tune_listener(&public_l)?;
     let admin_l = bind("node.admin_listen", config.node.admin_listen)?;
     let public_addr = public_l.local_addr()?;
     let admin_addr = admin_l.local_addr()?;
@@ -204,6 +211,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         metrics.clone(),
         auth,
         hub.clone(),
+        conns,
         relay.clone(),
         placement,
         limiter.clone(),
@@ -222,37 +230,25 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     };
 
     let data = web::Data::from(ctx.clone());
-    // The public listener is built on actix-http directly so that upgrade requests come out
-    // of the HTTP/1 dispatcher with their socket (`http::upgrade`); everything else is the
-    // actix-web app, as `HttpServer` would run it.
-    let public = actix_server::Server::build()
-        .workers(workers)
-        .backlog(4096)
-        .max_concurrent_connections(100_000)
-        .disable_signals()
-        .shutdown_timeout(2)
-        .listen("public", public_l, {
-            let data = data.clone();
-            let ctx = ctx.clone();
-            move || {
-                let app = App::new()
-                    .app_data(data.clone())
-                    .configure(crate::http::public)
-                    .into_factory()
-                    .map_err(|err: actix_web::Error| err.error_response());
-                HttpService::build()
-                    .on_connect_ext(
-                        |io: &actix_web::rt::net::TcpStream,
-                         ext: &mut actix_web::dev::Extensions| {
-                            tune_socket(io, ext)
-                        },
-                    )
-                    .upgrade(crate::http::upgrade::service(ctx.clone()))
-                    .finish(map_config(app, |()| actix_web::dev::AppConfig::default()))
-                    .tcp()
-            }
-        })?
-        .run();
+    // The public listener: our own workers (`http::workers`) accept and serve each socket on
+    // one thread; `/ws` upgrades are answered by `http::front`, everything else reaches the
+    // actix-web app through actix-http, as `HttpServer` would run it.
+    let public = crate::http::workers::Workers::start(public_l, workers, {
+        let data = data.clone();
+        let ctx = ctx.clone();
+        move || {
+            let app = App::new()
+                .app_data(data.clone())
+                .configure(crate::http::public)
+                .into_factory()
+                .map_err(|err: actix_web::Error| err.error_response());
+            let http = HttpService::build()
+                .upgrade(crate::http::upgrade::service(ctx.clone()))
+                .finish(map_config(app, |()| actix_web::dev::AppConfig::default()))
+                .tcp();
+            crate::http::front::service(ctx.clone(), http)
+        }
+    })?;
     let admin = HttpServer::new({
         let data = data.clone();
         move || {
@@ -266,9 +262,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     .shutdown_timeout(1)
     .listen(admin_l)?
     .run();
-    let public_handle = public.handle();
     let admin_handle = admin.handle();
-    let public_task = tokio::spawn(public);
     let admin_task = tokio::spawn(admin);
 
     warn_about_open_surfaces(&config);
@@ -331,9 +325,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if let Some(t) = rebalance_task {
         t.abort();
     }
-    public_handle.stop(true).await;
+    public.stop(Duration::from_secs(2)).await;
     admin_handle.stop(true).await;
-    let _ = public_task.await;
     let _ = admin_task.await;
     drop(data);
     // The webhook sender ends once every producer is gone; give it a bounded time to flush.
@@ -356,22 +349,6 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Unacknowledged data (including a zero window that never opens) for this long aborts the TCP
-/// connection: a client that stops reading cannot hold a socket after its close.
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Socket options for every accepted client connection: TCP_USER_TIMEOUT and keepalive, so dead
-/// or non-reading peers release their sockets; TCP_NODELAY for latency.
-fn tune_socket(tcp: &actix_web::rt::net::TcpStream, _ext: &mut actix_web::dev::Extensions) {
-    let _ = tcp.set_nodelay(true);
-    let sock = socket2::SockRef::from(tcp);
-    let _ = sock.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
-    let ka = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(60))
-        .with_interval(Duration::from_secs(10));
-    let _ = sock.set_tcp_keepalive(&ka);
 }
 
 fn warn_about_open_surfaces(c: &Config) {
