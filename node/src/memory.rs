@@ -1,8 +1,10 @@
 //! Allocator settings for a process that holds many idle connections.
 //!
-//! Every WebSocket handshake borrows blocks of several KiB (actix-http's dispatcher and its two
-//! 8 KiB buffers) and frees them once the socket is handed to the connection task, while the
-//! connection's own small, long-lived allocations are made in between. With glibc's defaults
+//! A WebSocket handshake through actix-http borrowed blocks of several KiB (the dispatcher and
+//! its two 8 KiB buffers) and freed them once the socket was handed to the connection task,
+//! while the connection's own small, long-lived allocations were made in between (`/ws`
+//! handshakes now skip actix-http, [`crate::http::front`]; other HTTP connections still
+//! borrow such blocks). With glibc's defaults
 //! those blocks come from the heap and leave holes among the long-lived allocations. Measured
 //! with 10 000 idle joined connections (`gatehouse-bench idle`, release, 2026-11-23):
 //!
@@ -26,9 +28,9 @@
 //! `MALLOC_MMAP_THRESHOLD_=131072` (glibc's default) in the environment turns it off; this
 //! module then leaves the allocator alone.
 //!
-//! The price of those mappings at connect time (an `mmap`, page faults and a `munmap` per
-//! block and handshake) is taken off by [`cache`], which keeps a few freed 4–16 KiB blocks
-//! per thread for the next handshake.
+//! The price of those mappings per HTTP connection (an `mmap`, page faults and a `munmap` per
+//! block) is taken off by [`cache`], which maps 4–16 KiB blocks itself and keeps a few freed
+//! ones per thread for the next connection.
 //!
 //! Touches the process's allocator settings only, once, at start.
 

@@ -9,6 +9,7 @@ mod conformance;
 mod deploy;
 mod drain;
 mod errors;
+mod handshake;
 mod limits;
 mod local_cluster_script;
 mod messaging;

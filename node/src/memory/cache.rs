@@ -1,12 +1,13 @@
-//! A per-thread cache of the page-sized blocks a WebSocket handshake borrows, in front of the
+//! A per-thread cache of the page-sized blocks an HTTP connection borrows, in front of the
 //! system allocator (`#[global_allocator]` in the `gatehouse` binary).
 //!
-//! Every handshake borrows and returns a few blocks of 4–16 KiB: actix-http's two 8 KiB
-//! dispatcher buffers and the task cell of the per-connection HTTP future (tokio aligns task
-//! cells to 128 bytes, so glibc serves them through `posix_memalign`). With blocks of 4 KiB and
-//! more mapped on their own ([`super::tune_allocator`]) each of them cost an `mmap`, page
-//! faults and a `munmap`: `perf record -e syscalls:sys_enter_mmap --call-graph dwarf` of the
-//! node while 8 000 clients connected counted ≈ 1 `mmap` per connection from task cells alone
+//! Every connection served by actix-http (backend and admin API requests, metrics scrapes,
+//! upgrades outside [`crate::http::front`]'s fast path) borrows and returns a few blocks of
+//! 4–16 KiB: the dispatcher's two 8 KiB buffers and the task cell of its future (tokio aligns
+//! task cells to 128 bytes, so glibc serves them through `posix_memalign`). With blocks of
+//! 4 KiB and more mapped on their own ([`super::tune_allocator`]) each of them cost an `mmap`,
+//! page faults and a `munmap`: when `/ws` handshakes still went through actix-http, `perf
+//! record -e syscalls:sys_enter_mmap --call-graph dwarf` counted ≈ 1.2 `mmap`s per connection
 //! (2026-12-06). This allocator serves every block of 4–16 KiB with an alignment up to a page
 //! from its own mappings, rounded up to whole pages, and keeps up to [`PER_CLASS`] freed blocks
 //! per size class and thread for the next allocation of that class. The blocks are mapped on
