@@ -130,14 +130,6 @@ pub enum HubMessage {
         /// Answer: connections still open (closing ones included).
         reply: RpcReplyPort<usize>,
     },
-    /// Whether `client` may resume its id: connected now, or its last connection closed within
-    /// the session TTL.
-    Resumable {
-        /// Client.
-        client: ClientId,
-        /// Answer.
-        reply: RpcReplyPort<bool>,
-    },
 }
 
 impl ractor::Message for HubMessage {}
@@ -146,8 +138,6 @@ impl ractor::Message for HubMessage {}
 pub struct HubActor {
     /// This node's name.
     pub node: String,
-    /// How long a closed client id stays resumable.
-    pub session_ttl: std::time::Duration,
     /// The index the actor reads and connections write.
     pub index: std::sync::Arc<HubIndex>,
 }
@@ -189,6 +179,17 @@ impl HubIndex {
             .or_default()
             .push(h.id);
         state.conns.insert(h.id, h);
+    }
+
+    /// Whether `client` may resume its id: connected now, or its last connection closed within
+    /// the session TTL.
+    pub fn resumable(&self, client: &ClientId) -> bool {
+        let state = self.lock();
+        state.by_client.contains_key(client)
+            || state
+                .gone
+                .get(client)
+                .is_some_and(|t| t.elapsed() <= self.session_ttl)
     }
 
     /// A connection closed.
@@ -392,14 +393,6 @@ impl Actor for HubActor {
                     n += 1;
                 }
                 let _ = reply.send(state.conns.len());
-            }
-            HubMessage::Resumable { client, reply } => {
-                let ok = state.by_client.contains_key(&client)
-                    || state
-                        .gone
-                        .get(&client)
-                        .is_some_and(|t| t.elapsed() <= self.session_ttl);
-                let _ = reply.send(ok);
             }
         }
         Ok(())

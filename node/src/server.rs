@@ -100,7 +100,6 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         "hub",
         HubActor {
             node: node.clone(),
-            session_ttl: config.limits.session_ttl,
             index: conns.clone(),
         },
         (),
@@ -325,7 +324,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if let Some(t) = rebalance_task {
         t.abort();
     }
-    public.stop(Duration::from_secs(2)).await;
+    public.stop().await;
     admin_handle.stop(true).await;
     let _ = admin_task.await;
     drop(data);

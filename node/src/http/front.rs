@@ -101,11 +101,11 @@ where
             Box::pin(upgrade(ctx, io, head, len)).await;
             Ok(())
         }
-        // Boxed: the dispatcher's future is large, and this future is every handshake's task.
-        Ok(First::Other) => Box::pin(http.call(io)).await,
         Ok(First::Gone) => Ok(()),
-        // Nothing arrived in time: actix-http answers and closes as it would have.
-        Err(_) => Box::pin(http.call(io)).await,
+        // Anything else, or nothing in time (actix-http then answers and closes as it would
+        // have). Boxed: the dispatcher's future is large, and this future is every handshake's
+        // task.
+        Ok(First::Other) | Err(_) => Box::pin(http.call(io)).await,
     }
 }
 
@@ -191,19 +191,20 @@ async fn upgrade(ctx: Arc<NodeCtx>, io: TcpStream, head: Box<RequestHead>, len: 
     if !consume(&io, len).await {
         return;
     }
-    let acc = match Box::pin(super::ws::admit(&ctx, &head)).await {
+    let acc = match super::ws::admit(&ctx, &head) {
         Ok(acc) => acc,
         Err(e) => return refuse(io, e).await,
     };
-    let out = switching_protocols(&head);
+    let out = switching_protocols(&head, true);
     // The `101` is not written here: it goes out in one `write` with the `welcome`.
     crate::connection::spawn(ctx, io, &[], &out, acc);
 }
 
-/// The encoded `101 Switching Protocols` answer to a verified upgrade head.
-fn switching_protocols(head: &RequestHead) -> Vec<u8> {
+/// The encoded `101 Switching Protocols` answer to a verified upgrade head; for a client
+/// (`client`), with the `gatehouse.v1` subprotocol when the client offered it.
+pub(super) fn switching_protocols(head: &RequestHead, client: bool) -> Vec<u8> {
     let mut res = actix_http::ws::handshake_response(head);
-    if super::ws::offers_subprotocol(head) {
+    if client && super::ws::offers_subprotocol(head) {
         res.insert_header((
             actix_http::header::SEC_WEBSOCKET_PROTOCOL,
             super::ws::SUBPROTOCOL,
@@ -246,7 +247,7 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 }
 
 /// Writes the refusal (status and JSON body, as everywhere in the API) and closes.
-async fn refuse(mut io: TcpStream, err: ApiError) {
+pub(super) async fn refuse(mut io: TcpStream, err: ApiError) {
     let res = err.error_response();
     let status = res.status();
     let (res, body) = res.into_parts();
@@ -328,7 +329,7 @@ mod tests {
         let First::Upgrade { head, .. } = classify(with_proto.as_bytes(), None) else {
             panic!("an upgrade for /ws");
         };
-        let res = String::from_utf8(switching_protocols(&head)).unwrap();
+        let res = String::from_utf8(switching_protocols(&head, true)).unwrap();
         let res = res.to_ascii_lowercase();
         assert!(res.starts_with("http/1.1 101 switching protocols\r\n"));
         assert!(res.contains("\r\nupgrade: websocket\r\n"));

@@ -28,6 +28,9 @@ use tokio::sync::watch;
 /// descriptors, buffers), so the loop does not spin while the condition lasts.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// How long handshakes and HTTP requests under way may take to finish once the workers stop.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// The running workers.
 pub struct Workers {
     stop: watch::Sender<bool>,
@@ -48,6 +51,9 @@ pub enum StartError {
     /// A worker's service could not be built.
     #[error("public listener worker {0}: the HTTP service could not be built")]
     Service(usize),
+    /// A worker thread ended before it reported.
+    #[error("a public listener worker ended while starting")]
+    Died,
 }
 
 impl Workers {
@@ -95,19 +101,19 @@ impl Workers {
                 }
                 Err(_) => {
                     let _ = stop.send(true);
-                    return Err(StartError::Service(0));
+                    return Err(StartError::Died);
                 }
             }
         }
         Ok(Self { stop, done })
     }
 
-    /// Stops accepting, lets handshakes under way finish (at most `grace`), then ends the
-    /// workers; connections still open on them are dropped.
-    pub async fn stop(self, grace: Duration) {
+    /// Stops accepting, lets handshakes under way finish (at most [`STOP_GRACE`]), then ends
+    /// the workers; connections still open on them are dropped.
+    pub async fn stop(self) {
         let _ = self.stop.send(true);
         for done in self.done {
-            let _ = tokio::time::timeout(grace + Duration::from_secs(1), done).await;
+            let _ = tokio::time::timeout(STOP_GRACE + Duration::from_secs(1), done).await;
         }
     }
 }
@@ -170,7 +176,7 @@ fn run<M, F>(
         }
         drop(listener);
         // Handshakes and HTTP requests under way get a moment to finish.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let deadline = tokio::time::Instant::now() + STOP_GRACE;
         while in_flight.get() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

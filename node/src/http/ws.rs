@@ -55,7 +55,7 @@ const SESSION_MAX_AGE_S: u64 = 24 * 3600;
 /// Resolves `?session=`: a valid token for the same user (or, for an anonymous client, the
 /// token's own anonymous user) keeps its client id if the token is younger than the session TTL
 /// or the client is connected or left within the TTL. Otherwise a new client id is minted.
-async fn resume(
+fn resume(
     ctx: &NodeCtx,
     mut identity: crate::auth::Identity,
     token: Option<&String>,
@@ -78,16 +78,7 @@ async fn resume(
     let Some((client, user, age)) = verified else {
         return (identity, ClientId::generate(), false);
     };
-    let fresh = age <= ttl
-        || ractor::call_t!(
-            ctx.hub,
-            |tx| crate::hub::HubMessage::Resumable {
-                client: client.clone(),
-                reply: tx
-            },
-            1_000
-        )
-        .unwrap_or(false);
+    let fresh = age <= ttl || ctx.conns.resumable(&client);
     if !fresh {
         return (identity, ClientId::generate(), false);
     }
@@ -100,7 +91,7 @@ async fn resume(
 /// Runs every admission check on an upgrade request's head: node state (503), `Origin` (403),
 /// token (401), connection caps (429, 503 when the node is full). On success the client holds
 /// an admission slot until its connection ends.
-pub async fn admit(ctx: &Arc<NodeCtx>, head: &RequestHead) -> Result<Accepted, ApiError> {
+pub fn admit(ctx: &Arc<NodeCtx>, head: &RequestHead) -> Result<Accepted, ApiError> {
     match ctx.state() {
         NodeState::Active => {}
         s => {
@@ -131,7 +122,7 @@ pub async fn admit(ctx: &Arc<NodeCtx>, head: &RequestHead) -> Result<Accepted, A
             ApiError::new(ErrorCode::Unauthorized, e.to_string()),
         )
     })?;
-    let (identity, client, resumed) = resume(ctx, identity, query.get("session")).await;
+    let (identity, client, resumed) = resume(ctx, identity, query.get("session"));
     let remote_ip = head
         .peer_addr
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
@@ -179,7 +170,7 @@ pub async fn not_upgraded(
     ctx: web::Data<NodeCtx>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = ctx.into_inner();
-    let _accepted = admit(&ctx, req.head()).await?;
+    let _accepted = admit(&ctx, req.head())?;
     Err(refuse(
         &ctx,
         "handshake",

@@ -23,7 +23,9 @@ async fn raw_upgrade(node: &Node, parts: &[&str]) -> (String, Option<Value>) {
     let mut s = TcpStream::connect(node.public).await.unwrap();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
-            // The behaviour under test: the rest of the head arrives later.
+            // The behaviour under test: the rest of the head arrives after the node has looked
+            // at the first bytes (nothing client-side can observe that; it is not a readiness
+            // wait).
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         s.write_all(p.as_bytes()).await.unwrap();

@@ -107,6 +107,8 @@ async fn over_the_byte_rate_publishes_answer_rate_limited_and_pass_again_after_r
         }
         assert!(!waited, "still refused after waiting retry_after_ms: {r}");
         let retry_after_ms = byte_limited(&r);
+        // The behaviour under test: the wait the node asked for is enough (not a readiness
+        // wait; nothing else signals that the bucket refilled).
         tokio::time::sleep(Duration::from_millis(retry_after_ms)).await;
         waited = true;
     }
