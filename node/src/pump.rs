@@ -15,8 +15,8 @@
 //! - The pump takes the work that is already waiting (up to [`ROUND`] deliveries), then flushes
 //!   the connections it wrote to, oldest first, [`CHUNK`] at a time, yielding to the worker's
 //!   other tasks between chunks and taking the work that arrived meanwhile. A connection is flushed once however many
-//!   frames it collected, so under load the messages of many publishes leave in one `writev`
-//!   per connection (their payloads shared, not copied: `websocket::Writer`). What the socket does not take now is left for the connection task, which
+//!   frames it collected, so under load the messages of many publishes leave in one `write`
+//!   per connection (their payloads shared until the flush gathers them: `websocket::Writer`). What the socket does not take now is left for the connection task, which
 //!   waits for the socket to become writable.
 //!
 //! Order: everything the relay sends one connection goes through that connection's pump, in the

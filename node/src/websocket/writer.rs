@@ -51,6 +51,20 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH_LEN].into_boxed_slice());
 }
 
+/// Emptied queues of at most this many parts are kept for the next writer that needs one.
+const SPARE_QUEUE_LEN: usize = 64;
+
+/// Most emptied queues kept per thread (at most 384 KiB).
+const SPARE_QUEUES_MAX: usize = 256;
+
+thread_local! {
+    /// Queues given back by writers that wrote everything. Under load the pump flushes
+    /// thousands of connections a second, each emptying its queue and filling it again on the
+    /// next publish: without these, each cycle was a malloc, three reallocs (4, 8, 16, 32
+    /// parts) and a free per connection (≈ 5 % of the node's CPU at saturation).
+    static SPARE_QUEUES: RefCell<Vec<VecDeque<Part>>> = const { RefCell::new(Vec::new()) };
+}
+
 /// A payload many writers share (a room message, encoded once per publish).
 pub type SharedPayload = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
@@ -129,7 +143,7 @@ impl Writer {
         let fits =
             matches!(self.parts.back(), Some(Part::Owned(v)) if v.len() + extra <= CHUNK_LIMIT);
         if !fits {
-            self.parts.push_back(Part::Owned(Vec::new()));
+            self.push(Part::Owned(Vec::new()));
         }
         let Some(Part::Owned(v)) = self.parts.back_mut() else {
             unreachable!("the last part is an owned chunk");
@@ -154,6 +168,16 @@ impl Writer {
         self.pending += v.len() - before;
     }
 
+    /// Appends a part; an empty queue first takes a spare one of the thread's.
+    fn push(&mut self, part: Part) {
+        if self.parts.capacity() == 0 {
+            if let Some(q) = SPARE_QUEUES.with(|spare| spare.borrow_mut().pop()) {
+                self.parts = q;
+            }
+        }
+        self.parts.push_back(part);
+    }
+
     /// Queues bytes as they are (the handshake's `101` response).
     pub fn raw(&mut self, bytes: &[u8]) {
         self.append(bytes.len(), |v| v.extend_from_slice(bytes));
@@ -170,7 +194,7 @@ impl Writer {
     pub fn shared_text(&mut self, payload: SharedPayload) {
         let part = Part::Shared(payload);
         self.pending += part.len();
-        self.parts.push_back(part);
+        self.push(part);
     }
 
     /// Queues a binary frame.
@@ -220,7 +244,15 @@ impl Writer {
             }
         }
         // Everything is out: give the queue back, so an idle connection holds none.
-        self.parts = VecDeque::new();
+        let parts = std::mem::take(&mut self.parts);
+        if (1..=SPARE_QUEUE_LEN).contains(&parts.capacity()) {
+            SPARE_QUEUES.with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.len() < SPARE_QUEUES_MAX {
+                    spare.push(parts);
+                }
+            });
+        }
         self.pos = 0;
         Ok(true)
     }
