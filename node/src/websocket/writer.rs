@@ -12,15 +12,16 @@
 //!   chunks of at most [`CHUNK_LIMIT`] bytes, consecutive frames sharing a chunk. Chunks never
 //!   grow past 4 KiB: the allocator maps blocks of 4 KiB and more on their own (see `memory`).
 //!
-//! - A flush gathers the frames into a per-thread scratch buffer (the shared payload is hot in
-//!   cache: every subscriber's copy reads the same bytes) and writes them with one plain
-//!   `write`. A `writev` of each frame's header and payload where they lie was measured
-//!   against it: at 20 frames per write the kernel's walk over 40 slices cost more than the
-//!   copy, and saturation rose from 2.1M to about 3M deliveries/s with the gather
-//!   (`bench/results/2026-12-06-steps.txt`).
+//! A flush gathers the frames into a per-thread scratch buffer (the shared payload is hot in
+//! cache: every subscriber's copy reads the same bytes) and writes them with one plain `write`.
+//! A `writev` of each frame's header and payload where they lie was measured against it: at 20
+//! frames per write the kernel's walk over 40 slices cost more than the copy, and saturation
+//! rose from 2.1M to about 3M deliveries/s with the gather (`bench/results/2026-12-06-steps.txt`).
+//! A queue emptied by a flush goes to a per-thread spare list for the next writer that needs
+//! one, rather than back to the allocator.
 //!
-//! Owns the queue, the header encoding of shared frames and the scratch buffer; never touches
-//! what it writes.
+//! Owns the queue, the header encoding of shared frames, the scratch buffer and the spare
+//! queues; never touches what it writes.
 
 use super::frame;
 use std::cell::RefCell;
