@@ -172,7 +172,12 @@ impl Writer {
     /// Appends a part; an empty queue first takes a spare one of the thread's.
     fn push(&mut self, part: Part) {
         if self.parts.capacity() == 0 {
-            if let Some(q) = SPARE_QUEUES.with(|spare| spare.borrow_mut().pop()) {
+            // (`try_with`: a writer used while its thread's locals are torn down goes without.)
+            if let Some(q) = SPARE_QUEUES
+                .try_with(|spare| spare.borrow_mut().pop())
+                .ok()
+                .flatten()
+            {
                 self.parts = q;
             }
         }
@@ -232,11 +237,15 @@ impl Writer {
     /// `Ok(true)` when nothing is left.
     pub fn try_flush(&mut self, io: &TcpStream) -> io::Result<bool> {
         while self.pending > 0 {
-            let n = SCRATCH.with(|scratch| {
-                let mut buf = scratch.borrow_mut();
-                let n = self.gather(&mut buf[..]);
+            let write = |buf: &mut [u8]| {
+                let n = self.gather(buf);
                 io.try_write(&buf[..n])
-            });
+            };
+            let n = SCRATCH
+                .try_with(|scratch| write(&mut scratch.borrow_mut()[..]))
+                // The thread's locals are being torn down (a socket flushed by a destructor at
+                // thread exit): a buffer of its own.
+                .unwrap_or_else(|_| write(&mut vec![0u8; self.pending.min(SCRATCH_LEN)]));
             match n {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance(n),
@@ -247,7 +256,7 @@ impl Writer {
         // Everything is out: give the queue back, so an idle connection holds none.
         let parts = std::mem::take(&mut self.parts);
         if (1..=SPARE_QUEUE_LEN).contains(&parts.capacity()) {
-            SPARE_QUEUES.with(|spare| {
+            let _ = SPARE_QUEUES.try_with(|spare| {
                 let mut spare = spare.borrow_mut();
                 if spare.len() < SPARE_QUEUES_MAX {
                     spare.push(parts);
