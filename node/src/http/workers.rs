@@ -74,8 +74,9 @@ impl Workers {
             .map_err(|source| StartError::Io { worker: 0, source })?;
         let (stop, stop_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let count = count.max(1);
         let mut done = Vec::with_capacity(count);
-        for worker in 0..count.max(1) {
+        for worker in 0..count {
             let io = |source| StartError::Io { worker, source };
             let listener = listener.try_clone().map_err(io)?;
             let factory = factory.clone();
@@ -92,7 +93,7 @@ impl Workers {
                 .map_err(io)?;
         }
         drop(ready_tx);
-        for _ in 0..count.max(1) {
+        for _ in 0..count {
             match ready_rx.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
@@ -154,7 +155,7 @@ fn run<M, F>(
         let _ = ready.send(Ok(()));
         drop(ready);
         let service = Rc::new(service);
-        let in_flight = Rc::new(Cell::new(0usize));
+        let in_flight = Rc::new(InFlight::default());
         loop {
             let accepted = tokio::select! {
                 biased;
@@ -165,10 +166,10 @@ fn run<M, F>(
                 Ok((io, peer)) => {
                     let service = service.clone();
                     let in_flight = in_flight.clone();
-                    in_flight.set(in_flight.get() + 1);
+                    in_flight.start();
                     tokio::task::spawn_local(async move {
                         let _ = service.call((io, peer)).await;
-                        in_flight.set(in_flight.get() - 1);
+                        in_flight.end();
                     });
                 }
                 Err(e) => on_accept_error(worker, &e).await,
@@ -176,11 +177,36 @@ fn run<M, F>(
         }
         drop(listener);
         // Handshakes and HTTP requests under way get a moment to finish.
-        let deadline = tokio::time::Instant::now() + STOP_GRACE;
-        while in_flight.get() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let _ = tokio::time::timeout(STOP_GRACE, in_flight.idle()).await;
     });
+}
+
+/// Sockets a worker is serving (handshakes, HTTP connections); a connection handed to its
+/// task no longer counts.
+#[derive(Default)]
+struct InFlight {
+    count: Cell<usize>,
+    idle: tokio::sync::Notify,
+}
+
+impl InFlight {
+    fn start(&self) {
+        self.count.set(self.count.get() + 1);
+    }
+
+    fn end(&self) {
+        self.count.set(self.count.get() - 1);
+        if self.count.get() == 0 {
+            self.idle.notify_one();
+        }
+    }
+
+    /// Returns once none is left.
+    async fn idle(&self) {
+        while self.count.get() > 0 {
+            self.idle.notified().await;
+        }
+    }
 }
 
 async fn on_accept_error(worker: usize, e: &std::io::Error) {
