@@ -26,6 +26,8 @@ pub const ENV_VARS: &[&str] = &[
     "GATEHOUSE_JWT_SECRET_FILE",
     "GATEHOUSE_AUTH_REQUIRED",
     "GATEHOUSE_ALLOWED_ORIGINS",
+    "GATEHOUSE_PROXY_PROTOCOL",
+    "GATEHOUSE_TRUSTED_PROXIES",
     "GATEHOUSE_LOG",
     "GATEHOUSE_LOG_FORMAT",
     "GATEHOUSE_WEBHOOK_URL",
@@ -101,13 +103,13 @@ fn split_list(v: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse_bool(key: &'static str, v: &str) -> Result<bool, ConfigError> {
+fn parse_bool(key: &'static str, field: &'static str, v: &str) -> Result<bool, ConfigError> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
         other => Err(ConfigError::Invalid {
             origin: format!("environment `{key}`"),
-            field: "auth.required",
+            field,
             reason: format!("`{other}` is not a boolean (true/false)"),
         }),
     }
@@ -150,7 +152,14 @@ pub fn apply(
         "GATEHOUSE_JWT_SECRET",
     )?;
     if let Some(v) = env.get("GATEHOUSE_AUTH_REQUIRED") {
-        raw.auth.required = parse_bool("GATEHOUSE_AUTH_REQUIRED", &v)?;
+        raw.auth.required = parse_bool("GATEHOUSE_AUTH_REQUIRED", "auth.required", &v)?;
+    }
+    if let Some(v) = env.get("GATEHOUSE_PROXY_PROTOCOL") {
+        raw.node.proxy_protocol =
+            parse_bool("GATEHOUSE_PROXY_PROTOCOL", "node.proxy_protocol", &v)?;
+    }
+    if let Some(v) = env.get("GATEHOUSE_TRUSTED_PROXIES") {
+        raw.node.trusted_proxies = split_list(&v);
     }
     if let Some(v) = env.get("GATEHOUSE_ALLOWED_ORIGINS") {
         raw.auth.allowed_origins = split_list(&v);

@@ -145,6 +145,11 @@ pub struct NodeSection {
     pub drain_delay: Duration,
     /// When a node joins, move the rooms it now owns (by rendezvous hashing) to it.
     pub rebalance_on_join: bool,
+    /// Read a PROXY protocol v1/v2 header on public-listener connections from
+    /// `trusted_proxies` (required there; refused from anyone else).
+    pub proxy_protocol: bool,
+    /// Networks whose connections carry a PROXY header naming the real client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Client authentication and admission.
@@ -195,8 +200,15 @@ pub struct LimitsSection {
     pub heartbeat: Duration,
     /// How long a `session` token from `welcome` can resume its client id.
     pub session_ttl: Duration,
-    /// Connections this node accepts in all (0: unlimited).
+    /// Connections this node accepts in all (0: as many as its file descriptors allow).
     pub max_connections: u32,
+    /// Sockets still sending their head (or served as plain HTTP) per node; at the cap the
+    /// oldest unfinished head is dropped.
+    pub max_pending_sockets: u32,
+    /// Such sockets per client IP; over it a new one is closed at once.
+    pub max_pending_sockets_per_ip: u32,
+    /// How long a new socket may take to send its PROXY header and request head.
+    pub handshake_timeout: Duration,
 }
 
 /// Room defaults.
@@ -243,6 +255,9 @@ pub struct WebhookSection {
     pub flush_interval: Duration,
     /// Events buffered while the backend is slow or down; beyond it events are dropped and counted.
     pub buffer: usize,
+    /// Bytes of buffered events (their `data` included); beyond it events are dropped and
+    /// counted.
+    pub buffer_bytes: usize,
     /// Attempts per batch before it is dropped and counted.
     pub max_attempts: u32,
     /// Per-request timeout.

@@ -50,6 +50,8 @@ pub struct RawNode {
     pub drain_jitter_ms: u64,
     pub drain_delay_ms: u64,
     pub rebalance_on_join: bool,
+    pub proxy_protocol: bool,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RawNode {
@@ -71,6 +73,8 @@ impl Default for RawNode {
             drain_jitter_ms: 5000,
             drain_delay_ms: 0,
             rebalance_on_join: true,
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -125,6 +129,9 @@ pub struct RawLimits {
     pub heartbeat_ms: u64,
     pub session_ttl_s: u64,
     pub max_connections: u32,
+    pub max_pending_sockets: u32,
+    pub max_pending_sockets_per_ip: u32,
+    pub handshake_timeout_ms: u64,
 }
 
 impl Default for RawLimits {
@@ -141,6 +148,9 @@ impl Default for RawLimits {
             heartbeat_ms: 15_000,
             session_ttl_s: 60,
             max_connections: 0,
+            max_pending_sockets: 1024,
+            max_pending_sockets_per_ip: 64,
+            handshake_timeout_ms: 5_000,
         }
     }
 }
@@ -194,6 +204,7 @@ pub struct RawWebhook {
     pub batch_max: usize,
     pub flush_ms: u64,
     pub buffer: usize,
+    pub buffer_bytes: usize,
     pub max_attempts: u32,
     pub timeout_ms: u64,
 }
@@ -215,6 +226,7 @@ impl Default for RawWebhook {
             batch_max: 100,
             flush_ms: 200,
             buffer: 10_000,
+            buffer_bytes: 16 * 1024 * 1024,
             max_attempts: 5,
             timeout_ms: 5_000,
         }

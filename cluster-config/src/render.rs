@@ -44,6 +44,13 @@ pub fn effective_toml(c: &Config) -> String {
             drain_jitter_ms: c.node.drain_jitter.as_millis() as u64,
             drain_delay_ms: c.node.drain_delay.as_millis() as u64,
             rebalance_on_join: c.node.rebalance_on_join,
+            proxy_protocol: c.node.proxy_protocol,
+            trusted_proxies: c
+                .node
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         },
         auth: RawAuth {
             required: c.auth.required,
@@ -74,6 +81,9 @@ pub fn effective_toml(c: &Config) -> String {
             heartbeat_ms: c.limits.heartbeat.as_millis() as u64,
             session_ttl_s: c.limits.session_ttl.as_secs(),
             max_connections: c.limits.max_connections,
+            max_pending_sockets: c.limits.max_pending_sockets,
+            max_pending_sockets_per_ip: c.limits.max_pending_sockets_per_ip,
+            handshake_timeout_ms: c.limits.handshake_timeout.as_millis() as u64,
         },
         rooms: RawRooms {
             history_size: c.rooms.history_size,
@@ -98,6 +108,7 @@ pub fn effective_toml(c: &Config) -> String {
             batch_max: c.webhook.batch_max,
             flush_ms: c.webhook.flush_interval.as_millis() as u64,
             buffer: c.webhook.buffer,
+            buffer_bytes: c.webhook.buffer_bytes,
             max_attempts: c.webhook.max_attempts,
             timeout_ms: c.webhook.timeout.as_millis() as u64,
         },

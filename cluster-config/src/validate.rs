@@ -124,6 +124,25 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             ),
         ));
     }
+    let mut trusted_proxies = Vec::with_capacity(node.trusted_proxies.len());
+    for t in &node.trusted_proxies {
+        let net = t
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                c.err(
+                    "node.trusted_proxies",
+                    format!("`{t}` is not an IP address or network (e.g. `10.0.0.0/8`)"),
+                )
+            })?;
+        trusted_proxies.push(net);
+    }
+    if node.proxy_protocol && trusted_proxies.is_empty() {
+        return Err(c.err(
+            "node.trusted_proxies",
+            "`node.proxy_protocol = true` needs the proxies' addresses (e.g. `[\"10.0.0.0/8\"]`): a PROXY header is accepted only from them",
+        ));
+    }
     let cookie = c.secret(&node.cookie, &node.cookie_file)?;
     let cookie_generated = cookie.is_none();
     let cookie = cookie.unwrap_or_else(|| Secret::new(random_cookie()));
@@ -233,6 +252,20 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             "must be at least `limits.max_message_bytes`",
         ));
     }
+    c.positive(
+        "limits.max_pending_sockets",
+        u64::from(limits.max_pending_sockets),
+    )?;
+    c.positive(
+        "limits.max_pending_sockets_per_ip",
+        u64::from(limits.max_pending_sockets_per_ip),
+    )?;
+    if !(100..=60_000).contains(&limits.handshake_timeout_ms) {
+        return Err(c.err(
+            "limits.handshake_timeout_ms",
+            "must be between 100 and 60000",
+        ));
+    }
     if limits.heartbeat_ms < 100 {
         return Err(c.err("limits.heartbeat_ms", "must be at least 100"));
     }
@@ -284,6 +317,7 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
     c.positive("webhook.batch_max", webhook.batch_max as u64)?;
     c.positive("webhook.flush_ms", webhook.flush_ms)?;
     c.positive("webhook.buffer", webhook.buffer as u64)?;
+    c.positive("webhook.buffer_bytes", webhook.buffer_bytes as u64)?;
     c.positive("webhook.max_attempts", u64::from(webhook.max_attempts))?;
     c.positive("webhook.timeout_ms", webhook.timeout_ms)?;
 
@@ -316,6 +350,8 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             drain_jitter: Duration::from_millis(node.drain_jitter_ms),
             drain_delay: Duration::from_millis(node.drain_delay_ms),
             rebalance_on_join: node.rebalance_on_join,
+            proxy_protocol: node.proxy_protocol,
+            trusted_proxies,
         },
         auth: AuthSection {
             required: auth.required,
@@ -341,6 +377,9 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             heartbeat: Duration::from_millis(limits.heartbeat_ms),
             session_ttl: Duration::from_secs(limits.session_ttl_s),
             max_connections: limits.max_connections,
+            max_pending_sockets: limits.max_pending_sockets,
+            max_pending_sockets_per_ip: limits.max_pending_sockets_per_ip,
+            handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
         },
         rooms: RoomsSection {
             history_size: rooms.history_size,
@@ -358,6 +397,7 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             batch_max: webhook.batch_max,
             flush_interval: Duration::from_millis(webhook.flush_ms),
             buffer: webhook.buffer,
+            buffer_bytes: webhook.buffer_bytes,
             max_attempts: webhook.max_attempts,
             timeout: Duration::from_millis(webhook.timeout_ms),
         },

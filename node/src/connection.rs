@@ -106,6 +106,18 @@ pub(crate) struct Conn {
     pending: futures_util::stream::FuturesOrdered<requests::PendingPublish>,
 }
 
+/// Room a reply's frames (their envelopes, the reply frame itself) may take beyond the
+/// replay and the snapshot.
+const REPLY_ENVELOPE: usize = 64 * 1024;
+
+/// The largest reply one request can produce (`docs/protocol.md`, "Largest replies"): a
+/// join's replay or a history page (at most [`crate::room::MAX_REPLY_BYTES`]), a snapshot (at
+/// most `rooms.max_snapshot_bytes`) and their envelopes. This much of a reply may wait for a
+/// client that reads it without counting against its outbound budget.
+pub fn reply_allowance(config: &cluster_config::Config) -> usize {
+    crate::room::MAX_REPLY_BYTES + config.rooms.max_snapshot_bytes + REPLY_ENVELOPE
+}
+
 fn bytes_burst(l: &Limits) -> f64 {
     // At least one maximal message must fit, and a second's worth.
     l.bytes_per_sec as f64
@@ -230,7 +242,16 @@ impl Conn {
     async fn write(&mut self, frame: ByteString) -> Result<(), Exit> {
         self.local.writer.borrow_mut().text(frame.as_bytes());
         self.count_out(frame.len());
-        self.check_unwritten()
+        Ok(())
+    }
+
+    /// Marks what is queued (the reply just written with its snapshot and replay, at most
+    /// [`reply_allowance`] bytes) as a reply the client asked for: the outbound
+    /// budget does not hold it against the client, and the next request is read only once the
+    /// reply has left (a client cannot stack replies it does not read).
+    fn mark_reply(&self) {
+        let cap = reply_allowance(&self.ctx.config);
+        self.local.writer.borrow_mut().mark_reply(cap);
     }
 
     /// Counts one frame of `len` bytes written (the pump counts its own per round).
@@ -240,8 +261,15 @@ impl Conn {
         self.ctx.metrics.bytes_out.inc_by(len as u64);
     }
 
+    /// Closes with 4008 when more than the outbound budget waits beyond the replies in
+    /// progress (checked once per turn of the loop, after the flush).
     fn check_unwritten(&self) -> Result<(), Exit> {
-        if self.local.pending() > self.handle.shared.max_queued_bytes {
+        let over = self
+            .local
+            .writer
+            .borrow()
+            .over_budget(self.handle.shared.max_queued_bytes);
+        if over {
             return Err(Exit::Close(CloseRequest {
                 code: close::SLOW_CONSUMER,
                 reason: "slow consumer: outbound queue overflow".into(),
@@ -310,8 +338,14 @@ impl Conn {
             |next_ping| expiry.map_or(next_ping, |e: tokio::time::Instant| e.min(next_ping));
         let timer = tokio::time::sleep_until(deadline(next_ping));
         tokio::pin!(timer);
+        // Bytes written at the last heartbeat tick (while a reply waits, the client's progress
+        // in reading it is its sign of life: its pongs wait behind requests not read yet).
+        let mut written_at_tick = self.local.writer.borrow().written();
 
         loop {
+            // While a reply the client asked for still waits for the socket, its next request
+            // waits in the kernel: one reply at a time is what a client may leave unread.
+            let reading = !self.local.writer.borrow().reply_pending();
             let step = tokio::select! {
                 biased;
                 () = self.handle.shared.wake.notified() => {
@@ -329,6 +363,13 @@ impl Conn {
                             reconnect: true,
                             hint: None,
                         }))
+                    } else if !reading && self.local.writer.borrow().written() == written_at_tick {
+                        Err(Exit::Close(CloseRequest {
+                            code: close::SLOW_CONSUMER,
+                            reason: "slow consumer: a reply was not read for a heartbeat interval".into(),
+                            reconnect: true,
+                            hint: None,
+                        }))
                     } else if missed_pongs >= 2 {
                         Err(Exit::Close(CloseRequest {
                             code: close::HEARTBEAT_TIMEOUT,
@@ -337,7 +378,9 @@ impl Conn {
                             hint: None,
                         }))
                     } else {
-                        missed_pongs += 1;
+                        written_at_tick = self.local.writer.borrow().written();
+                        // Pongs sent while a reply was being read wait unread: not missed.
+                        missed_pongs = if reading { missed_pongs + 1 } else { 0 };
                         self.local.writer.borrow_mut().ping(b"gh");
                         // A late tick delays the next one (no burst of pings).
                         next_ping = now + hb_every;
@@ -352,7 +395,7 @@ impl Conn {
                     Ok(()) => self.flush_now(),
                     Err(_) => Err(Exit::Gone),
                 },
-                msg = self.reader.recv(&self.local.io) => match msg {
+                msg = self.reader.recv(&self.local.io), if reading => match msg {
                     Ok(WsMessage::Text(text)) => Box::pin(self.on_text(text)).await,
                     Ok(WsMessage::Binary(b)) => self.on_binary(b.len()).await,
                     Ok(WsMessage::Ping(b)) => {

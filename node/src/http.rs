@@ -25,6 +25,8 @@ pub mod conformance;
 pub mod error;
 pub mod front;
 pub mod ops;
+pub mod pending;
+pub mod proxy_header;
 pub mod upgrade;
 pub mod workers;
 pub mod ws;

@@ -22,6 +22,7 @@ pub mod context;
 pub mod directory;
 pub mod drain;
 pub mod events;
+pub mod fds;
 pub mod http;
 pub mod hub;
 pub mod ids;

@@ -35,6 +35,12 @@ pub struct Metrics {
     pub connections_total: Counter,
     /// Upgrades refused before the WebSocket opened, by reason.
     pub rejected_upgrades: Family<ReasonLabel, Counter>,
+    /// Sockets accepted and not yet a client connection (head under way, plain HTTP).
+    pub pending_sockets: Gauge,
+    /// Such sockets dropped, by reason (`http::pending::Dropped`).
+    pub pending_dropped: Family<ReasonLabel, Counter>,
+    /// `accept` failures on the public listener, by errno name.
+    pub accept_errors: Family<ReasonLabel, Counter>,
     /// Connections closed by the server, by close code.
     pub closes: Family<ReasonLabel, Counter>,
     /// Client frames received.
@@ -150,6 +156,9 @@ impl Metrics {
             connections_active: Gauge::default(),
             connections_total: Counter::default(),
             rejected_upgrades: Family::default(),
+            pending_sockets: Gauge::default(),
+            pending_dropped: Family::default(),
+            accept_errors: Family::default(),
             closes: Family::default(),
             messages_in: Counter::default(),
             messages_out: Counter::default(),
@@ -196,6 +205,21 @@ impl Metrics {
             "rejected_upgrades",
             "WebSocket upgrades refused before opening, by reason",
             m.rejected_upgrades.clone(),
+        );
+        r.register(
+            "pending_sockets",
+            "Sockets accepted that are not client connections yet (head under way, plain HTTP)",
+            m.pending_sockets.clone(),
+        );
+        r.register(
+            "pending_sockets_dropped",
+            "Sockets dropped before admission, by reason (evicted, node_full, per_ip, deadline, bad_proxy_header)",
+            m.pending_dropped.clone(),
+        );
+        r.register(
+            "accept_errors",
+            "accept() failures on the public listener, by errno",
+            m.accept_errors.clone(),
         );
         r.register(
             "closes",

@@ -2,7 +2,7 @@
 //! shared [`Delivery`] of one publish, and the [`ConnHandle`] that enqueues into a connection's
 //! bounded queue without ever waiting.
 //!
-//! Policy (`interfaces.md` §1, close 4008): the queue is bounded in frames and in bytes; a push
+//! Policy (`docs/protocol.md` §9, close 4008): the queue is bounded in frames and in bytes; a push
 //! that would overflow it marks the connection as a slow consumer and wakes it to close. The
 //! pusher (relay, hub) never blocks, so one client that never reads slows nobody else.
 

@@ -315,7 +315,7 @@ fn flush(round: &mut Round, metrics: &Metrics) {
         let mut writer = local.writer.borrow_mut();
         match writer.try_flush(&local.io) {
             Ok(true) => {}
-            Ok(false) if writer.pending() > shared.max_queued_bytes => shared.overflow(),
+            Ok(false) if writer.over_budget(shared.max_queued_bytes) => shared.overflow(),
             // The rest waits for the socket: the connection task takes it from here (and a
             // failed socket ends the connection there).
             Ok(false) | Err(_) => shared.wake.notify_one(),

@@ -87,7 +87,16 @@ async fn spawn_actor<A: Actor>(
 }
 
 /// Runs a node until SIGTERM/SIGINT; returns after a clean shutdown.
-pub async fn run(config: Config) -> Result<(), StartError> {
+pub async fn run(mut config: Config) -> Result<(), StartError> {
+    let (cap, warning) = crate::fds::connection_cap(
+        config.limits.max_connections,
+        config.limits.max_pending_sockets,
+        crate::fds::raise_limit(),
+    );
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    config.limits.max_connections = cap;
     let config = Arc::new(config);
     let node = config.node.name.clone();
     let _span = tracing::info_span!("node", node = %node).entered();
@@ -232,7 +241,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     // The public listener: our own workers (`http::workers`) accept and serve each socket on
     // one thread; `/ws` upgrades are answered by `http::front`, everything else reaches the
     // actix-web app through actix-http, as `HttpServer` would run it.
-    let public = crate::http::workers::Workers::start(public_l, workers, {
+    let pending = crate::http::pending::Pending::new(
+        config.limits.max_pending_sockets,
+        config.limits.max_pending_sockets_per_ip,
+        workers,
+        metrics.clone(),
+    );
+    let public = crate::http::workers::Workers::start(public_l, workers, metrics.clone(), {
         let data = data.clone();
         let ctx = ctx.clone();
         move || {
@@ -242,10 +257,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 .into_factory()
                 .map_err(|err: actix_web::Error| err.error_response());
             let http = HttpService::build()
+                .client_request_timeout(ctx.config.limits.handshake_timeout)
+                .on_connect_ext(|io: &actix_web::rt::net::TcpStream, ext| {
+                    ext.insert(crate::http::front::TcpPeer(io.peer_addr().ok()));
+                })
                 .upgrade(crate::http::upgrade::service(ctx.clone()))
-                .finish(map_config(app, |()| actix_web::dev::AppConfig::default()))
-                .tcp();
-            crate::http::front::service(ctx.clone(), http)
+                .finish(map_config(app, |()| actix_web::dev::AppConfig::default()));
+            crate::http::front::service(ctx.clone(), pending.clone(), http)
         }
     })?;
     let admin = HttpServer::new({

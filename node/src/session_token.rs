@@ -1,5 +1,10 @@
 //! Session resume tokens: `welcome.session`, an HMAC-SHA256-signed `(client, user, issued)`
 //! with a key derived from the cluster cookie, so any node of the cluster can verify it.
+//!
+//! The signed body is a JSON array `["client","user",issued]`, so no user id (a JWT `sub` is
+//! the client's to choose) can shape it. Tokens of the earlier form, the three fields joined by
+//! newlines, are still accepted for their 24 h lifetime (a rolling upgrade keeps its sessions),
+//! but only with exactly three fields.
 
 use crate::ids::{ClientId, UserId};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,7 +37,8 @@ impl SessionKeys {
 
     /// Issues a token for `client` / `user` at `now` (seconds since the Unix epoch).
     pub fn issue(&self, client: &ClientId, user: &UserId, now: u64) -> String {
-        let body = format!("{client}\n{user}\n{now}");
+        let body =
+            serde_json::to_string(&(client.as_str(), user.as_str(), now)).unwrap_or_default();
         let mut m = self.mac();
         m.update(body.as_bytes());
         let sig = m.finalize().into_bytes();
@@ -52,15 +58,19 @@ impl SessionKeys {
         let mut m = self.mac();
         m.update(&body);
         m.verify_slice(&sig).ok()?;
-        let body = String::from_utf8(body).ok()?;
-        let mut parts = body.split('\n');
-        let client = parts.next()?;
-        let user = parts.next()?;
-        let issued: u64 = parts.next()?.parse().ok()?;
+        let (client, user, issued) = if body.first() == Some(&b'[') {
+            serde_json::from_slice::<(String, String, u64)>(&body).ok()?
+        } else {
+            let body = std::str::from_utf8(&body).ok()?;
+            let [client, user, issued] = body.split('\n').collect::<Vec<_>>()[..] else {
+                return None;
+            };
+            (client.to_owned(), user.to_owned(), issued.parse().ok()?)
+        };
         if now < issued || now - issued > max_age_s {
             return None;
         }
-        Some((ClientId::new(client), UserId::new(user), now - issued))
+        Some((ClientId::new(&client), UserId::new(&user), now - issued))
     }
 }
 
@@ -81,5 +91,29 @@ mod tests {
             .is_none());
         let forged = format!("{}x", t);
         assert!(k.verify(&forged, 60, 1030).is_none());
+    }
+
+    #[test]
+    fn no_user_id_can_shape_the_token() {
+        let k = SessionKeys::from_cookie("cookie");
+        // A `sub` with a newline and a timestamp in it stays one user id.
+        let t = k.issue(&ClientId::new("c_1"), &UserId::new("alice\n1000"), 1000);
+        let (c, u, age) = k.verify(&t, 60, 1010).unwrap();
+        assert_eq!((c.as_str(), u.as_str(), age), ("c_1", "alice\n1000", 10));
+        // The earlier newline form is read only with exactly three fields.
+        let legacy = |body: &str| {
+            let mut m = k.mac();
+            m.update(body.as_bytes());
+            let sig = m.finalize().into_bytes();
+            format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(body),
+                URL_SAFE_NO_PAD.encode(sig)
+            )
+        };
+        assert!(k.verify(&legacy("c_1\nu\n1000"), 60, 1010).is_some());
+        assert!(k
+            .verify(&legacy("c_1\nalice\n1000\n1000"), 60, 1010)
+            .is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! Client events to the backend: a batched, HMAC-SHA256-signed webhook with retries and a
 //! bounded buffer (seed 002's event buffer).
 //!
-//! [`Webhook::emit`] never waits: it puts the event into a bounded channel, and a full channel
-//! drops the event and counts it (`gatehouse_webhook_dropped_total`). One sender task drains the
+//! [`Webhook::emit`] never waits: it puts the event into a channel bounded in events
+//! (`webhook.buffer`) and in bytes (`webhook.buffer_bytes`, a publish event carries its message),
+//! and a full channel drops the event and counts it (`gatehouse_webhook_dropped_total`). One sender task drains the
 //! channel in batches (`batch_max` events or `flush_ms`, whichever first), signs the body
 //! (`X-Gatehouse-Signature: sha256=<hex of HMAC-SHA256(secret, body)>`) and retries with
 //! exponential backoff up to `max_attempts`. Events from one node are sent in order.
@@ -52,8 +53,42 @@ struct Batch<'a> {
     events: &'a [Event],
 }
 
+impl Event {
+    /// Bytes this event holds (what counts against `webhook.buffer_bytes`).
+    pub fn size(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.client.len()
+            + self.user.len()
+            + self.room.as_ref().map_or(0, String::len)
+            + self.data.as_ref().map_or(0, |d| d.get().len())
+    }
+}
+
+/// Bytes of the events in the channel, against the configured bound.
+struct Budget {
+    used: std::sync::atomic::AtomicUsize,
+    max: usize,
+}
+
+impl Budget {
+    /// Takes `n` bytes if they fit.
+    fn take(&self, n: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u + n <= self.max).then_some(u + n)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// The producer side; cheap to share.
 pub struct Webhook {
+    budget: Arc<Budget>,
     tx: Option<mpsc::Sender<Event>>,
     events: Vec<WebhookEvent>,
     publish_rooms: GlobSet,
@@ -79,6 +114,10 @@ impl Webhook {
             }
         }
         let publish_rooms = b.build().unwrap_or_else(|_| GlobSet::empty());
+        let budget = Arc::new(Budget {
+            used: std::sync::atomic::AtomicUsize::new(0),
+            max: cfg.buffer_bytes,
+        });
         let (tx, task) = match (&cfg.url, &cfg.secret) {
             (Some(url), Some(secret)) => {
                 let (tx, rx) = mpsc::channel(cfg.buffer);
@@ -91,6 +130,7 @@ impl Webhook {
                     attempts: cfg.max_attempts,
                     timeout: cfg.timeout,
                     metrics: metrics.clone(),
+                    budget: budget.clone(),
                 };
                 (Some(tx), Some(tokio::spawn(sender.run(rx))))
             }
@@ -98,6 +138,7 @@ impl Webhook {
         };
         (
             Self {
+                budget,
                 tx,
                 events: cfg.events.clone(),
                 publish_rooms,
@@ -120,11 +161,17 @@ impl Webhook {
     /// Queues an event without waiting; a full buffer drops it and counts the drop.
     pub fn emit(&self, ev: Event) {
         let Some(tx) = &self.tx else { return };
+        let size = ev.size();
+        if !self.budget.take(size) {
+            self.metrics.webhook_dropped.inc();
+            return;
+        }
         match tx.try_send(ev) {
             Ok(()) => {
                 self.metrics.webhook_queue.inc();
             }
             Err(_) => {
+                self.budget.give(size);
                 self.metrics.webhook_dropped.inc();
             }
         }
@@ -145,6 +192,8 @@ struct Sender {
     attempts: u32,
     timeout: Duration,
     metrics: Arc<Metrics>,
+    /// Bytes of events buffered or in the batch under way: given back once a batch is done.
+    budget: Arc<Budget>,
 }
 
 /// Signs `body` with `secret`: the `X-Gatehouse-Signature` header value.
@@ -177,6 +226,7 @@ impl Sender {
                 }
             }
             self.send(&client, &batch).await;
+            self.budget.give(batch.iter().map(Event::size).sum());
             batch.clear();
         }
     }

@@ -1,5 +1,5 @@
 //! Error codes carried in `error` frames, `reply` frames and HTTP error bodies, and the
-//! WebSocket close codes of client protocol v1 (`interfaces.md` §1).
+//! WebSocket close codes of client protocol v1 (`docs/protocol.md` §9).
 
 use serde::{Deserialize, Serialize};
 

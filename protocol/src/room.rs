@@ -1,4 +1,4 @@
-//! Room names: 1–128 characters from `A–Z a–z 0–9 _ . : @ -` (`interfaces.md` §1).
+//! Room names: 1–128 characters from `A–Z a–z 0–9 _ . : @ -` (`docs/protocol.md` §6).
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

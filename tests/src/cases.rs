@@ -1,6 +1,7 @@
 //! End-to-end cases, one module per surface. Each test starts its own node(s) on free ports,
 //! so tests run in parallel.
 
+mod abuse;
 mod admin;
 mod auth;
 mod backend_api;

@@ -91,6 +91,25 @@ impl Client {
         c
     }
 
+    /// Connects over `stream` (a socket bound to a chosen source address, or one that already
+    /// sent a PROXY header), with the handshake's HTTP status on a refusal.
+    pub async fn connect_over(url: &str, stream: TcpStream) -> Result<Client, StatusCode> {
+        match tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await {
+            Ok((ws, _)) => {
+                let mut c = Client {
+                    ws,
+                    welcome: Value::Null,
+                };
+                let w = c.recv().await;
+                assert_eq!(w["op"], "welcome", "first frame should be welcome: {w}");
+                c.welcome = w;
+                Ok(c)
+            }
+            Err(WsError::Http(resp)) => Err(resp.status()),
+            Err(e) => panic!("connect to {url}: {e}"),
+        }
+    }
+
     /// This client's id.
     pub fn id(&self) -> String {
         self.welcome["client"].as_str().unwrap().to_owned()

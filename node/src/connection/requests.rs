@@ -1,5 +1,5 @@
 //! Client requests on one connection: decode, rate-limit, and answer join, leave, publish,
-//! presence, history and ping (`interfaces.md` §1).
+//! presence, history and ping (`docs/protocol.md` §3).
 //!
 //! Every frame gets an answer or a deliberate silence (a successful request without an `id`);
 //! bad input is answered with an `error` frame or a failed `reply` and the connection stays open.
@@ -303,6 +303,7 @@ impl Conn {
         for d in o.replay {
             self.write(d.frame.clone()).await?;
         }
+        self.mark_reply();
         Ok(())
     }
 
@@ -387,6 +388,7 @@ impl Conn {
                 for d in replay {
                     self.write(d.frame.clone()).await?;
                 }
+                self.mark_reply();
                 Ok(())
             }
             Err(e) => {
@@ -526,7 +528,9 @@ impl Conn {
                 let result = json(&serde_json::json!({
                     "room": room.as_str(), "count": members.len(), "members": members
                 }));
-                self.ok(id, &result).await
+                self.ok(id, &result).await?;
+                self.mark_reply();
+                Ok(())
             }
             Err(_) => {
                 self.reject(
@@ -564,7 +568,9 @@ impl Conn {
                     page.complete,
                     messages
                 ));
-                self.ok(id, &result).await
+                self.ok(id, &result).await?;
+                self.mark_reply();
+                Ok(())
             }
             Err(_) => {
                 self.reject(

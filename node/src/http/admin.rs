@@ -1,4 +1,4 @@
-//! The admin API on its own listener (`interfaces.md` §3): this node's stats, its clients and
+//! The admin API on its own listener (`docs/admin-api.md`): this node's stats, its clients and
 //! rooms (paged and filtered server-side), kick and throttle. Bearer token compared in constant
 //! time, or loopback-only without a token. Every mutating call is audit-logged (who, what, when)
 //! and counted in `gatehouse_admin_actions_total`.

@@ -1,6 +1,6 @@
 //! The backend API (`/api/v1`, `Authorization: Bearer <api key>`): publish to a room, send to a
 //! user's connections, disconnect a client, presence, history and room snapshots
-//! (`interfaces.md` §2). Answers are JSON; errors are `{"error":{"code","message"}}`.
+//! (`docs/protocol.md` §13). Answers are JSON; errors are `{"error":{"code","message"}}`.
 
 use super::body;
 use super::error::ApiError;

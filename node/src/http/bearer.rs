@@ -1,5 +1,8 @@
 //! Bearer-token checks for the backend and admin APIs: constant-time comparison with the
-//! configured secret, or — when none is configured — loopback clients only.
+//! configured secret, or — when none is configured — true loopback clients only: the TCP peer
+//! is on loopback *and* the request was not relayed by a proxy (a PROXY header naming another
+//! address, [`super::front`]). A load balancer or sidecar on the same host is a loopback peer
+//! for every client it relays; none of them is let in.
 
 use super::error::ApiError;
 use actix_web::http::header;
@@ -34,10 +37,7 @@ pub fn check(req: &HttpRequest, expected: Option<&Secret>, what: &str) -> Result
             }
         }
         None => {
-            let loopback = req
-                .peer_addr()
-                .is_some_and(|a| a.ip().to_canonical().is_loopback());
-            if loopback {
+            if true_loopback(req) {
                 Ok(())
             } else {
                 Err(ApiError::new(
@@ -47,6 +47,17 @@ pub fn check(req: &HttpRequest, expected: Option<&Secret>, what: &str) -> Result
             }
         }
     }
+}
+
+/// Whether the request comes from this host, not through a proxy: its TCP peer is on loopback
+/// and is the address the request carries. (The admin listener's connections have no
+/// [`TcpPeer`]: nothing relays them, so their peer address is the TCP peer.)
+fn true_loopback(req: &HttpRequest) -> bool {
+    let peer = req.peer_addr();
+    let tcp = req
+        .conn_data::<super::front::TcpPeer>()
+        .map_or(peer, |t| t.0);
+    tcp.is_some_and(|a| a.ip().to_canonical().is_loopback()) && tcp == peer
 }
 
 /// The token of an `Authorization: Bearer <token>` value (the scheme is case-insensitive).

@@ -18,27 +18,26 @@
 //! connection is [`crate::connection`]'s.
 
 use super::error::ApiError;
+use super::pending::{Dropped, Pending};
+use super::proxy_header;
 use crate::context::NodeCtx;
 use actix_http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_http::{Method, RequestHead, Version};
+use actix_http::{Method, Protocol, RequestHead, Version};
 use actix_service::{Service, ServiceFactory};
 use actix_web::rt::net::TcpStream;
 use actix_web::ResponseError;
 use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
-use tokio::io::{AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncWriteExt, Interest};
 
 /// Most bytes of a request head served here; a larger head goes to actix-http.
 pub const HEAD_MAX: usize = 4096;
 /// Most headers of a request head served here; more go to actix-http.
 const HEADERS_MAX: usize = 32;
-/// How long a new connection may take to send its first bytes (actix-http's default request
-/// timeout).
-const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
 
 thread_local! {
     /// The bytes of the head being looked at: borrowed within one poll only.
@@ -49,16 +48,36 @@ thread_local! {
 enum First {
     /// A complete upgrade request for `/ws` of `len` bytes.
     Upgrade { head: Box<RequestHead>, len: usize },
-    /// Anything else: actix-http serves it.
+    /// Anything else with a complete head (or a head too large to look at here): actix-http
+    /// serves it.
     Other,
     /// The peer closed or the socket failed before sending a head.
     Gone,
 }
 
+/// What actix-http's service is handed: the socket, HTTP/1, and the client's address.
+pub type HttpSocket = (TcpStream, Protocol, Option<SocketAddr>);
+
+/// The TCP peer of an HTTP connection (put in the connection's extensions by the service's
+/// `on_connect_ext`): a request whose `peer_addr` differs was relayed by a trusted proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpPeer(pub Option<SocketAddr>);
+
+/// How a socket's time before admission ended without a head to serve.
+enum Ended {
+    /// Closed or failed.
+    Gone,
+    /// Dropped (counted) for this reason.
+    Dropped(Dropped),
+}
+
 /// The public listener's service factory (sockets with their peer's address, from
-/// [`super::workers`]): `/ws` upgrades here, everything else to `http`.
+/// [`super::workers`]): `/ws` upgrades here, everything else to `http` (with the client's
+/// address: the TCP peer's, or the one a trusted proxy's PROXY header named). Every socket is
+/// held to the caps of [`Pending`] until it is admitted or served.
 pub fn service<F>(
     ctx: Arc<NodeCtx>,
+    pending: Arc<Pending>,
     http: F,
 ) -> impl ServiceFactory<
     (TcpStream, SocketAddr),
@@ -68,18 +87,19 @@ pub fn service<F>(
     InitError = F::InitError,
 >
 where
-    F: ServiceFactory<TcpStream, Config = (), Response = ()>,
+    F: ServiceFactory<HttpSocket, Config = (), Response = ()>,
     F::Service: 'static,
     F::Future: 'static,
 {
     actix_service::fn_factory(move || {
         let inner = http.new_service(());
         let ctx = ctx.clone();
+        let pending = pending.clone();
         async move {
             let inner = Rc::new(inner.await?);
             Ok(actix_service::fn_service(
                 move |(io, peer): (TcpStream, SocketAddr)| {
-                    serve(ctx.clone(), inner.clone(), io, peer)
+                    serve(ctx.clone(), pending.clone(), inner.clone(), io, peer)
                 },
             ))
         }
@@ -88,24 +108,94 @@ where
 
 async fn serve<S>(
     ctx: Arc<NodeCtx>,
+    pending: Arc<Pending>,
     http: Rc<S>,
     io: TcpStream,
-    peer: SocketAddr,
+    tcp_peer: SocketAddr,
 ) -> Result<(), S::Error>
 where
-    S: Service<TcpStream, Response = ()>,
+    S: Service<HttpSocket, Response = ()>,
 {
-    let first = tokio::time::timeout(FIRST_BYTES_TIMEOUT, first_bytes(&io, peer)).await;
-    match first {
-        Ok(First::Upgrade { head, len }) => {
+    let Some(mut ticket) = pending.enter() else {
+        return Ok(());
+    };
+    let limits = &ctx.config.limits;
+    let eviction = ticket.eviction();
+    let before_head = async {
+        let peer = client_address(&ctx, &io, tcp_peer).await?;
+        if !ticket.client(peer.ip()) {
+            return Err(Ended::Dropped(Dropped::PerIp));
+        }
+        match first_bytes(&io, peer).await {
+            First::Gone => Err(Ended::Gone),
+            first => Ok((peer, first)),
+        }
+    };
+    let outcome = tokio::select! {
+        biased;
+        () = eviction.notified() => Err(Ended::Dropped(Dropped::Evicted)),
+        r = tokio::time::timeout(limits.handshake_timeout, before_head) => {
+            r.unwrap_or(Err(Ended::Dropped(Dropped::Deadline)))
+        }
+    };
+    match outcome {
+        Ok((_, First::Upgrade { head, len })) => {
+            // Admission's caps take over from here.
+            drop(ticket);
             Box::pin(upgrade(ctx, io, head, len)).await;
             Ok(())
         }
-        Ok(First::Gone) => Ok(()),
-        // Anything else, or nothing in time (actix-http then answers and closes as it would
-        // have). Boxed: the dispatcher's future is large, and this future is every handshake's
-        // task.
-        Ok(First::Other) | Err(_) => Box::pin(http.call(io)).await,
+        Ok((peer, _)) => {
+            // Boxed: the dispatcher's future is large, and this future is every handshake's
+            // task.
+            ticket.to_http();
+            let served = Box::pin(http.call((io, Protocol::Http1, Some(peer)))).await;
+            drop(ticket);
+            served
+        }
+        Err(Ended::Gone) => Ok(()),
+        Err(Ended::Dropped(why)) => {
+            // Evicted, refused (per IP; they were counted there) or out of time. Nothing is
+            // written: a stranger that sends no head gets no answer, and the socket closes.
+            if why != Dropped::PerIp && why != Dropped::Evicted {
+                pending.dropped(why);
+            }
+            tracing::debug!(peer = %tcp_peer, reason = why.as_str(), "socket dropped before its head");
+            Ok(())
+        }
+    }
+}
+
+/// The client's address: the TCP peer's, or, for a connection from a trusted proxy with
+/// `node.proxy_protocol` on, the one its PROXY header names (the header is read off the
+/// socket; a proxy's own connection, v2 `LOCAL` or v1 `UNKNOWN`, keeps the TCP peer).
+async fn client_address(
+    ctx: &NodeCtx,
+    io: &TcpStream,
+    tcp_peer: SocketAddr,
+) -> Result<SocketAddr, Ended> {
+    let node = &ctx.config.node;
+    let ip = tcp_peer.ip().to_canonical();
+    if !node.proxy_protocol || !node.trusted_proxies.iter().any(|n| n.contains(&ip)) {
+        return Ok(tcp_peer);
+    }
+    let parsed = peek_until(io, |bytes| match proxy_header::parse(bytes) {
+        proxy_header::Parsed::Incomplete => None,
+        p => Some(p),
+    })
+    .await;
+    match parsed {
+        Some(proxy_header::Parsed::Header { len, client }) => {
+            if !consume(io, len).await {
+                return Err(Ended::Gone);
+            }
+            Ok(client.unwrap_or(tcp_peer))
+        }
+        Some(_) => {
+            tracing::warn!(peer = %tcp_peer, "a trusted proxy's connection did not start with a PROXY header (node.proxy_protocol): closed");
+            Err(Ended::Dropped(Dropped::BadProxyHeader))
+        }
+        None => Err(Ended::Gone),
     }
 }
 
@@ -129,31 +219,65 @@ pub fn tune_listener(listener: &std::net::TcpListener) -> std::io::Result<()> {
     sock.set_tcp_keepalive(&ka)
 }
 
-/// Waits for the connection's first bytes and classifies them without reading them.
+/// Peeks at the socket's first bytes (into the thread's scratch buffer, without reading them)
+/// until `judge` makes something of them, waiting for more bytes each time it says `None`.
+/// `None` when the peer closed or the socket failed first.
+async fn peek_until<T>(io: &TcpStream, mut judge: impl FnMut(&[u8]) -> Option<T>) -> Option<T> {
+    let mut seen = 0usize;
+    loop {
+        let step = io
+            .async_io(Interest::READABLE, || {
+                SCRATCH.with_borrow_mut(|buf| {
+                    let n = nix::sys::socket::recv(
+                        io.as_raw_fd(),
+                        &mut buf[..],
+                        nix::sys::socket::MsgFlags::MSG_PEEK,
+                    )
+                    .map_err(std::io::Error::from)?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    if n == seen && n < buf.len() {
+                        // Nothing new since the last look: wait for the next bytes (this
+                        // clears the readiness tokio saw, and only that).
+                        return Err(std::io::ErrorKind::WouldBlock.into());
+                    }
+                    seen = n;
+                    Ok(Some(judge(&buf[..n])))
+                })
+            })
+            .await;
+        match step {
+            Ok(Some(Some(t))) => return Some(t),
+            Ok(Some(None)) => {}
+            Ok(None) | Err(_) => return None,
+        }
+    }
+}
+
+/// Waits for the connection's request head and classifies it without reading it.
 async fn first_bytes(io: &TcpStream, peer: SocketAddr) -> First {
-    std::future::poll_fn(|cx| {
-        SCRATCH.with_borrow_mut(|buf| {
-            let mut rb = ReadBuf::new(&mut buf[..]);
-            match io.poll_peek(cx, &mut rb) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Err(_)) => Poll::Ready(First::Gone),
-                Poll::Ready(Ok(0)) => Poll::Ready(First::Gone),
-                Poll::Ready(Ok(n)) => Poll::Ready(classify(&buf[..n], Some(peer))),
-            }
-        })
-    })
-    .await
+    peek_until(io, |bytes| classify(bytes, Some(peer)))
+        .await
+        .unwrap_or(First::Gone)
 }
 
 /// A complete `GET /ws…` upgrade head at the start of `bytes`, as actix-http would have
-/// parsed it; anything else is [`First::Other`].
-fn classify(bytes: &[u8], peer: Option<std::net::SocketAddr>) -> First {
+/// parsed it, or [`First::Other`] for any other complete head, for bytes that are not HTTP, and
+/// for a head larger than [`HEAD_MAX`] (actix-http serves those); `None` while the head is
+/// still arriving.
+fn classify(bytes: &[u8], peer: Option<std::net::SocketAddr>) -> Option<First> {
     let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
     let mut req = httparse::Request::new(&mut headers);
     let len = match req.parse(bytes) {
         Ok(httparse::Status::Complete(len)) => len,
-        _ => return First::Other,
+        Ok(httparse::Status::Partial) if bytes.len() < HEAD_MAX => return None,
+        _ => return Some(First::Other),
     };
+    Some(classify_head(&req, len, peer))
+}
+
+fn classify_head(req: &httparse::Request<'_, '_>, len: usize, peer: Option<SocketAddr>) -> First {
     let path = req.path.unwrap_or_default();
     let is_ws_path = path == "/ws" || path.starts_with("/ws?");
     if req.method != Some("GET") || req.version != Some(1) || !is_ws_path {
@@ -306,7 +430,7 @@ mod tests {
     fn a_complete_ws_upgrade_is_served_here_with_its_head() {
         let mut bytes = UPGRADE.to_vec();
         bytes.extend_from_slice(&[0x81, 0x80, 1, 2, 3, 4]);
-        let First::Upgrade { head, len } = classify(&bytes, None) else {
+        let Some(First::Upgrade { head, len }) = classify(&bytes, None) else {
             panic!("an upgrade for /ws");
         };
         assert_eq!(
@@ -326,7 +450,7 @@ mod tests {
             "Origin:",
             "Sec-WebSocket-Protocol: gatehouse.v1, token.x\r\nOrigin:",
         );
-        let First::Upgrade { head, .. } = classify(with_proto.as_bytes(), None) else {
+        let Some(First::Upgrade { head, .. }) = classify(with_proto.as_bytes(), None) else {
             panic!("an upgrade for /ws");
         };
         let res = String::from_utf8(switching_protocols(&head, true)).unwrap();
@@ -342,9 +466,13 @@ mod tests {
 
     #[test]
     fn anything_else_goes_to_actix_http() {
-        let other = |b: &[u8]| matches!(classify(b, None), First::Other);
-        // Not yet complete.
-        assert!(other(&UPGRADE[..UPGRADE.len() - 2]));
+        let other = |b: &[u8]| matches!(classify(b, None), Some(First::Other));
+        // Not yet complete: wait for the rest.
+        assert!(classify(&UPGRADE[..UPGRADE.len() - 2], None).is_none());
+        assert!(classify(b"GET /ws HT", None).is_none());
+        // Still incomplete when the scratch buffer is full: actix-http takes it.
+        let huge = [b"GET /ws HTTP/1.1\r\nX: ".as_slice(), &[b'a'; HEAD_MAX]].concat();
+        assert!(other(&huge[..HEAD_MAX]));
         // Other paths, methods and plain requests.
         assert!(other(&[b"GET /wsx".as_slice(), &UPGRADE[7..]].concat()));
         assert!(other(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));

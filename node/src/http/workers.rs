@@ -16,10 +16,12 @@
 //! Owns the worker threads and their runtimes; what a connection does is
 //! [`super::front`]'s and [`crate::connection`]'s.
 
+use crate::metrics::Metrics;
 use actix_service::{Service, ServiceFactory};
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -62,6 +64,7 @@ impl Workers {
     pub fn start<M, F>(
         listener: std::net::TcpListener,
         count: usize,
+        metrics: Arc<Metrics>,
         factory: M,
     ) -> Result<Self, StartError>
     where
@@ -82,12 +85,13 @@ impl Workers {
             let factory = factory.clone();
             let stop_rx = stop_rx.clone();
             let ready = ready_tx.clone();
+            let metrics = metrics.clone();
             let (done_tx, done_rx) = tokio::sync::oneshot::channel();
             done.push(done_rx);
             std::thread::Builder::new()
                 .name(format!("gatehouse-worker-{worker}"))
                 .spawn(move || {
-                    run(worker, listener, factory, stop_rx, ready);
+                    run(worker, listener, factory, stop_rx, ready, &metrics);
                     let _ = done_tx.send(());
                 })
                 .map_err(io)?;
@@ -125,6 +129,7 @@ fn run<M, F>(
     factory: M,
     mut stop: watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<Result<(), StartError>>,
+    metrics: &Metrics,
 ) where
     M: Fn() -> F,
     F: ServiceFactory<(TcpStream, SocketAddr), Config = (), Response = ()>,
@@ -172,7 +177,7 @@ fn run<M, F>(
                         in_flight.end();
                     });
                 }
-                Err(e) => on_accept_error(worker, &e).await,
+                Err(e) => on_accept_error(worker, &e, metrics).await,
             }
         }
         drop(listener);
@@ -209,15 +214,37 @@ impl InFlight {
     }
 }
 
-async fn on_accept_error(worker: usize, e: &std::io::Error) {
+async fn on_accept_error(worker: usize, e: &std::io::Error, metrics: &Metrics) {
     // Errors about the connection just accepted (reset before accept, and the like) concern
-    // that connection only; running out of descriptors or memory needs a pause.
+    // that connection only; running out of descriptors or memory needs a pause (the pending
+    // connections stay in the kernel's backlog meanwhile, nothing spins).
+    let errno = e.raw_os_error().unwrap_or(0);
+    let name = match errno {
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ENOMEM => "ENOMEM",
+        libc::ECONNABORTED => "ECONNABORTED",
+        _ => "other",
+    };
+    Metrics::count(&metrics.accept_errors, name);
     let exhausted = matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+        errno,
+        libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
     );
     if exhausted {
-        tracing::warn!(worker, error = %e, "accept failed: pausing the public listener");
+        // At most one line a second per worker, however long the condition lasts.
+        thread_local! {
+            static LAST_WARN: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
+        }
+        let now = std::time::Instant::now();
+        if LAST_WARN
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            LAST_WARN.set(Some(now));
+            tracing::warn!(worker, error = %e, "accept failed: pausing the public listener");
+        }
         tokio::time::sleep(ACCEPT_BACKOFF).await;
     } else {
         tracing::debug!(worker, error = %e, "accept failed");

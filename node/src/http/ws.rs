@@ -1,5 +1,5 @@
 //! `GET /ws`: admission and upgrade. Everything that can refuse a client does so here, with an
-//! HTTP status before the WebSocket opens (`interfaces.md` §1): 503 when the node is not
+//! HTTP status before the WebSocket opens (`docs/protocol.md` §1): 503 when the node is not
 //! active, 403 for an `Origin` outside the allow-list, 401 for a bad or missing token, 429 for
 //! the per-IP / per-user caps. The handshake itself is [`super::upgrade`]'s; then the connection
 //! task takes over ([`crate::connection`]).

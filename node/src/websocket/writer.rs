@@ -135,6 +135,14 @@ pub struct Writer {
     pos: usize,
     /// Bytes waiting (all parts, less `pos`).
     pending: usize,
+    /// Bytes at the front of the queue that belong to replies the client asked for (a join's
+    /// replay, a history page): they do not count against the connection's outbound budget,
+    /// which limits what a client fails to read, not the size of a legitimate reply.
+    /// (`u32`s: every idle connection holds a writer; a reply is far below 4 GiB.)
+    exempt: u32,
+    /// Bytes written since the writer was made, wrapping (write progress, for the stall
+    /// check).
+    written: u32,
 }
 
 impl Writer {
@@ -232,6 +240,27 @@ impl Writer {
         self.pending
     }
 
+    /// Marks everything queued so far, up to `cap` bytes from the front, as a reply the client
+    /// asked for: those bytes are not held against [`Writer::over_budget`] while they wait.
+    pub fn mark_reply(&mut self, cap: usize) {
+        self.exempt = u32::try_from(self.pending.min(cap)).unwrap_or(u32::MAX);
+    }
+
+    /// Whether bytes of a reply still wait for the socket.
+    pub fn reply_pending(&self) -> bool {
+        self.exempt > 0
+    }
+
+    /// Whether more than `budget` bytes wait beyond the replies in progress.
+    pub fn over_budget(&self, budget: usize) -> bool {
+        self.pending - self.exempt as usize > budget
+    }
+
+    /// Bytes written to the socket so far.
+    pub fn written(&self) -> u32 {
+        self.written
+    }
+
     /// Writes what the socket takes now, without waiting: what waits is gathered into the
     /// thread's scratch buffer and written with one plain `write` per [`SCRATCH_LEN`] bytes.
     /// `Ok(true)` when nothing is left.
@@ -302,6 +331,9 @@ impl Writer {
     /// Drops `n` written bytes from the front.
     fn advance(&mut self, mut n: usize) {
         self.pending -= n;
+        let n32 = u32::try_from(n).unwrap_or(u32::MAX);
+        self.exempt = self.exempt.saturating_sub(n32);
+        self.written = self.written.wrapping_add(n32);
         while let Some(front) = self.parts.front() {
             let left = front.len() - self.pos;
             if n < left {
@@ -459,5 +491,31 @@ mod tests {
             }
             assert_eq!(out, full, "room {room}");
         }
+    }
+
+    #[test]
+    fn a_reply_is_held_against_the_budget_only_beyond_the_allowance_and_until_written() {
+        let mut w = Writer::default();
+        // 994 live bytes wait, then a 10 000-byte reply is queued and marked.
+        w.text(&[b'l'; 990]);
+        assert!(!w.over_budget(1_000) && !w.reply_pending());
+        w.text(&[b'r'; 9_996]);
+        assert!(w.over_budget(1_000), "unmarked, the reply counts");
+        w.mark_reply(1 << 20);
+        assert!(w.reply_pending() && !w.over_budget(0));
+        // Live frames queued behind the reply count (504 bytes).
+        w.text(&[b'n'; 500]);
+        assert!(w.over_budget(500) && !w.over_budget(504));
+        // Written bytes come off the front: the reply first, then what follows it.
+        w.advance(11_000);
+        assert!(!w.reply_pending());
+        assert_eq!(w.written(), 11_000);
+        assert_eq!(w.pending(), 498);
+        assert!(!w.over_budget(498) && w.over_budget(497));
+        // Past the allowance, a reply counts like anything else.
+        let mut w = Writer::default();
+        w.text(&[b'r'; 9_996]);
+        w.mark_reply(4_000);
+        assert!(w.over_budget(5_000) && !w.over_budget(6_000));
     }
 }

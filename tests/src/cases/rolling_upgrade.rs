@@ -27,6 +27,15 @@ use tokio::sync::watch;
 const ROOMS: [&str; 3] = ["ru:alpha", "ru:beta", "ru:gamma"];
 const READERS: usize = 6;
 const NODES: [&str; 3] = ["node-a", "node-b", "node-c"];
+/// The nodes read the PROXY header HAProxy sends (`deploy/haproxy/haproxy.cfg`) from HAProxy's
+/// address only: set for the cluster's start and for the upgraded nodes alike.
+fn proxied_env() -> [(&'static str, String); 2] {
+    [
+        ("GATEHOUSE_PROXY_PROTOCOL", "true".into()),
+        ("GATEHOUSE_TRUSTED_PROXIES", "127.0.0.2".into()),
+    ]
+}
+
 /// Seconds `rolling-upgrade.sh` waits between two nodes.
 const PAUSE_S: u64 = 6;
 
@@ -109,10 +118,13 @@ async fn start_cluster(run_dir: &Path) -> Cluster {
         if !ports_free(offset) {
             continue;
         }
+        let [proxy, trusted] = proxied_env();
         let (code, text) = run_script(
             "deploy/local-cluster.sh",
             &["3", "--detach"],
             &[
+                proxy,
+                trusted,
                 ("GATEHOUSE_BIN", binary().display().to_string()),
                 ("RUN_DIR", run_dir.display().to_string()),
                 ("BASE_PORT_OFFSET", offset.to_string()),
@@ -161,6 +173,9 @@ fn start_haproxy(dir: &Path, offset: u16) -> Haproxy {
         .env("GH_FRONTEND", format!("127.0.0.1:{front}"))
         .env("GH_STATS", format!("127.0.0.1:{stats}"))
         .env_remove("GH_DNS")
+        // HAProxy's connections come from 127.0.0.2, the one address the nodes trust for
+        // PROXY headers (`proxied_env`); everything else on loopback talks to them directly.
+        .env("GH_SOURCE", "127.0.0.2")
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(dir.join("haproxy.err")).unwrap());
@@ -631,10 +646,13 @@ async fn rolling_upgrade_through_haproxy_loses_nothing_and_never_routes_to_a_dra
     let next = dir.0.join("gatehouse-next");
     std::os::unix::fs::symlink(binary(), &next).unwrap();
     let t0 = Instant::now();
+    let [proxy, trusted] = proxied_env();
     let (code, out) = run_script(
         "deploy/rolling-upgrade.sh",
         &[run_dir.to_str().unwrap(), next.to_str().unwrap()],
         &[
+            proxy,
+            trusted,
             ("DRAIN_TIMEOUT_S", "30".into()),
             ("READY_TIMEOUT_S", "30".into()),
             ("STOP_TIMEOUT_S", "15".into()),
