@@ -45,7 +45,21 @@ impl Client {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
-        match tokio_tungstenite::connect_async(req).await {
+        Self::welcomed(url, tokio_tungstenite::connect_async(req).await).await
+    }
+
+    /// The client of a finished handshake once its `welcome` arrived, or the refusal's status.
+    async fn welcomed(
+        url: &str,
+        handshake: Result<
+            (
+                WebSocketStream<MaybeTlsStream<TcpStream>>,
+                tokio_tungstenite::tungstenite::handshake::client::Response,
+            ),
+            WsError,
+        >,
+    ) -> Result<Client, StatusCode> {
+        match handshake {
             Ok((ws, _)) => {
                 let mut c = Client {
                     ws,
@@ -94,20 +108,8 @@ impl Client {
     /// Connects over `stream` (a socket bound to a chosen source address, or one that already
     /// sent a PROXY header), with the handshake's HTTP status on a refusal.
     pub async fn connect_over(url: &str, stream: TcpStream) -> Result<Client, StatusCode> {
-        match tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await {
-            Ok((ws, _)) => {
-                let mut c = Client {
-                    ws,
-                    welcome: Value::Null,
-                };
-                let w = c.recv().await;
-                assert_eq!(w["op"], "welcome", "first frame should be welcome: {w}");
-                c.welcome = w;
-                Ok(c)
-            }
-            Err(WsError::Http(resp)) => Err(resp.status()),
-            Err(e) => panic!("connect to {url}: {e}"),
-        }
+        let handshake = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await;
+        Self::welcomed(url, handshake).await
     }
 
     /// This client's id.
