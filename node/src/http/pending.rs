@@ -19,7 +19,7 @@
 //! [`super::front`]'s.
 
 use crate::metrics::Metrics;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -62,12 +62,27 @@ pub struct Pending {
     metrics: Arc<Metrics>,
 }
 
+/// The signal that drops a pending socket, and whether it was given (the socket then no
+/// longer counts, though its task has not run yet to close it).
+#[derive(Default)]
+pub struct Eviction {
+    notify: Notify,
+    given: Cell<bool>,
+}
+
+impl Eviction {
+    /// Resolves once the socket is told to go.
+    pub async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
 /// One worker's pending sockets: unfinished heads by age (each with the signal that drops it),
 /// and how many are plain HTTP exchanges.
 #[derive(Default)]
 struct Local {
     next: u64,
-    heads: BTreeMap<u64, Rc<Notify>>,
+    heads: BTreeMap<u64, Rc<Eviction>>,
     http: usize,
 }
 
@@ -100,7 +115,9 @@ impl Pending {
             if l.heads.len() + l.http >= self.per_worker {
                 match l.heads.pop_first() {
                     Some((_, oldest)) => {
-                        oldest.notify_one();
+                        oldest.given.set(true);
+                        oldest.notify.notify_one();
+                        self.metrics.pending_sockets.dec();
                         self.dropped(Dropped::Evicted);
                     }
                     None => return None,
@@ -108,7 +125,7 @@ impl Pending {
             }
             let id = l.next;
             l.next += 1;
-            let evict = Rc::new(Notify::new());
+            let evict = Rc::new(Eviction::default());
             l.heads.insert(id, evict.clone());
             Some((id, evict))
         });
@@ -131,7 +148,7 @@ impl Pending {
 pub struct Ticket {
     pending: Arc<Pending>,
     id: u64,
-    evict: Rc<Notify>,
+    evict: Rc<Eviction>,
     ip: Option<IpAddr>,
     http: bool,
 }
@@ -159,7 +176,7 @@ impl Ticket {
     }
 
     /// The signal that this socket is dropped to make room for a newer one.
-    pub fn eviction(&self) -> Rc<Notify> {
+    pub fn eviction(&self) -> Rc<Eviction> {
         self.evict.clone()
     }
 
@@ -187,7 +204,9 @@ impl Drop for Ticket {
                 l.heads.remove(&id);
             }
         });
-        self.pending.metrics.pending_sockets.dec();
+        if !self.evict.given.get() {
+            self.pending.metrics.pending_sockets.dec();
+        }
         if let Some(ip) = self.ip {
             if let Ok(mut by_ip) = self.pending.by_ip.lock() {
                 if let Some(n) = by_ip.get_mut(&ip) {

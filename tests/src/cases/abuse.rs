@@ -227,15 +227,24 @@ async fn half_finished_heads_from_many_addresses_never_keep_a_prompt_client_out(
     let evicted = node
         .metric("gatehouse_pending_sockets_dropped_total{reason=\"evicted\"}")
         .await;
+    // Every attacker socket the node accepted beyond what it holds was evicted, oldest first
+    // (a few may have been cut by the deadline instead on a slow machine).
+    let beyond = held.len().saturating_sub(1024) as f64;
     assert!(
-        evicted >= (ATTACKERS - 1024) as f64 - 10.0,
-        "{evicted} evicted"
+        evicted >= beyond - 64.0,
+        "{evicted} evicted of {} heads opened, {pending} pending",
+        held.len()
     );
-    let open = fds(pid);
-    assert!(
-        open <= fds_before + 1024 + 16,
-        "{open} descriptors open (from {fds_before})"
-    );
+    // An evicted socket is closed when its task next runs, right after the eviction.
+    let open = until(
+        "the evicted sockets' descriptors to be closed",
+        Duration::from_secs(2),
+        || async {
+            let open = fds(pid);
+            (open <= fds_before + 1024 + 16).then_some(open)
+        },
+    )
+    .await;
     let grown = rss(pid).saturating_sub(rss_before);
     eprintln!(
         "{ATTACKERS} half-finished heads: slowest prompt client {slowest:?}, {pending} pending, \
