@@ -11,6 +11,7 @@ mod deploy;
 mod drain;
 mod errors;
 mod handshake;
+mod js_client;
 mod limits;
 mod local_cluster_script;
 mod messaging;
