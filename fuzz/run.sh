@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Fuzzes the client frame decoder (`protocol::client::decode`) with cargo-fuzz / libFuzzer.
+# Fuzzes a decoder with cargo-fuzz / libFuzzer: the client frame decoder
+# (`protocol::client::decode`, target `decode`, the default) or the cluster handshake gate
+# (`node/src/cluster/gate.rs`, target `cluster_handshake`).
 #
-# Usage: fuzz/run.sh [SECONDS]        (default 60 seconds of fuzzing, not counting the build)
+# Usage: fuzz/run.sh [SECONDS] [TARGET]   (default 60 seconds of fuzzing, not counting the build;
+#                                          TARGET `decode` or `cluster_handshake`)
 #        FUZZ_FEATURES=strict-json fuzz/run.sh [SECONDS]   (stricter JSON checks, see decode.rs)
 #
 # - installs cargo-fuzz (`cargo install cargo-fuzz --locked`) only when `cargo fuzz` is missing;
 # - uses `cargo +nightly fuzz` when a nightly toolchain is installed, otherwise the default
 #   (stable) toolchain with RUSTC_BOOTSTRAP=1 so the sanitizer `-Z` flags are accepted;
-# - fuzzes a throw-away copy of fuzz/corpus/decode so the checked-in seed corpus stays small;
-# - exits non-zero when libFuzzer finds a crash (the reproducer lands in fuzz/artifacts/decode/).
+# - fuzzes a throw-away copy of fuzz/corpus/TARGET so the checked-in seed corpus stays small;
+# - exits non-zero when libFuzzer finds a crash (the reproducer lands in fuzz/artifacts/TARGET/).
 # Builds go to fuzz/target (gitignored), never the main workspace's target dir.
 set -euo pipefail
 
 SECONDS_TO_RUN="${1:-60}"
+TARGET="${2:-decode}"
 if ! [[ "$SECONDS_TO_RUN" =~ ^[0-9]+$ ]] || [ "$SECONDS_TO_RUN" -lt 1 ]; then
-    echo "usage: $0 [SECONDS]   (a positive integer, default 60)" >&2
+    echo "usage: $0 [SECONDS] [TARGET]   (SECONDS a positive integer, default 60)" >&2
     exit 2
 fi
+case "$TARGET" in
+    decode | cluster_handshake) ;;
+    *)
+        echo "usage: $0 [SECONDS] [TARGET]   (TARGET decode or cluster_handshake, not '$TARGET')" >&2
+        exit 2
+        ;;
+esac
 
 FUZZ_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-TARGET=decode
 SEEDS="$FUZZ_DIR/corpus/$TARGET"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -29,6 +29,10 @@ pub struct IdleArgs {
     /// Rooms to spread them over (connection i joins room i mod R).
     #[arg(long, default_value_t = 100)]
     rooms: usize,
+    /// Rooms each connection joins: connection i joins rooms (i·K + j) mod R for j < K, one
+    /// round of joins per j (e.g. 1 000 connections × 100 rooms each over 100 000 rooms).
+    #[arg(long, default_value_t = 1)]
+    rooms_per_connection: usize,
     /// The node's process id: its VmRSS is read before and after.
     #[arg(long)]
     pid: Option<u32>,
@@ -57,6 +61,8 @@ pub struct IdleReport {
     url: String,
     connections_requested: usize,
     rooms: usize,
+    rooms_per_connection: usize,
+    joins: usize,
     connected: usize,
     connect_failed: usize,
     connect_first_error: Option<String>,
@@ -148,28 +154,63 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
     };
 
     let rooms = a.rooms;
-    let (joined, join_failed, join_first_error, join_elapsed) = setup::join_many(
+    let per = a.rooms_per_connection.max(1);
+    let (mut joined, mut join_failed, mut join_first_error, mut join_elapsed) = setup::join_many(
         opened.conns,
         a.target,
-        move |i| format!("idle-{tag}-{}", i % rooms),
+        {
+            let tag = tag.clone();
+            move |i| format!("idle-{tag}-{}", (i * per) % rooms)
+        },
         a.concurrency,
         opts.timeout,
     )
     .await;
+    // Every further round joins each connection to its next room.
+    let first_round: Vec<(usize, String)> = joined
+        .iter()
+        .map(|(i, _, j)| (*i, j.epoch.clone()))
+        .collect();
+    let mut joins_done = joined.len();
+    for round in 1..per {
+        let mut conns: Vec<Option<setup::Conn>> = (0..a.connections).map(|_| None).collect();
+        for (i, c, _) in joined.drain(..) {
+            conns[i] = Some(c);
+        }
+        let (j, f, e, el) = setup::join_many(
+            conns,
+            a.target,
+            {
+                let tag = tag.clone();
+                move |i| format!("idle-{tag}-{}", (i * per + round) % rooms)
+            },
+            a.concurrency,
+            opts.timeout,
+        )
+        .await;
+        joins_done += j.len();
+        join_failed += f;
+        if join_first_error.is_none() {
+            join_first_error = e;
+        }
+        join_elapsed += el;
+        joined = j;
+    }
     eprintln!(
-        "idle: {} joined in {:.2} s",
+        "idle: {} connections joined {joins_done} rooms in {:.2} s",
         joined.len(),
         join_elapsed.as_secs_f64()
     );
 
-    // One owner per room: every join of a room should answer the same epoch.
+    // One owner per room: every join of a room should answer the same epoch (checked on the
+    // first round's joins).
     let mut epochs: std::collections::HashMap<usize, std::collections::HashSet<&str>> =
         std::collections::HashMap::new();
-    for (i, _, j) in &joined {
+    for (i, epoch) in &first_round {
         epochs
-            .entry(i % rooms)
+            .entry((i * per) % rooms)
             .or_default()
-            .insert(j.epoch.as_str());
+            .insert(epoch.as_str());
     }
     let split_rooms = epochs.values().filter(|e| e.len() > 1).count();
     let room_owners: usize = epochs.values().map(std::collections::HashSet::len).sum();
@@ -243,6 +284,8 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         url: a.url,
         connections_requested: a.connections,
         rooms: a.rooms,
+        rooms_per_connection: per,
+        joins: joins_done,
         connected,
         connect_failed: opened.failed,
         connect_first_error: opened.first_error,
@@ -253,7 +296,7 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         join_failed,
         join_first_error,
         join_secs: r2(join_elapsed.as_secs_f64()),
-        joins_per_s: r2(n_joined as f64 / join_elapsed.as_secs_f64().max(1e-9)),
+        joins_per_s: r2(joins_done as f64 / join_elapsed.as_secs_f64().max(1e-9)),
         node_rss_before_kib: rss_before,
         node_rss_connected_kib: rss_connected,
         node_rss_after_kib: rss_after,

@@ -150,6 +150,9 @@ pub struct NodeSection {
     pub proxy_protocol: bool,
     /// Networks whose connections carry a PROXY header naming the real client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Most incoming cluster links authenticating at once; over it a new one is closed at once
+    /// (a cluster of N nodes has at most a few per peer at a time).
+    pub cluster_max_handshakes: u32,
 }
 
 /// Client authentication and admission.
@@ -209,6 +212,10 @@ pub struct LimitsSection {
     pub max_pending_sockets_per_ip: u32,
     /// How long a new socket may take to send its PROXY header and request head.
     pub handshake_timeout: Duration,
+    /// Rooms one connection may create per second (joins of rooms that do not exist yet).
+    pub room_creates_per_sec: u32,
+    /// Burst of room creations per connection.
+    pub room_creates_burst: u32,
 }
 
 /// Room defaults.
@@ -222,6 +229,12 @@ pub struct RoomsSection {
     pub max_snapshot_bytes: usize,
     /// An empty room with nothing left to keep stops after this long.
     pub idle_timeout: Duration,
+    /// Bytes of history per room; beyond it the oldest messages go.
+    pub history_max_bytes: usize,
+    /// Live rooms per node; beyond it no new room is created here.
+    pub max_rooms: usize,
+    /// Bytes of history, snapshots and replicas per node; beyond it the oldest history goes.
+    pub memory_budget_bytes: usize,
 }
 
 /// Backend API.

@@ -52,6 +52,7 @@ pub struct RawNode {
     pub rebalance_on_join: bool,
     pub proxy_protocol: bool,
     pub trusted_proxies: Vec<String>,
+    pub cluster_max_handshakes: u32,
 }
 
 impl Default for RawNode {
@@ -75,6 +76,7 @@ impl Default for RawNode {
             rebalance_on_join: true,
             proxy_protocol: false,
             trusted_proxies: Vec::new(),
+            cluster_max_handshakes: 256,
         }
     }
 }
@@ -132,6 +134,8 @@ pub struct RawLimits {
     pub max_pending_sockets: u32,
     pub max_pending_sockets_per_ip: u32,
     pub handshake_timeout_ms: u64,
+    pub room_creates_per_sec: u32,
+    pub room_creates_burst: u32,
 }
 
 impl Default for RawLimits {
@@ -151,6 +155,8 @@ impl Default for RawLimits {
             max_pending_sockets: 1024,
             max_pending_sockets_per_ip: 64,
             handshake_timeout_ms: 5_000,
+            room_creates_per_sec: 2,
+            room_creates_burst: 20,
         }
     }
 }
@@ -163,6 +169,9 @@ pub struct RawRooms {
     pub history_ttl_s: u64,
     pub max_snapshot_bytes: usize,
     pub idle_timeout_s: u64,
+    pub history_max_bytes: usize,
+    pub max_rooms: usize,
+    pub memory_budget_bytes: usize,
 }
 
 impl Default for RawRooms {
@@ -171,7 +180,10 @@ impl Default for RawRooms {
             history_size: 1000,
             history_ttl_s: 3600,
             max_snapshot_bytes: 1_048_576,
-            idle_timeout_s: 300,
+            idle_timeout_s: 5,
+            history_max_bytes: 1_048_576,
+            max_rooms: 10_000,
+            memory_budget_bytes: 256 * 1024 * 1024,
         }
     }
 }

@@ -51,6 +51,7 @@ pub fn effective_toml(c: &Config) -> String {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            cluster_max_handshakes: c.node.cluster_max_handshakes,
         },
         auth: RawAuth {
             required: c.auth.required,
@@ -84,12 +85,17 @@ pub fn effective_toml(c: &Config) -> String {
             max_pending_sockets: c.limits.max_pending_sockets,
             max_pending_sockets_per_ip: c.limits.max_pending_sockets_per_ip,
             handshake_timeout_ms: c.limits.handshake_timeout.as_millis() as u64,
+            room_creates_per_sec: c.limits.room_creates_per_sec,
+            room_creates_burst: c.limits.room_creates_burst,
         },
         rooms: RawRooms {
             history_size: c.rooms.history_size,
             history_ttl_s: c.rooms.history_ttl.as_secs(),
             max_snapshot_bytes: c.rooms.max_snapshot_bytes,
             idle_timeout_s: c.rooms.idle_timeout.as_secs(),
+            history_max_bytes: c.rooms.history_max_bytes,
+            max_rooms: c.rooms.max_rooms,
+            memory_budget_bytes: c.rooms.memory_budget_bytes,
         },
         api: RawApi {
             key: secret(c.api.key.as_ref()),

@@ -143,6 +143,9 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             "`node.proxy_protocol = true` needs the proxies' addresses (e.g. `[\"10.0.0.0/8\"]`): a PROXY header is accepted only from them",
         ));
     }
+    if !(1..=65_536).contains(&node.cluster_max_handshakes) {
+        return Err(c.err("node.cluster_max_handshakes", "must be between 1 and 65536"));
+    }
     let cookie = c.secret(&node.cookie, &node.cookie_file)?;
     let cookie_generated = cookie.is_none();
     let cookie = cookie.unwrap_or_else(|| Secret::new(random_cookie()));
@@ -266,6 +269,19 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             "must be between 100 and 60000",
         ));
     }
+    c.positive(
+        "limits.room_creates_per_sec",
+        u64::from(limits.room_creates_per_sec),
+    )?;
+    if limits.room_creates_burst < limits.room_creates_per_sec {
+        return Err(c.err(
+            "limits.room_creates_burst",
+            format!(
+                "{} is below `limits.room_creates_per_sec` ({}); the burst must be at least the rate",
+                limits.room_creates_burst, limits.room_creates_per_sec
+            ),
+        ));
+    }
     if limits.heartbeat_ms < 100 {
         return Err(c.err("limits.heartbeat_ms", "must be at least 100"));
     }
@@ -277,6 +293,17 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
     }
     c.positive("rooms.max_snapshot_bytes", rooms.max_snapshot_bytes as u64)?;
     c.positive("rooms.idle_timeout_s", rooms.idle_timeout_s)?;
+    c.positive("rooms.history_max_bytes", rooms.history_max_bytes as u64)?;
+    c.positive("rooms.max_rooms", rooms.max_rooms as u64)?;
+    if rooms.memory_budget_bytes < rooms.history_max_bytes {
+        return Err(c.err(
+            "rooms.memory_budget_bytes",
+            format!(
+                "{} is below `rooms.history_max_bytes` ({}): one room's history must fit",
+                rooms.memory_budget_bytes, rooms.history_max_bytes
+            ),
+        ));
+    }
 
     // [webhook]
     let url = (!webhook.url.is_empty()).then(|| webhook.url.clone());
@@ -352,6 +379,7 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             rebalance_on_join: node.rebalance_on_join,
             proxy_protocol: node.proxy_protocol,
             trusted_proxies,
+            cluster_max_handshakes: node.cluster_max_handshakes,
         },
         auth: AuthSection {
             required: auth.required,
@@ -380,12 +408,17 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             max_pending_sockets: limits.max_pending_sockets,
             max_pending_sockets_per_ip: limits.max_pending_sockets_per_ip,
             handshake_timeout: Duration::from_millis(limits.handshake_timeout_ms),
+            room_creates_per_sec: limits.room_creates_per_sec,
+            room_creates_burst: limits.room_creates_burst,
         },
         rooms: RoomsSection {
             history_size: rooms.history_size,
             history_ttl: Duration::from_secs(rooms.history_ttl_s),
             max_snapshot_bytes: rooms.max_snapshot_bytes,
             idle_timeout: Duration::from_secs(rooms.idle_timeout_s),
+            history_max_bytes: rooms.history_max_bytes,
+            max_rooms: rooms.max_rooms,
+            memory_budget_bytes: rooms.memory_budget_bytes,
         },
         api: ApiSection { key: api_key },
         admin: AdminSection { token: admin_token },

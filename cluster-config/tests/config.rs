@@ -47,6 +47,7 @@ fn no_file_gives_the_documented_defaults() {
     assert_eq!(c.limits.heartbeat.as_millis(), 15_000);
     assert_eq!(c.rooms.history_size, 1000);
     assert_eq!(c.node.shutdown_grace.as_secs(), 30);
+    assert_eq!(c.node.cluster_max_handshakes, 256);
 }
 
 #[test]
@@ -61,6 +62,10 @@ fn invalid_files_name_the_file_and_field() {
         ("leeway-too-large.toml", "auth.leeway_s"),
         ("webhook-without-secret.toml", "webhook.secret"),
         ("wrong-type.toml", "max_rooms"),
+        (
+            "cluster-max-handshakes-zero.toml",
+            "node.cluster_max_handshakes",
+        ),
     ];
     for (file, field) in cases {
         let path = root().join("tests/fixtures/invalid").join(file);

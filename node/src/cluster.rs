@@ -14,6 +14,9 @@
 pub mod agreement;
 pub mod endpoint;
 pub mod events;
+pub mod gate;
+pub mod handshake;
+pub mod log_limit;
 pub mod manager;
 pub mod remote;
 pub mod transport;
@@ -118,11 +121,16 @@ pub async fn start(
         .await
         .map_err(|e| ClusterError::Spawn("transport", e.to_string()))?;
     let links = Arc::new(transport::Links::default());
-    let accept = tokio::spawn(transport::accept(
-        listener,
-        node_server.clone(),
-        links.clone(),
+    let handshakes = Arc::new(handshake::Handshakes::new(
+        config.node.cluster_max_handshakes,
+        metrics.clone(),
     ));
+    let link_transport = transport::Transport {
+        server: node_server.clone(),
+        links: links.clone(),
+        handshakes,
+    };
+    let accept = tokio::spawn(transport::accept(listener, link_transport.clone()));
     let (manager, _) = Actor::spawn(
         Some(format!("gatehouse:cluster_manager:{name}")),
         manager::ManagerActor,
@@ -136,7 +144,8 @@ pub async fn start(
             node_server: node_server.clone(),
             members,
             agreement,
-            links,
+            links: links.clone(),
+            transport: link_transport,
             metrics,
         },
     )
@@ -146,6 +155,7 @@ pub async fn start(
         id: "gatehouse".into(),
         subscription: Box::new(events::Forwarder {
             manager: manager.clone(),
+            links,
         }),
     });
     let ctx = Arc::new(OnceLock::new());

@@ -104,6 +104,9 @@ pub(crate) struct Conn {
     sample: u64,
     /// Publishes sent to their rooms and not answered yet, oldest first (see `requests`).
     pending: futures_util::stream::FuturesOrdered<requests::PendingPublish>,
+    /// Rooms this connection may still create (`limits.room_creates_per_sec`); made at the
+    /// first join of a room that does not exist, so an idle connection holds a pointer only.
+    room_creates: Option<Box<TokenBucket>>,
 }
 
 /// Room a reply's frames (their envelopes, the reply frame itself) may take beyond the
@@ -192,6 +195,7 @@ async fn run(
         last_limited: None,
         sample: 0,
         pending: futures_util::stream::FuturesOrdered::new(),
+        room_creates: None,
     };
     // The rarely used, large futures (welcome, request handling, the close) are boxed while
     // they run, so the task an idle connection keeps stays small.
@@ -330,9 +334,11 @@ impl Conn {
         let hb_every = self.ctx.config.limits.heartbeat;
         let mut next_ping = tokio::time::Instant::now() + hb_every;
         let mut missed_pongs: u32 = 0;
-        let expiry = self.identity.expires_at.map(|exp| {
+        // A token's `exp` is the token issuer's to choose: one too far off to be a time (past
+        // what the clock can add) is no expiry at all, never a panic.
+        let expiry = self.identity.expires_at.and_then(|exp| {
             let now_s = now_micros() / 1_000_000;
-            tokio::time::Instant::now() + Duration::from_secs(exp.saturating_sub(now_s))
+            tokio::time::Instant::now().checked_add(Duration::from_secs(exp.saturating_sub(now_s)))
         });
         let deadline =
             |next_ping| expiry.map_or(next_ping, |e: tokio::time::Instant| e.min(next_ping));

@@ -6,6 +6,11 @@
 //! left, state `drained`. With no other active node (a lone node) rooms stay and clients are
 //! closed at once with 1001. `undrain` stops a drain in progress and returns to `active`.
 //!
+//! Whole-cluster stop (every node told to drain at once): a drain first waits
+//! [`PEER_STATE_SETTLE`] so that peers draining at the same moment are seen as such, and moves
+//! rooms only to nodes that are `active`; the moment no active peer is left (before, while
+//! moving rooms or while pacing clients out) it finishes as a lone node does, at once.
+//!
 //! The drainer is one task per node driven by [`DrainCommand`]s; it owns no room or connection
 //! state, only the order of the steps.
 
@@ -18,6 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
+
+/// How long a drain waits, when it has peers, before it picks where rooms go: a peer that started
+/// draining at the same moment has announced it by then (a state change is sent on the cluster
+/// manager's next tick, 250 ms).
+pub const PEER_STATE_SETTLE: Duration = Duration::from_millis(600);
 
 /// What the drainer is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,6 +195,17 @@ async fn drain_once(
             .await;
         }
     }
+    // Peers told to drain at the same moment (a whole-cluster stop) say so within a tick: hear
+    // it before choosing where rooms go, rather than move them to a node that is leaving too.
+    if !other_active(ctx).is_empty() {
+        let until = tokio::time::Instant::now() + PEER_STATE_SETTLE;
+        while tokio::time::Instant::now() < until && !other_active(ctx).is_empty() {
+            if cancelled(rx, exit) {
+                return Outcome::Cancelled;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     // A peer that is up but has not yet reported `active` (it just started) will in a moment:
     // wait for it rather than take this node for a lone one.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
@@ -209,6 +230,14 @@ async fn drain_once(
         loop {
             let rooms = owned_rooms();
             if rooms.is_empty() || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            if other_active(ctx).is_empty() {
+                // Every peer left `active` meanwhile (they are draining too): nowhere to go.
+                tracing::info!(
+                    rooms = rooms.len(),
+                    "drain: no active peer left; finishing as a lone node"
+                );
                 break;
             }
             for room in rooms {
@@ -258,13 +287,24 @@ async fn drain_once(
             Some(frame),
         )
     };
+    let (mut code, mut reason, mut hint) = (code, reason, hint);
     let rate = ctx.config.node.drain_rate.max(1) as usize;
-    let per_tick = if lone { usize::MAX } else { rate.div_ceil(100) };
+    let mut per_tick = if lone { usize::MAX } else { rate.div_ceil(100) };
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     loop {
         tick.tick().await;
         if cancelled(rx, exit) {
             return Outcome::Cancelled;
+        }
+        if hint.is_some() && other_active(ctx).is_empty() {
+            // Nowhere left to reconnect to: the rest go at once, as from a lone node.
+            tracing::info!("drain: no active peer left; closing the remaining clients with 1001");
+            (code, reason, hint) = (
+                protocol::codes::close::GOING_AWAY,
+                "server shutting down",
+                None,
+            );
+            per_tick = usize::MAX;
         }
         let left = ractor::call_t!(
             ctx.hub,

@@ -142,6 +142,9 @@ pub struct HubActor {
     pub index: std::sync::Arc<HubIndex>,
 }
 
+/// Most clients remembered as recently gone (for resuming with an older session token).
+pub const GONE_MAX: usize = 100_000;
+
 /// This node's live connections, shared by the connections (which add and remove themselves)
 /// and the hub actor (which reads them).
 pub struct HubIndex {
@@ -205,7 +208,12 @@ impl HubIndex {
                 if state.gone.len() >= 1024 && state.gone.len().is_power_of_two() {
                     state.gone.retain(|_, t| now.duration_since(*t) <= ttl);
                 }
-                state.gone.insert(h.info.client.clone(), now);
+                // Bounded however fast clients come and go: past the cap a client that left is
+                // not remembered (its session token still resumes it while the token is
+                // younger than the session TTL, which is the common case).
+                if state.gone.len() < GONE_MAX {
+                    state.gone.insert(h.info.client.clone(), now);
+                }
             }
         }
     }

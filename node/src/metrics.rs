@@ -53,6 +53,12 @@ pub struct Metrics {
     pub bytes_out: Counter,
     /// Room actors alive on this node.
     pub rooms_active: Gauge,
+    /// Bytes of room history, snapshots and replicas held on this node.
+    pub room_memory_bytes: Gauge,
+    /// Messages dropped from history before their time, by reason (`room::budget::Eviction`).
+    pub history_evictions: Family<ReasonLabel, Counter>,
+    /// Rooms not created because the node held `rooms.max_rooms`.
+    pub rooms_refused: Counter,
     /// Successful room joins.
     pub joins: Counter,
     /// Messages published into rooms owned here.
@@ -88,6 +94,10 @@ pub struct Metrics {
     pub peer_fenced: Family<PeerLabel, Counter>,
     /// Times each peer went down and came back, or restarted.
     pub peer_reconnects: Family<PeerLabel, Counter>,
+    /// Incoming cluster links authenticating now (capped by `node.cluster_max_handshakes`).
+    pub cluster_handshakes: Gauge,
+    /// Cluster links closed before authenticating, by reason (`cluster::gate::Refusal`).
+    pub cluster_handshakes_refused: Family<ReasonLabel, Counter>,
     /// Deliveries sent to other nodes' relays (one per node with members, per publish).
     pub cluster_deliveries: Counter,
     /// Room migrations, by result (`ok`, `failed`).
@@ -165,6 +175,9 @@ impl Metrics {
             bytes_in: Counter::default(),
             bytes_out: Counter::default(),
             rooms_active: Gauge::default(),
+            room_memory_bytes: Gauge::default(),
+            history_evictions: Family::default(),
+            rooms_refused: Counter::default(),
             joins: Counter::default(),
             publishes: Counter::default(),
             rate_limited: Counter::default(),
@@ -182,6 +195,8 @@ impl Metrics {
             peer_queued_bytes: Family::default(),
             peer_fenced: Family::default(),
             peer_reconnects: Family::default(),
+            cluster_handshakes: Gauge::default(),
+            cluster_handshakes_refused: Family::default(),
             cluster_deliveries: Counter::default(),
             migrations: Family::default(),
             room_conflicts: Family::default(),
@@ -250,6 +265,21 @@ impl Metrics {
             "rooms_active",
             "Room actors alive on this node",
             m.rooms_active.clone(),
+        );
+        r.register(
+            "room_memory_bytes",
+            "Bytes of room history, snapshots and replicas held on this node",
+            m.room_memory_bytes.clone(),
+        );
+        r.register(
+            "history_evictions",
+            "Messages dropped from history before their time, by reason (room_bytes, node_budget, idle_pressure)",
+            m.history_evictions.clone(),
+        );
+        r.register(
+            "rooms_refused",
+            "Rooms not created because the node held rooms.max_rooms",
+            m.rooms_refused.clone(),
         );
         r.register("joins", "Successful room joins", m.joins.clone());
         r.register(
@@ -331,6 +361,16 @@ impl Metrics {
             "cluster_peer_reconnects",
             "Times each peer went down and came back, or restarted",
             m.peer_reconnects.clone(),
+        );
+        r.register(
+            "cluster_handshakes",
+            "Incoming cluster links authenticating now",
+            m.cluster_handshakes.clone(),
+        );
+        r.register(
+            "cluster_handshakes_refused",
+            "Cluster links closed before authenticating, by reason",
+            m.cluster_handshakes_refused.clone(),
         );
         r.register(
             "cluster_deliveries_sent",

@@ -10,6 +10,7 @@
 //! only when a room is created without its history; a join's reply carries the replay of
 //! everything up to the seq at that moment, and every later seq goes through the relays.
 
+pub mod budget;
 pub mod history;
 pub mod migration;
 pub mod snapshot;
@@ -50,6 +51,10 @@ pub struct RoomArgs {
     pub history_size: usize,
     /// History max age.
     pub history_ttl: Duration,
+    /// History max bytes.
+    pub history_max_bytes: usize,
+    /// The node's room memory (its budget, its room count).
+    pub memory: Arc<budget::RoomMemory>,
     /// Largest snapshot.
     pub max_snapshot_bytes: usize,
     /// Idle time before an empty room stops.
@@ -69,6 +74,11 @@ const REPLICA_MS: u64 = 500;
 /// Most frame bytes in one join reply or history page: such a reply may cross nodes, and must
 /// stay far below the cluster link's 16 MiB frame limit (encoded, a frame can double in size).
 pub const MAX_REPLY_BYTES: usize = 4 << 20;
+
+/// Bytes a snapshot holds (compressed).
+fn snapshot_bytes(s: &Snapshot) -> usize {
+    s.parts().1.len()
+}
 
 fn bytes_of(v: &[Arc<Delivery>]) -> usize {
     v.iter().map(|d| d.frame.len()).sum()
@@ -175,9 +185,36 @@ pub struct RoomState {
     /// Another live instance of this room in its group (after a partition heals): its actor id
     /// and when it was first seen. See [`RoomState::resolve_rival`].
     rival: Option<(ractor::ActorId, Instant)>,
+    /// Bytes of history and snapshot counted in the node's [`budget::RoomMemory`].
+    counted: usize,
 }
 
 impl RoomState {
+    /// Brings the node's count of this room's bytes (history and snapshot) up to date.
+    fn account(&mut self) {
+        let now = self.history.bytes() + self.snapshot.as_ref().map_or(0, snapshot_bytes);
+        if now >= self.counted {
+            self.args.memory.add(now - self.counted);
+        } else {
+            self.args.memory.sub(self.counted - now);
+        }
+        self.counted = now;
+    }
+
+    /// Stores a published message: past the room's byte cap its oldest go; with the node over
+    /// its budget, this room gives up its own oldest first (keeping the new one).
+    fn store(&mut self, d: Arc<Delivery>) {
+        let mem = self.args.memory.clone();
+        mem.evicted(budget::Eviction::RoomBytes, self.history.push(d));
+        self.account();
+        let mut n = 0;
+        while mem.over() && self.history.len() > 1 && self.history.pop_oldest() {
+            n += 1;
+            self.account();
+        }
+        mem.evicted(budget::Eviction::NodeBudget, n);
+    }
+
     fn presence_frame(&self, join: bool, client: &str, user: &str) -> String {
         let room = self.args.name.as_str();
         if join {
@@ -389,7 +426,7 @@ impl RoomState {
             frame: frame.into(),
             published_us: now_micros(),
         });
-        self.history.push(d.clone());
+        self.store(d.clone());
         // The replica holds it before anyone sees it: a member never has a seq its room could
         // lose with its owner.
         if let Some((node, host)) = &self.backup {
@@ -813,7 +850,7 @@ impl Actor for RoomActor {
         let mut args = args;
         let adopted = args.adopted.take();
         let mut state = RoomState {
-            history: History::new(args.history_size, args.history_ttl),
+            history: History::new(args.history_size, args.history_ttl, args.history_max_bytes),
             args,
             seq: 0,
             snapshot: None,
@@ -825,7 +862,9 @@ impl Actor for RoomActor {
             moved: None,
             backup: None,
             rival: None,
+            counted: 0,
         };
+        state.args.memory.room_started();
         if let Some(m) = adopted {
             state.seq = m.seq;
             for d in m.history {
@@ -861,6 +900,7 @@ impl Actor for RoomActor {
                 state.idle_since = None;
             }
         }
+        state.account();
         Ok(state)
     }
 
@@ -870,6 +910,9 @@ impl Actor for RoomActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.args.metrics.rooms_active.dec();
+        state.args.memory.room_stopped();
+        state.args.memory.sub(state.counted);
+        state.counted = 0;
         if state.moved.is_none() {
             state.drop_replica();
         }
@@ -928,6 +971,20 @@ impl Actor for RoomActor {
             }
             RoomMessage::SetSnapshot(req, reply) => {
                 let out = match Snapshot::new(state.seq, &req.data, state.args.max_snapshot_bytes) {
+                    Ok(s)
+                        if !state.args.memory.fits(
+                            snapshot_bytes(&s)
+                                .saturating_sub(state.snapshot.as_ref().map_or(0, snapshot_bytes)),
+                        ) =>
+                    {
+                        SnapshotPutReply {
+                            seq: None,
+                            error: Some(format!(
+                                "the node's room memory is full (rooms.memory_budget_bytes, {} bytes in use)",
+                                state.args.memory.used()
+                            )),
+                        }
+                    }
                     Ok(s) => {
                         let seq = s.seq;
                         state.snapshot = Some(s);
@@ -985,6 +1042,18 @@ impl Actor for RoomActor {
                 }
                 state.sync_backup();
                 state.history.expire(now_micros());
+                // Under memory pressure, rooms without members give up what is older than the
+                // node's cutoff: the oldest history of idle rooms goes first.
+                if state.members.is_empty() {
+                    let cutoff = state.args.memory.cutoff_us();
+                    if cutoff > 0 {
+                        let n = state.history.expire_before(cutoff);
+                        state.args.memory.evicted(budget::Eviction::IdlePressure, n);
+                    }
+                    if let Some(t) = state.history.oldest_us() {
+                        state.args.memory.note_oldest(t);
+                    }
+                }
                 let idle = state
                     .idle_since
                     .is_some_and(|t| t.elapsed() >= state.args.idle_timeout);
@@ -997,6 +1066,7 @@ impl Actor for RoomActor {
                 }
             }
         }
+        state.account();
         Ok(())
     }
 }

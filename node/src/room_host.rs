@@ -13,6 +13,7 @@ use crate::ids::new_epoch;
 use crate::metrics::Metrics;
 use crate::relay::ingress::SharedDelivery;
 use crate::relay::RelayMessage;
+use crate::room::budget::RoomMemory;
 use crate::room::migration::{self, AdoptChunk, AdoptReply, MovedRoom};
 use crate::room::{RoomActor, RoomArgs};
 use cluster_config::RoomsSection;
@@ -89,6 +90,9 @@ pub enum RoomHostMessage {
     ReplicaAppend(SharedDelivery, RpcReplyPort<AdoptReply>),
     /// Forget the replica of a room (it moved, stopped, or chose another backup).
     ReplicaDrop(ReplicaKey),
+    /// Housekeeping, sent by the host to itself every second: the node's room memory is
+    /// regulated, replicas too old to be restored and moves that never finished are dropped.
+    Tick(crate::room::Empty),
 }
 
 /// Names a replica: room and epoch.
@@ -117,13 +121,58 @@ const REPLICA_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
 /// agreed within a heartbeat or two; a partition never is).
 const RESTORE_AGREEMENT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// A move (or replica sync) whose last chunk has not come after this long is dropped: the
+/// mover gave up on it (a move waits at most a minute for its calls).
+const ARRIVING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// How often the host does its housekeeping.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Bytes a replica holds: its history and snapshot.
+fn replica_bytes(r: &MovedRoom) -> usize {
+    r.history
+        .iter()
+        .map(|d| crate::room::history::cost(d))
+        .sum::<usize>()
+        + r.snapshot.as_ref().map_or(0, |(_, b, _)| b.len())
+}
+
 /// Chunks of rooms on their way here, by move id.
 #[derive(Default)]
 pub struct HostState {
-    arriving: HashMap<String, Vec<AdoptChunk>>,
-    /// Replicas of rooms owned elsewhere, for which this node is the backup, and when each was
-    /// last updated.
-    replicas: HashMap<String, (MovedRoom, std::time::Instant)>,
+    /// Chunks of moves and replica syncs under way, with when their first chunk came.
+    arriving: HashMap<String, (Vec<AdoptChunk>, std::time::Instant)>,
+    /// Replicas of rooms owned elsewhere, for which this node is the backup.
+    replicas: HashMap<String, Replica>,
+}
+
+/// A replica kept here: the room's state, when it was last updated, and its bytes (counted in
+/// the node's room memory).
+pub struct Replica {
+    room: MovedRoom,
+    at: std::time::Instant,
+    bytes: usize,
+}
+
+impl HostState {
+    fn arrive(&mut self, chunk: AdoptChunk) {
+        self.arriving
+            .entry(chunk.move_id.clone())
+            .or_insert_with(|| (Vec::new(), std::time::Instant::now()))
+            .0
+            .push(chunk);
+    }
+
+    fn take_arrived(&mut self, id: &str) -> Vec<AdoptChunk> {
+        self.arriving.remove(id).map(|(c, _)| c).unwrap_or_default()
+    }
+
+    /// Removes a replica, giving its bytes back.
+    fn drop_replica(&mut self, room: &str, memory: &RoomMemory) -> Option<Replica> {
+        let r = self.replicas.remove(room)?;
+        memory.sub(r.bytes);
+        Some(r)
+    }
 }
 
 impl RoomHostActor {
@@ -135,6 +184,8 @@ impl RoomHostActor {
             local_relay: self.relay.clone(),
             history_size: self.rooms.history_size,
             history_ttl: self.rooms.history_ttl,
+            history_max_bytes: self.rooms.history_max_bytes,
+            memory: self.memory.clone(),
             max_snapshot_bytes: self.rooms.max_snapshot_bytes,
             idle_timeout: self.rooms.idle_timeout,
             metrics: self.metrics.clone(),
@@ -178,6 +229,8 @@ pub struct RoomHostActor {
     pub rooms: RoomsSection,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The node's room memory: its budget and its room count.
+    pub memory: Arc<RoomMemory>,
 }
 
 impl Actor for RoomHostActor {
@@ -187,9 +240,10 @@ impl Actor for RoomHostActor {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         (): (),
     ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(TICK, || RoomHostMessage::Tick(crate::room::Empty {}));
         Ok(HostState::default())
     }
 
@@ -223,12 +277,12 @@ impl Actor for RoomHostActor {
                     });
                     return Ok(());
                 }
-                state.arriving.entry(id.clone()).or_default().push(chunk);
+                state.arrive(chunk);
                 if !last {
                     let _ = reply.send(AdoptReply::default());
                     return Ok(());
                 }
-                let chunks = state.arriving.remove(&id).unwrap_or_default();
+                let chunks = state.take_arrived(&id);
                 let out = match migration::assemble(&room, chunks) {
                     None => Some("the moved room's chunks do not fit together".to_owned()),
                     Some(moved) => {
@@ -275,13 +329,25 @@ impl Actor for RoomHostActor {
                     });
                     return Ok(());
                 }
+                // At the node's cap on rooms, no new one (rooms moving here are still taken).
+                if !self.memory.room_allowed() {
+                    self.metrics.rooms_refused.inc();
+                    let _ = reply.send(EnsureReply {
+                        error: Some(format!(
+                            "node `{}` holds its maximum of {} rooms (rooms.max_rooms)",
+                            self.node,
+                            self.memory.max_rooms()
+                        )),
+                        settling: false,
+                    });
+                    return Ok(());
+                }
                 // The owner was lost and this node holds a fresh replica: the room comes back with
                 // its epoch, seq and history (members rejoin with `since`).
                 let mut restored = state
-                    .replicas
-                    .remove(room.as_str())
-                    .filter(|(_, at)| at.elapsed() <= REPLICA_FRESH)
-                    .map(|(r, _)| r);
+                    .drop_replica(room.as_str(), &self.memory)
+                    .filter(|r| r.at.elapsed() <= REPLICA_FRESH)
+                    .map(|r| r.room);
                 // Same epoch only when everyone agrees the owner is gone: behind a partition it
                 // may still be assigning seqs in that epoch.
                 if restored.is_some() && !self.agreement.wait(RESTORE_AGREEMENT).await {
@@ -319,41 +385,62 @@ impl Actor for RoomHostActor {
                     return Ok(());
                 };
                 let (id, last) = (chunk.move_id.clone(), chunk.last);
-                state.arriving.entry(id.clone()).or_default().push(chunk);
+                state.arrive(chunk);
                 if last {
-                    let chunks = state.arriving.remove(&id).unwrap_or_default();
-                    match migration::assemble(&room, chunks) {
-                        Some(mut r) => {
-                            r.members.clear();
-                            r.nodes.clear();
-                            state
-                                .replicas
-                                .insert(room.to_string(), (r, std::time::Instant::now()));
-                        }
-                        None => {
-                            state.replicas.remove(room.as_str());
-                        }
+                    let chunks = state.take_arrived(&id);
+                    state.drop_replica(room.as_str(), &self.memory);
+                    if let Some(mut r) = migration::assemble(&room, chunks) {
+                        r.members.clear();
+                        r.nodes.clear();
+                        let bytes = replica_bytes(&r);
+                        self.memory.add(bytes);
+                        state.replicas.insert(
+                            room.to_string(),
+                            Replica {
+                                room: r,
+                                at: std::time::Instant::now(),
+                                bytes,
+                            },
+                        );
                     }
                 }
             }
             RoomHostMessage::ReplicaAppend(d, reply) => {
                 let d = d.0;
                 let key = d.room.to_string();
-                let cap = self.rooms.history_size;
-                let held = state.replicas.get_mut(&key).is_some_and(|(r, at)| {
-                    if *r.epoch != *d.epoch || d.seq != r.seq + 1 {
+                let (cap, max_bytes) = (self.rooms.history_size, self.rooms.history_max_bytes);
+                let memory = &self.memory;
+                let held = state.replicas.get_mut(&key).is_some_and(|rep| {
+                    if *rep.room.epoch != *d.epoch || d.seq != rep.room.seq + 1 {
                         return false;
                     }
-                    r.seq = d.seq;
-                    r.history.push(d.clone());
-                    if r.history.len() > cap {
-                        let extra = r.history.len() - cap;
-                        r.history.drain(..extra);
+                    rep.room.seq = d.seq;
+                    let added = crate::room::history::cost(&d);
+                    rep.room.history.push(d.clone());
+                    rep.bytes += added;
+                    memory.add(added);
+                    // The owner's bounds (count, bytes, the node's budget), oldest first; the
+                    // newest message always stays.
+                    let mut drop = 0;
+                    let mut left = rep.room.history.len() - cap.min(rep.room.history.len());
+                    let mut bytes = rep.bytes;
+                    for old in &rep.room.history[..rep.room.history.len() - 1] {
+                        let over = bytes > max_bytes
+                            || memory.used() - (rep.bytes - bytes) > memory.budget();
+                        if left == 0 && !over {
+                            break;
+                        }
+                        bytes -= crate::room::history::cost(old);
+                        left = left.saturating_sub(1);
+                        drop += 1;
                     }
-                    *at = std::time::Instant::now();
+                    rep.room.history.drain(..drop);
+                    memory.sub(rep.bytes - bytes);
+                    rep.bytes = bytes;
+                    rep.at = std::time::Instant::now();
                     true
                 });
-                if !held && state.replicas.remove(&key).is_some() {
+                if !held && state.drop_replica(&key, &self.memory).is_some() {
                     // Out of step: a stale replica must never be restored.
                     tracing::warn!(room = %key, "replica out of step; dropped until the next sync");
                 }
@@ -365,10 +452,27 @@ impl Actor for RoomHostActor {
                 if state
                     .replicas
                     .get(&k.room)
-                    .is_some_and(|(r, _)| r.epoch == k.epoch)
+                    .is_some_and(|r| r.room.epoch == k.epoch)
                 {
-                    state.replicas.remove(&k.room);
+                    state.drop_replica(&k.room, &self.memory);
                 }
+            }
+            RoomHostMessage::Tick(_) => {
+                self.memory.regulate(crate::ids::now_micros());
+                // A replica too old to be restored is only memory; a move whose last chunk
+                // never came, too.
+                let stale: Vec<String> = state
+                    .replicas
+                    .iter()
+                    .filter(|(_, r)| r.at.elapsed() > REPLICA_FRESH)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in stale {
+                    state.drop_replica(&k, &self.memory);
+                }
+                state
+                    .arriving
+                    .retain(|_, (_, since)| since.elapsed() <= ARRIVING_DEADLINE);
             }
         }
         Ok(())

@@ -138,6 +138,11 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             relay: relay.clone(),
             rooms: config.rooms.clone(),
             metrics: metrics.clone(),
+            memory: crate::room::budget::RoomMemory::new(
+                config.rooms.memory_budget_bytes,
+                config.rooms.max_rooms,
+                metrics.clone(),
+            ),
         },
         (),
     )

@@ -6,6 +6,8 @@ mod admin;
 mod auth;
 mod backend_api;
 mod cluster;
+mod cluster_abuse;
+mod cluster_stop;
 mod conformance;
 mod deploy;
 mod drain;

@@ -1,5 +1,7 @@
-//! Bridges ractor_cluster's session events into the cluster manager's mailbox. The callbacks run
-//! inside the NodeServer actor, so they only forward (never block, never panic).
+//! Bridges ractor_cluster's session events into the cluster manager's mailbox, and tells the
+//! transport at once when a link authenticated (so its read side stops gating, see
+//! [`super::handshake`]). The callbacks run inside the NodeServer actor, so they only forward
+//! (never block, never panic).
 
 use super::manager::ClusterMessage;
 use ractor::ActorRef;
@@ -40,6 +42,8 @@ pub enum SessionEvent {
 pub struct Forwarder {
     /// The manager.
     pub manager: ActorRef<ClusterMessage>,
+    /// The links' counters and confirmations.
+    pub links: std::sync::Arc<super::transport::Links>,
 }
 
 impl Forwarder {
@@ -66,6 +70,7 @@ impl NodeEventSubscription for Forwarder {
     }
 
     fn node_session_authenticated(&self, ses: NodeServerSessionInformation) {
+        self.links.confirm(&ses.peer_addr);
         if let Some(n) = &ses.peer_name {
             self.send(SessionEvent::Authenticated {
                 session: ses.actor.clone(),

@@ -22,6 +22,9 @@ pub const TICK: Duration = Duration::from_millis(250);
 
 /// How long a link that closed before authenticating waits to be judged.
 const UNAUTH_GRACE: Duration = Duration::from_secs(2);
+/// Most named links closed before authenticating kept for judging at once (each is kept for
+/// [`UNAUTH_GRACE`]); more are not judged (a stranger can send any name).
+const UNAUTH_MAX: usize = 64;
 
 /// How long a link to a peer of another protocol version stays open after the refusal (so our
 /// heartbeat, which tells it why, gets there).
@@ -104,6 +107,8 @@ pub struct ManagerArgs {
     pub agreement: Arc<super::agreement::Agreement>,
     /// The links' counters (queued bytes, fences).
     pub links: Arc<super::transport::Links>,
+    /// What dialing needs (the node server, the links, the handshake fences).
+    pub transport: super::transport::Transport,
     /// Metrics (per-peer state, RTT, reconnects).
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -126,7 +131,10 @@ pub struct ManagerState {
     sessions: HashMap<ActorId, (ActorRef<NodeSessionMessage>, String)>,
     /// When we got each peer's last heartbeat (for the echo).
     heard_at: HashMap<String, (u64, Instant)>,
+    /// Peers refused for another protocol version, logged once each (authenticated peers only).
     refused_logged: HashSet<String>,
+    /// Rate limit of the "closed before authenticating" line.
+    unauth_log: super::log_limit::LogLimit,
     /// When we first heard a peer (joining settles a moment after).
     first_heard: Option<Instant>,
     /// Since when this node is active (reset when it leaves `active`).
@@ -403,10 +411,14 @@ impl ManagerState {
                 .view
                 .get(&who)
                 .is_some_and(|p| p.state != PeerState::Down);
-            if !up && self.refused_logged.insert(format!("unauth:{who}")) {
+            if up {
+                continue;
+            }
+            if let Some(left_out) = self.unauth_log.allow() {
                 tracing::warn!(
                     peer = %who,
                     %peer_addr,
+                    not_logged = left_out,
                     "cluster link closed before authenticating (wrong cluster cookie?)"
                 );
             }
@@ -464,10 +476,9 @@ impl ManagerState {
             let jitter = Duration::from_millis(rand::random::<u64>() % 250);
             d.next_at = now + d.backoff + jitter;
             d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
-            let server = self.args.node_server.clone();
-            let links = self.args.links.clone();
+            let transport = self.args.transport.clone();
             tokio::spawn(async move {
-                match super::transport::dial(&server, &links, &addr).await {
+                match super::transport::dial(&transport, &addr).await {
                     Ok(()) => tracing::debug!(%addr, "cluster dial connected"),
                     Err(e) => tracing::debug!(%addr, error = %e, "cluster dial failed"),
                 }
@@ -630,10 +641,11 @@ impl ManagerState {
                     .remove(&id)
                     .and_then(|l| self.args.links.remove(&l))
                     .and_then(|s| s.fenced.lock().ok().and_then(|f| *f));
-                if let Some(why) = fenced {
-                    let who = parsed
-                        .as_ref()
-                        .map_or_else(|| peer_addr.clone(), |(n, _)| n.clone());
+                // Only authenticated links are fenced here (and have a series per peer); a link
+                // refused before authenticating is counted by reason in `handshake`.
+                if let (Some(why), true, Some((who, _))) = (fenced, authenticated, parsed.as_ref())
+                {
+                    let who = who.clone();
                     tracing::warn!(peer = %who, %peer_addr, reason = why, "cluster link fenced");
                     self.args
                         .metrics
@@ -657,13 +669,15 @@ impl ManagerState {
                     Some((name, inc)) if self.refused_logged.contains(&format!("{name}#{inc}")) => {
                     }
                     // Judged a moment later: crossing dials close one link before it
-                    // authenticates while the other one comes up.
-                    other => {
-                        let who = other.map_or_else(|| peer_addr.clone(), |(n, _)| n);
+                    // authenticates while the other one comes up. Only links that named a peer
+                    // (a node with another cookie does), and boundedly; a nameless one is a
+                    // stranger, accounted for by `handshake`.
+                    Some((name, _)) if self.unauthenticated.len() < UNAUTH_MAX => {
                         self.unauthenticated
-                            .entry(who)
+                            .entry(name)
                             .or_insert((peer_addr, Instant::now()));
                     }
+                    Some(_) | None => {}
                 }
             }
         }
@@ -715,6 +729,7 @@ impl Actor for ManagerActor {
             sessions: HashMap::new(),
             heard_at: HashMap::new(),
             refused_logged: HashSet::new(),
+            unauth_log: super::log_limit::LogLimit::new(super::handshake::REFUSAL_LOG_EVERY),
             announced: None,
             first_heard: None,
             active_since: None,

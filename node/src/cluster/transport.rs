@@ -12,11 +12,17 @@
 //!   which the library's listener would hold forever) is closed.
 //! - **TCP options**: no Nagle, keepalive, and TCP_USER_TIMEOUT so unacknowledged data to a
 //!   vanished host fails the socket in seconds, not the kernel's 15 minutes.
+//! - **The handshake fences** of [`super::handshake`]: the cap on incoming links authenticating
+//!   (over it a link is closed at accept), the handshake deadline and the gate on what a link
+//!   not yet authenticated may send.
 //! - **Per-link counters** (queued bytes, fences) for `/metrics`, by peer once the manager
-//!   knows who is on a link.
+//!   knows who is on a link. Only authenticated links are in [`Links`]; a link authenticating
+//!   is in its pending list (bounded by the cap) until it is confirmed or closed.
 //!
-//! It owns sockets only; it never decodes what crosses them and never touches the view.
+//! It owns sockets only; it never decodes what crosses them after the handshake and never
+//! touches the view.
 
+use super::handshake::{Confirmation, HandshakeFence, Handshakes, Slot};
 use ractor::ActorRef;
 use ractor_cluster::{BoxRead, BoxWrite, ClusterBidiStream, NodeServerMessage};
 use std::collections::HashMap;
@@ -70,6 +76,8 @@ pub struct LinkStats {
     pub queued: AtomicU64,
     /// Why the link was fenced, if it was.
     pub fenced: Mutex<Option<&'static str>>,
+    /// Set when the link authenticated (its read side stops gating then).
+    pub confirmation: Arc<Confirmation>,
 }
 
 /// Every open link's counters, by label (the dialed address for outgoing links, `in:<addr>`
@@ -77,15 +85,51 @@ pub struct LinkStats {
 #[derive(Debug, Default)]
 pub struct Links {
     by_label: Mutex<HashMap<String, Arc<LinkStats>>>,
+    /// Links authenticating, by label (two dials of one address share a label).
+    pending: Mutex<HashMap<String, Vec<Arc<LinkStats>>>>,
 }
 
 impl Links {
     fn register(&self, label: &str) -> Arc<LinkStats> {
         let s = Arc::new(LinkStats::default());
-        if let Ok(mut m) = self.by_label.lock() {
-            m.insert(label.to_owned(), s.clone());
+        if let Ok(mut m) = self.pending.lock() {
+            m.entry(label.to_owned()).or_default().push(s.clone());
         }
         s
+    }
+
+    /// The link with this label authenticated: its reads are no longer gated and its counters
+    /// are kept for the manager. (Of two dials of one address, both are let through: they are
+    /// ours, and the session election closes one.)
+    pub fn confirm(&self, label: &str) {
+        let Some(stats) = self.pending.lock().ok().and_then(|mut m| m.remove(label)) else {
+            return;
+        };
+        for s in &stats {
+            s.confirmation.confirm();
+        }
+        if let (Some(last), Ok(mut m)) = (stats.last(), self.by_label.lock()) {
+            m.insert(label.to_owned(), last.clone());
+        }
+    }
+
+    /// Forgets a link that closed before authenticating.
+    fn forget_pending(&self, label: &str, stats: &Arc<LinkStats>) {
+        if let Ok(mut m) = self.pending.lock() {
+            if let Some(v) = m.get_mut(label) {
+                v.retain(|s| !Arc::ptr_eq(s, stats));
+                if v.is_empty() {
+                    m.remove(label);
+                }
+            }
+        }
+    }
+
+    /// Links authenticating now (tests).
+    pub fn pending_count(&self) -> usize {
+        self.pending
+            .lock()
+            .map_or(0, |m| m.values().map(Vec::len).sum())
     }
 
     /// The counters of the link with this label.
@@ -99,18 +143,42 @@ impl Links {
     }
 }
 
+/// What a link holds while it authenticates: its place under the cap (incoming links) and its
+/// entry in the pending list, both given back when it is confirmed or closed.
+struct Authenticating {
+    _slot: Option<Slot>,
+    links: Arc<Links>,
+    label: String,
+    stats: Arc<LinkStats>,
+}
+
+impl Drop for Authenticating {
+    fn drop(&mut self) {
+        self.links.forget_pending(&self.label, &self.stats);
+    }
+}
+
 /// A cluster socket ready for ractor_cluster.
 struct Link {
     stream: TcpStream,
     label: String,
     stats: Arc<LinkStats>,
     fences: Fences,
+    handshakes: Arc<Handshakes>,
+    authenticating: Authenticating,
 }
 
 impl ClusterBidiStream for Link {
     fn split(self: Box<Self>) -> (BoxRead, BoxWrite) {
         let (r, w) = self.stream.into_split();
         let read = SilenceFence::new(r, self.fences.silence, self.stats.clone());
+        let read = HandshakeFence::new(
+            read,
+            self.stats.confirmation.clone(),
+            self.handshakes,
+            self.authenticating,
+            self.label,
+        );
         let write = StallFence::new(w, self.fences, self.stats.clone());
         (Box::new(read), Box::new(write))
     }
@@ -135,21 +203,40 @@ fn tune(stream: &TcpStream) {
     let _ = sock.set_tcp_keepalive(&ka);
 }
 
+/// What every link needs from the node: the transport, the counters, the handshake fences.
+#[derive(Clone)]
+pub struct Transport {
+    /// ractor_cluster's node server.
+    pub server: ActorRef<NodeServerMessage>,
+    /// Every link's counters.
+    pub links: Arc<Links>,
+    /// The cap and counters of links authenticating.
+    pub handshakes: Arc<Handshakes>,
+}
+
 fn hand_over(
-    server: &ActorRef<NodeServerMessage>,
-    links: &Links,
+    t: &Transport,
     stream: TcpStream,
     label: String,
     is_server: bool,
+    slot: Option<Slot>,
 ) -> io::Result<()> {
     tune(&stream);
-    let stats = links.register(&label);
+    let stats = t.links.register(&label);
     let link = Link {
         stream,
+        authenticating: Authenticating {
+            _slot: slot,
+            links: t.links.clone(),
+            label: label.clone(),
+            stats: stats.clone(),
+        },
         label,
         stats,
         fences: Fences::default(),
+        handshakes: t.handshakes.clone(),
     };
+    let server = &t.server;
     server
         .cast(NodeServerMessage::ConnectionOpenedExternal {
             stream: Box::new(link),
@@ -159,23 +246,26 @@ fn hand_over(
 }
 
 /// Dials `addr` and hands the link to the transport (the handshake goes on there).
-pub async fn dial(
-    server: &ActorRef<NodeServerMessage>,
-    links: &Links,
-    addr: &str,
-) -> io::Result<()> {
+pub async fn dial(t: &Transport, addr: &str) -> io::Result<()> {
     let stream = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-    hand_over(server, links, stream, addr.to_owned(), false)
+    hand_over(t, stream, addr.to_owned(), false, None)
 }
 
-/// Accepts cluster links on `listener` until the transport stops.
-pub async fn accept(listener: TcpListener, server: ActorRef<NodeServerMessage>, links: Arc<Links>) {
+/// Accepts cluster links on `listener` until the transport stops. Over the cap of links
+/// authenticating, a link is closed at once (never handed to the library).
+pub async fn accept(listener: TcpListener, t: Transport) {
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
-                if hand_over(&server, &links, stream, format!("in:{from}"), true).is_err() {
+                let label = format!("in:{from}");
+                let Some(slot) = t.handshakes.admit(&label) else {
+                    let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                    drop(stream);
+                    continue;
+                };
+                if hand_over(&t, stream, label, true, Some(slot)).is_err() {
                     return; // The transport is gone: the node is stopping.
                 }
             }

@@ -174,6 +174,21 @@ impl Conn {
         }
     }
 
+    /// Takes one room creation from this connection's bucket, or says how long until one.
+    fn take_room_create(&mut self) -> Result<(), u64> {
+        let l = &self.ctx.config.limits;
+        let now = std::time::Instant::now();
+        self.room_creates
+            .get_or_insert_with(|| {
+                Box::new(crate::rate_limit::bucket::TokenBucket::new(
+                    f64::from(l.room_creates_per_sec),
+                    f64::from(l.room_creates_burst),
+                    now,
+                ))
+            })
+            .take(1.0, now)
+    }
+
     async fn call_join(
         &self,
         room_ref: &ActorRef<RoomMessage>,
@@ -213,6 +228,20 @@ impl Conn {
         if !self.identity.may_access(room.as_str()) {
             let msg = format!("not allowed to join `{room}`");
             return self.reject(id, ErrorCode::Forbidden, &msg, None).await;
+        }
+        // A join of a room that exists nowhere creates it: at most so many per second.
+        if directory::find(&room).is_none() {
+            if let Err(wait_ms) = self.take_room_create() {
+                let l = &self.ctx.config.limits;
+                let msg = format!(
+                    "creating rooms: {} per second (burst {}) exceeded",
+                    l.room_creates_per_sec, l.room_creates_burst
+                );
+                self.ctx.metrics.rate_limited.inc();
+                return self
+                    .reject(id, ErrorCode::RateLimited, &msg, Some(wait_ms))
+                    .await;
+            }
         }
         let _ = self.ctx.relay.cast(RelayMessage::Subscribe {
             room: room.clone(),

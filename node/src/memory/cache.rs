@@ -15,11 +15,90 @@
 //! what it can hold is bounded: at most `PER_CLASS` × (4 + 8 + 12 + 16) KiB per thread, given
 //! back when the thread ends.
 //!
+//! When `mmap` fails (the process reached `vm.max_map_count` or its address-space limit), a
+//! block is taken from [`System`] instead (glibc then grows its heap rather than mapping), and
+//! remembered in a fixed table of [`FALLBACK_SLOTS`] so that `dealloc` gives it back to
+//! [`System`]; the table costs nothing while no block is in it (one atomic load per free).
+//! Only with the table full as well does an allocation fail, as a failed `mmap` did before.
+//!
 //! Owns only the blocks of those classes. Everything else goes straight to [`System`] (glibc
 //! with the settings of [`super::tune_allocator`]).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Blocks served by [`System`] because `mmap` failed, remembered at once at most.
+pub const FALLBACK_SLOTS: usize = 1024;
+
+/// The addresses of those blocks (0: free slot). A fixed table: the allocator must not
+/// allocate to remember what it allocated.
+static FALLBACK: [AtomicUsize; FALLBACK_SLOTS] = [const { AtomicUsize::new(0) }; FALLBACK_SLOTS];
+
+/// How many slots of [`FALLBACK`] are in use.
+static FALLBACK_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// The layout a fallback block of `class` is taken from [`System`] with.
+fn fallback_layout(class: usize) -> Layout {
+    // A page-aligned whole number of pages: always a valid layout.
+    Layout::from_size_align(class_size(class), PAGE).unwrap_or(Layout::new::<u8>())
+}
+
+/// A block of `class`: `mapped` (a fresh mapping, or null when `mmap` failed), else one from
+/// [`System`] remembered in [`FALLBACK`]; null only when both fail.
+#[allow(unsafe_code)]
+fn block(class: usize, mapped: *mut u8, zeroed: bool) -> *mut u8 {
+    if !mapped.is_null() {
+        return mapped;
+    }
+    let layout = fallback_layout(class);
+    // SAFETY: a layout of non-zero size.
+    let p = unsafe {
+        if zeroed {
+            System.alloc_zeroed(layout)
+        } else {
+            System.alloc(layout)
+        }
+    };
+    if p.is_null() {
+        return p;
+    }
+    for slot in &FALLBACK {
+        if slot
+            .compare_exchange(0, p as usize, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            FALLBACK_LIVE.fetch_add(1, Ordering::AcqRel);
+            return p;
+        }
+    }
+    // SAFETY: `p` was just allocated with `layout` and is not handed out.
+    unsafe { System.dealloc(p, layout) };
+    std::ptr::null_mut()
+}
+
+/// Frees a block of `class`: a fallback block goes back to [`System`], a mapped one to the
+/// thread's cache or the kernel.
+#[allow(unsafe_code)]
+fn free_block(class: usize, ptr: *mut u8) {
+    if FALLBACK_LIVE.load(Ordering::Acquire) > 0 {
+        for slot in &FALLBACK {
+            if slot.load(Ordering::Relaxed) == ptr as usize
+                && slot
+                    .compare_exchange(ptr as usize, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                FALLBACK_LIVE.fetch_sub(1, Ordering::AcqRel);
+                // SAFETY: `ptr` came from `System` with this layout in `block`.
+                unsafe { System.dealloc(ptr, fallback_layout(class)) };
+                return;
+            }
+        }
+    }
+    if !keep(class, ptr) {
+        unmap(ptr, class_size(class));
+    }
+}
 
 /// Size classes of 4 KiB each: 4, 8, 12 and 16 KiB.
 const CLASSES: usize = 4;
@@ -141,7 +220,9 @@ fn keep(class: usize, ptr: *mut u8) -> bool {
 unsafe impl GlobalAlloc for HandshakeBlocks {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match class_of(layout) {
-            Some(class) => take(class).unwrap_or_else(|| map(class_size(class))),
+            Some(class) => {
+                take(class).unwrap_or_else(|| block(class, map(class_size(class)), false))
+            }
             // SAFETY: forwarded with the caller's guarantees.
             None => unsafe { System.alloc(layout) },
         }
@@ -149,11 +230,7 @@ unsafe impl GlobalAlloc for HandshakeBlocks {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match class_of(layout) {
-            Some(class) => {
-                if !keep(class, ptr) {
-                    unmap(ptr, class_size(class));
-                }
-            }
+            Some(class) => free_block(class, ptr),
             // SAFETY: forwarded with the caller's guarantees.
             None => unsafe { System.dealloc(ptr, layout) },
         }
@@ -168,7 +245,7 @@ unsafe impl GlobalAlloc for HandshakeBlocks {
                     p
                 }
                 // A fresh mapping is zeroed by the kernel.
-                None => map(class_size(class)),
+                None => block(class, map(class_size(class)), true),
             },
             // SAFETY: forwarded with the caller's guarantees.
             None => unsafe { System.alloc_zeroed(layout) },
@@ -278,5 +355,30 @@ mod tests {
             let kept = CACHE.with(|c| c.len[3].get());
             assert_eq!(kept, PER_CLASS);
         }
+    }
+
+    #[test]
+    fn when_mmap_fails_blocks_come_from_the_system_allocator_and_go_back_to_it() {
+        let a = HandshakeBlocks;
+        let layout = Layout::from_size_align(6000, 64).unwrap();
+        // A failed `mmap` (null) gives a zeroed, page-aligned block from `System`, remembered.
+        let p = block(1, std::ptr::null_mut(), true);
+        assert!(!p.is_null());
+        assert_eq!(p as usize % PAGE, 0);
+        assert!(FALLBACK
+            .iter()
+            .any(|s| s.load(Ordering::Relaxed) == p as usize));
+        // SAFETY: `p` is a block of class 1 (8 KiB) served for `layout`.
+        unsafe {
+            assert!((0..8192).all(|i| *p.add(i) == 0));
+            std::ptr::write_bytes(p, 7, 8192);
+            a.dealloc(p, layout);
+        }
+        // Freed to `System`, not kept in the thread's cache for the next block.
+        assert!(!FALLBACK
+            .iter()
+            .any(|s| s.load(Ordering::Relaxed) == p as usize));
+        let kept = CACHE.with(|c| c.len[1].get());
+        assert!((0..kept).all(|i| CACHE.with(|c| c.slots[1][i].get()) != p as usize));
     }
 }

@@ -82,8 +82,11 @@ async fn read_messages(c: &mut Client, room: &str, n: usize) -> Vec<u64> {
 
 #[tokio::test]
 async fn replays_and_history_pages_of_megabytes_reach_a_client_that_reads_them() {
-    // Forty 60 KiB messages: 2.4 MiB, more than twice the 1 MiB outbound budget.
-    let node = Node::start_default();
+    // Forty 60 KiB messages: 2.4 MiB, more than twice the 1 MiB outbound budget (and more
+    // than the default 1 MiB of history per room, raised here to the 4 MiB a replay may be).
+    let node = Node::builder()
+        .toml("[rooms]\nhistory_max_bytes = 4194304")
+        .start();
     publish_big(&node, "big", 40, 60_000).await;
     publish_big(&node, "big2", 40, 60_000).await;
 
@@ -158,7 +161,7 @@ async fn replays_and_history_pages_of_megabytes_reach_a_client_that_reads_them()
 #[tokio::test]
 async fn a_client_that_never_reads_its_replay_is_closed_within_two_heartbeats() {
     let node = Node::builder()
-        .toml("[limits]\nheartbeat_ms = 1000")
+        .toml("[limits]\nheartbeat_ms = 1000\n[rooms]\nhistory_max_bytes = 4194304")
         .start();
     publish_big(&node, "big", 40, 60_000).await;
     let rss_before = rss(node.pid());
@@ -441,4 +444,284 @@ async fn a_stalled_webhook_backend_holds_at_most_the_byte_budget_of_events() {
     eprintln!("stalled webhook backend: {dropped} of 20 publish events dropped");
     assert!(dropped <= 15.0, "{dropped} dropped");
     held.abort();
+}
+
+/// Joins `room` with request `id`; the reply.
+async fn try_join(c: &mut Client, room: &str, id: u64) -> Value {
+    let (r, _) = c.request(json!({"op":"join","room":room}), id).await;
+    r
+}
+
+#[tokio::test]
+async fn creating_rooms_faster_than_the_rate_is_answered_rate_limited() {
+    // Shipped defaults: 2 new rooms a second per connection, a burst of 20.
+    let node = Node::start_default();
+    let mut c = Client::connect(&node.ws_url("")).await;
+    let mut created = 0;
+    let mut limited = None;
+    for i in 0..25u64 {
+        let r = try_join(&mut c, &format!("new-{i}"), i).await;
+        if r["ok"] == true {
+            created += 1;
+        } else {
+            assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+            limited.get_or_insert(r);
+        }
+    }
+    assert_eq!(created, 20, "the burst");
+    let limited = limited.expect("joins past the burst are refused");
+    let wait = limited["error"]["retry_after_ms"].as_u64().unwrap();
+    assert!((1..=500).contains(&wait), "{limited}");
+    // Joining a room that exists is not creating one.
+    let mut other = Client::connect(&node.ws_url("")).await;
+    other.join("lobby").await;
+    assert_eq!(try_join(&mut c, "lobby", 100).await["ok"], true);
+    // And the rate refills: after the wait it says, one more may be created.
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    assert_eq!(try_join(&mut c, "new-after-wait", 101).await["ok"], true);
+}
+
+#[tokio::test]
+async fn past_the_node_room_cap_joins_are_refused_and_empty_rooms_are_reclaimed_in_seconds() {
+    let node = Node::builder()
+        .toml("[rooms]\nmax_rooms = 50\n[limits]\nroom_creates_per_sec = 1000\nroom_creates_burst = 1000")
+        .start();
+    let mut c = Client::connect(&node.ws_url("")).await;
+    let mut refused = 0;
+    for i in 0..60u64 {
+        let r = try_join(&mut c, &format!("cap-{i}"), i).await;
+        if r["ok"] != true {
+            assert_eq!(r["error"]["code"], "unavailable", "{r}");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 10);
+    assert_eq!(node.metric("gatehouse_rooms_active").await, 50.0);
+    assert!(node.metric("gatehouse_rooms_refused_total").await >= 10.0);
+    // Meanwhile another client joins an existing room at once.
+    assert!(prompt_client(&node).await < Duration::from_secs(1));
+    // Left empty, without history, every room goes within seconds, and new ones can be made.
+    drop(c);
+    until("empty rooms reclaimed", Duration::from_secs(15), || async {
+        (node.metric("gatehouse_rooms_active").await == 0.0).then_some(())
+    })
+    .await;
+    let mut d = Client::connect(&node.ws_url("")).await;
+    assert_eq!(try_join(&mut d, "cap-after", 1).await["ok"], true);
+}
+
+#[tokio::test]
+async fn history_is_bounded_in_bytes_per_room_and_per_node_and_recovery_says_what_was_lost() {
+    // 256 KiB of history per room, 4 MiB for the node: 30 rooms of 600 KB published.
+    let node = Node::builder()
+        .toml("[rooms]\nhistory_max_bytes = 262144\nmemory_budget_bytes = 4194304")
+        .start();
+    let rss_before = rss(node.pid());
+    // A member in room 0 keeps it active; the other rooms are idle.
+    let mut member = Client::connect(&node.ws_url("")).await;
+    let r0 = member.join("hist-0").await;
+    let epoch = r0["epoch"].as_str().unwrap().to_owned();
+    for room in 0..30 {
+        publish_big(&node, &format!("hist-{room}"), 20, 30_000).await;
+    }
+    let used = node.metric("gatehouse_room_memory_bytes").await;
+    let per_room = node
+        .metric("gatehouse_history_evictions_total{reason=\"room_bytes\"}")
+        .await;
+    assert!(per_room > 0.0, "no message dropped by the room cap");
+    // 30 rooms of 256 KiB do not fit 4 MiB: rooms dropped their oldest for the node's budget.
+    let for_node = node
+        .metric("gatehouse_history_evictions_total{reason=\"node_budget\"}")
+        .await;
+    assert!(for_node > 0.0, "no message dropped for the node's budget");
+    // At once: the budget give or take the newest message of each room (a room keeps its
+    // newest); within a tick or two, idle rooms' oldest go and the node is back under.
+    assert!(used <= 4_194_304.0 + 30.0 * 31_000.0, "{used} bytes held");
+    until(
+        "the node within its budget",
+        Duration::from_secs(10),
+        || async {
+            let used = node.metric("gatehouse_room_memory_bytes").await;
+            (used <= 4_194_304.0).then_some(())
+        },
+    )
+    .await;
+    let grown = rss(node.pid()).saturating_sub(rss_before);
+    eprintln!(
+        "30 rooms x 600 KB published: room memory {used} bytes, RSS +{} KiB",
+        grown / 1024
+    );
+    assert!(grown < 48 << 20, "RSS grew by {grown} bytes");
+    // What was dropped is never replayed in part: since the start, not recovered; `last`
+    // replays only what is held, which is at most the room's cap.
+    let mut late = Client::connect(&node.ws_url("")).await;
+    let (r, _) = late
+        .request(
+            json!({"op":"join","room":"hist-0","since":{"epoch":epoch,"seq":0}}),
+            1,
+        )
+        .await;
+    assert_eq!(r["result"]["recovered"], false, "{r}");
+    let (r, _) = late
+        .request(json!({"op":"join","room":"hist-29","last":20}), 2)
+        .await;
+    let replayed = r["result"]["replayed"].as_u64().unwrap();
+    assert!((1..=8).contains(&replayed), "{r}");
+    let got = read_messages(&mut late, "hist-29", replayed as usize).await;
+    assert_eq!(
+        got,
+        ((20 - replayed)..20).collect::<Vec<_>>(),
+        "the newest, in order"
+    );
+    drop(member);
+}
+
+#[tokio::test]
+async fn sixty_anonymous_clients_churning_rooms_are_held_to_the_creation_rate() {
+    // The attack seen on 2026-12-06 (54 230 rooms in 25 s, 1.4 GiB): each of 60 connections
+    // joins a new room, publishes 1 KB and leaves, as fast as it is answered, for 8 s.
+    let node = Node::start_default();
+    let rss_before = rss(node.pid());
+    const SECONDS: u64 = 8;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(SECONDS);
+    let pad = "x".repeat(1000);
+    let mut tasks = Vec::new();
+    for conn in 0..60u64 {
+        let url = node.ws_url("");
+        let pad = pad.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut c = Client::connect(&url).await;
+            let (mut made, mut limited) = (0u64, 0u64);
+            let mut i = 0u64;
+            while tokio::time::Instant::now() < deadline {
+                i += 1;
+                let room = format!("churn-{conn}-{i}");
+                let r = try_join(&mut c, &room, i * 3).await;
+                if r["ok"] != true {
+                    assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+                    limited += 1;
+                    let wait = r["error"]["retry_after_ms"].as_u64().unwrap();
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    continue;
+                }
+                made += 1;
+                let (p, _) = c
+                    .request(json!({"op":"publish","room":room,"data":pad}), i * 3 + 1)
+                    .await;
+                assert_eq!(p["ok"], true, "{p}");
+                let (l, _) = c
+                    .request(json!({"op":"leave","room":room}), i * 3 + 2)
+                    .await;
+                assert_eq!(l["ok"], true, "{l}");
+            }
+            (made, limited)
+        }));
+    }
+    let mut slowest = Duration::ZERO;
+    while tokio::time::Instant::now() < deadline {
+        slowest = slowest.max(prompt_client(&node).await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (mut made, mut limited) = (0, 0);
+    for t in tasks {
+        let (m, l) = t.await.unwrap();
+        made += m;
+        limited += l;
+    }
+    let rooms = node.metric("gatehouse_rooms_active").await;
+    let grown = rss(node.pid()).saturating_sub(rss_before);
+    eprintln!(
+        "60 connections churning rooms for {SECONDS} s: {made} rooms created, {limited} joins rate-limited, \
+         {rooms} live, RSS +{} KiB ({} B per room), slowest prompt client {slowest:?}",
+        grown / 1024,
+        grown / made.max(1)
+    );
+    // The burst (20) and 2 a second per connection, for the attack's length.
+    assert!(
+        made <= 60 * (20 + 2 * (SECONDS + 1)),
+        "{made} rooms created"
+    );
+    assert!(rooms <= made as f64);
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a prompt client waited {slowest:?}"
+    );
+    assert!(grown < 128 << 20, "RSS grew by {grown} bytes");
+}
+
+#[tokio::test]
+async fn tokens_with_extreme_claims_and_requests_with_extreme_numbers_never_crash_a_connection() {
+    let node = Node::builder()
+        .env("GATEHOUSE_JWT_SECRET", crate::tokens::SECRET)
+        .toml("[auth]\nrequired = true")
+        .start();
+    // An `exp` no clock can reach, a `sub` with a newline and a timestamp in it.
+    let t = crate::tokens::hs256(&json!({"sub":"alice\n1700000000","exp": u64::MAX / 2}));
+    let mut c = Client::connect(&node.ws_url(&format!("token={t}"))).await;
+    assert_eq!(c.welcome["user"], "alice\n1700000000");
+    let (p, _) = c.request(json!({"op":"ping"}), 1).await;
+    assert_eq!(p["ok"], true, "{p}");
+    // Seqs and limits at the edges of their types.
+    c.join("edges").await;
+    c.publish("edges", json!(1)).await;
+    for (id, req) in [
+        (
+            2,
+            json!({"op":"history","room":"edges","since":{"seq":u64::MAX,"epoch":""},"limit":u32::MAX}),
+        ),
+        (
+            3,
+            json!({"op":"history","room":"edges","since":{"seq":u64::MAX - 1,"epoch":"x"}}),
+        ),
+        (
+            4,
+            json!({"op":"join","room":"edges2","since":{"seq":u64::MAX,"epoch":"x"},"last":u32::MAX}),
+        ),
+        (5, json!({"op":"join","room":"edges3","last":u32::MAX})),
+    ] {
+        let (r, _) = c.request(req, id).await;
+        assert_eq!(r["op"], "reply", "{r}");
+    }
+    let (p, _) = c.request(json!({"op":"ping"}), 6).await;
+    assert_eq!(p["ok"], true, "still connected: {p}");
+}
+
+#[tokio::test]
+async fn tokens_and_session_tokens_never_reach_the_logs() {
+    let node = Node::builder()
+        .env("GATEHOUSE_JWT_SECRET", crate::tokens::SECRET)
+        .env("GATEHOUSE_LOG", "debug")
+        .toml("[auth]\nrequired = true")
+        .start();
+    let good = crate::tokens::hs256(&json!({"sub":"u-1","exp": crate::tokens::now() + 600}));
+    let c = Client::connect(&node.ws_url(&format!("token={good}"))).await;
+    let session = c.welcome["session"].as_str().unwrap().to_owned();
+    drop(c);
+    let c = Client::connect(&node.ws_url(&format!("token={good}&session={session}"))).await;
+    drop(c);
+    // Refused: a forged token, in the query and as a header.
+    let forged = format!("{good}x");
+    let refused = Client::connect_with(&node.ws_url(&format!("token={forged}")), &[]).await;
+    assert_eq!(refused.err().map(|s| s.as_u16()), Some(401));
+    let bearer = format!("Bearer {forged}");
+    let refused = Client::connect_with(&node.ws_url(""), &[("Authorization", &bearer)]).await;
+    assert_eq!(refused.err().map(|s| s.as_u16()), Some(401));
+    until(
+        "the node to log the refusals",
+        Duration::from_secs(5),
+        || async {
+            let logs = node.logs();
+            logs.iter()
+                .filter(|l| l.contains("upgrade refused"))
+                .nth(1)
+                .map(|_| ())
+        },
+    )
+    .await;
+    let logs = node.logs().join("\n");
+    // A token's signature part is the tail after its last dot.
+    for secret in [&good, &forged, &session] {
+        let tail = secret.rsplit('.').next().unwrap();
+        assert!(!logs.contains(tail), "a token reached the logs:\n{logs}");
+    }
 }

@@ -584,7 +584,9 @@ async fn migration_under_continuous_publishing_loses_duplicates_and_reorders_not
 async fn a_joining_node_takes_over_the_rooms_it_now_owns_without_losing_members() {
     let m = plan(3);
     let seed = [m[0].cluster_port];
-    let n0 = builder(&m[0], &seed, COOKIE, "").start();
+    // One client creates the 30 rooms at once: more than the default burst of room creations.
+    let burst = "[limits]\nroom_creates_burst = 30";
+    let n0 = builder(&m[0], &seed, COOKIE, burst).start();
     let n1 = builder(&m[1], &seed, COOKIE, "").start();
     for n in [&n0, &n1] {
         wait_active(n, &["node-0", "node-1"], Duration::from_secs(20)).await;

@@ -244,7 +244,13 @@ async fn deploy_lint_manifests_dockerfile_yaml_haproxy_and_scripts() {
     args.extend(manifests.iter().map(String::as_str));
     let (code, out) = run(&bin.join("kubernetes-validate"), &args, &[]).await;
     assert_eq!(code, 0, "kubernetes-validate:\n{out}");
-    for kind in ["StatefulSet", "Service", "ConfigMap", "PodDisruptionBudget"] {
+    for kind in [
+        "StatefulSet",
+        "Service",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    ] {
         assert!(
             out.contains(&format!("resource {}", kind.to_ascii_lowercase())),
             "{kind} validated:\n{out}"
@@ -517,6 +523,35 @@ async fn deploy_ports_probes_entrypoint_and_haproxy_agree_with_the_binary() {
     assert_eq!(pre_stop, &[Value::from("/usr/local/bin/gatehouse-drain")]);
     let pdb = by_kind(&docs, "PodDisruptionBudget");
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    // The NetworkPolicy covers the Gatehouse pods and admits their cluster port only from
+    // Gatehouse pods; the other container ports stay reachable (a policy denies what it omits).
+    let np = by_kind(&docs, "NetworkPolicy");
+    let pod_labels = &sts["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(&np["spec"]["podSelector"]["matchLabels"], pod_labels);
+    let rules = np["spec"]["ingress"].as_array().unwrap();
+    let rules_for = |port: &str| -> Vec<&Value> {
+        rules
+            .iter()
+            .filter(|r| {
+                r["ports"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["port"] == port))
+            })
+            .collect()
+    };
+    let cluster_rules = rules_for("cluster");
+    assert_eq!(cluster_rules.len(), 1, "one rule for the cluster port");
+    let from = cluster_rules[0]["from"].as_array().expect("a `from` list");
+    assert_eq!(from.len(), 1);
+    assert_eq!(&from[0]["podSelector"]["matchLabels"], pod_labels);
+    assert!(from[0]["namespaceSelector"].is_null() && from[0]["ipBlock"].is_null());
+    for p in c["ports"].as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        assert!(
+            !rules_for(name).is_empty(),
+            "port {name} has no ingress rule"
+        );
+    }
     for k in ["requests", "limits"] {
         for r in ["cpu", "memory"] {
             assert!(c["resources"][k][r].is_string(), "resources.{k}.{r}");
