@@ -729,6 +729,35 @@ impl RoomState {
         self.hand_over(myself, ActorRef::from(rival));
     }
 
+    /// One page of members after client id `after`, in client id order, at most
+    /// [`wire::PRESENCE_PAGE_BYTES`] of them; `next` is set when more follow.
+    fn presence_page(&self, after: Option<&str>) -> PresenceList {
+        let mut ids: Vec<&Box<str>> = self
+            .members
+            .keys()
+            .filter(|c| after.is_none_or(|a| &***c > a))
+            .collect();
+        ids.sort_unstable();
+        let mut size = 0;
+        let mut members = Vec::new();
+        let mut next = None;
+        for c in ids {
+            let m = &self.members[c];
+            let cost = c.len() + m.user.len() + m.node.len() + 48;
+            if size + cost > wire::PRESENCE_PAGE_BYTES && !members.is_empty() {
+                next = members.last().map(|e: &PresenceEntry| e.client.clone());
+                break;
+            }
+            size += cost;
+            members.push(PresenceEntry {
+                client: c.to_string(),
+                user: m.user.to_string(),
+                node: m.node.to_string(),
+            });
+        }
+        PresenceList { members, next }
+    }
+
     fn history_page(&mut self, since: Option<Since>, limit: usize) -> HistoryPage {
         self.history.expire(now_micros());
         let epoch = self.args.epoch.clone();
@@ -952,18 +981,8 @@ impl Actor for RoomActor {
                     epoch: d.epoch.to_string(),
                 });
             }
-            RoomMessage::Presence(_, reply) => {
-                let mut members: Vec<PresenceEntry> = state
-                    .members
-                    .iter()
-                    .map(|(c, m)| PresenceEntry {
-                        client: c.to_string(),
-                        user: m.user.to_string(),
-                        node: m.node.to_string(),
-                    })
-                    .collect();
-                members.sort_by(|a, b| a.client.cmp(&b.client));
-                let _ = reply.send(PresenceList { members });
+            RoomMessage::Presence(page, reply) => {
+                let _ = reply.send(state.presence_page(page.after.as_deref()));
             }
             RoomMessage::History(req, reply) => {
                 let limit = (req.limit as usize).min(state.args.history_size);

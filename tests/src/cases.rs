@@ -7,6 +7,7 @@ mod auth;
 mod backend_api;
 mod cluster;
 mod cluster_abuse;
+mod cluster_big_room;
 mod cluster_stop;
 mod conformance;
 mod deploy;

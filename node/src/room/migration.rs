@@ -59,15 +59,19 @@ pub struct AdoptChunk {
     pub epoch: String,
     /// Room seq at the handoff (every chunk).
     pub seq: u64,
-    /// Members (first chunk).
+    /// Members (a slice of them per chunk, as many as fit).
     #[serde(default)]
     pub members: Vec<MovedMember>,
     /// Nodes with members and their member-connection counts (first chunk).
     #[serde(default)]
     pub nodes: Vec<(String, u32)>,
-    /// The snapshot: (seq, base64 of the compressed bytes, uncompressed length) (first chunk).
+    /// The snapshot: (seq, base64 of the first piece of the compressed bytes, uncompressed
+    /// length) (first chunk).
     #[serde(default)]
     pub snapshot: Option<(u64, String, usize)>,
+    /// More of the snapshot's base64, continuing the first piece (chunks after the first).
+    #[serde(default)]
+    pub snapshot_more: String,
     /// History, oldest first (a slice of it per chunk).
     #[serde(default)]
     pub history: Vec<MovedMessage>,
@@ -115,7 +119,9 @@ pub struct MovedRoom {
     pub history: Vec<Arc<Delivery>>,
 }
 
-/// Cuts `m` into chunks of at most about [`CHUNK_BYTES`] each.
+/// Cuts `m` into chunks of at most about [`CHUNK_BYTES`] each (encoded): the members, the
+/// snapshot and the history are all spread over as many chunks as they need, so no message of a
+/// move or a replica sync is larger than that, however large the room.
 pub fn chunks(room: &RoomName, move_id: &str, m: &MovedRoom) -> Vec<AdoptChunk> {
     let base = AdoptChunk {
         room: room.to_string(),
@@ -125,18 +131,14 @@ pub fn chunks(room: &RoomName, move_id: &str, m: &MovedRoom) -> Vec<AdoptChunk> 
         ..AdoptChunk::default()
     };
     let mut out = vec![AdoptChunk {
-        members: m.members.clone(),
         nodes: m.nodes.clone(),
-        snapshot: m
-            .snapshot
-            .as_ref()
-            .map(|(s, bytes, len)| (*s, B64.encode(bytes), *len)),
         ..base.clone()
     }];
     let mut size = 0;
-    for d in &m.history {
-        let cost = d.frame.len() * 2 + 64;
-        if size + cost > CHUNK_BYTES && !out.last().is_some_and(|c| c.history.is_empty()) {
+    // Starts a new chunk when `cost` more bytes would not fit the current one (unless it is
+    // still empty: one item larger than a chunk gets a chunk of its own).
+    let mut room_for = |out: &mut Vec<AdoptChunk>, cost: usize| {
+        if size + cost > CHUNK_BYTES && size > 0 {
             out.push(AdoptChunk {
                 index: out.len() as u32,
                 ..base.clone()
@@ -144,6 +146,32 @@ pub fn chunks(room: &RoomName, move_id: &str, m: &MovedRoom) -> Vec<AdoptChunk> 
             size = 0;
         }
         size += cost;
+    };
+    if let Some((seq, bytes, len)) = &m.snapshot {
+        // Pieces of a multiple of 3 bytes: their base64 texts concatenate into the whole's.
+        const PIECE: usize = (CHUNK_BYTES / 2) / 3 * 3;
+        for (k, piece) in bytes.chunks(PIECE).enumerate() {
+            let text = B64.encode(piece);
+            room_for(&mut out, text.len() + 64);
+            let c = out.last_mut().expect("at least one chunk");
+            if k == 0 {
+                c.snapshot = Some((*seq, text, *len));
+            } else {
+                c.snapshot_more = text;
+            }
+        }
+    }
+    for mm in &m.members {
+        room_for(
+            &mut out,
+            mm.client.len() + mm.user.len() + mm.node.len() + 64,
+        );
+        if let Some(c) = out.last_mut() {
+            c.members.push(mm.clone());
+        }
+    }
+    for d in &m.history {
+        room_for(&mut out, d.frame.len() * 2 + 64);
         if let Some(c) = out.last_mut() {
             c.history.push(MovedMessage {
                 seq: d.seq,
@@ -163,9 +191,15 @@ pub fn assemble(room: &RoomName, chunks: Vec<AdoptChunk>) -> Option<MovedRoom> {
     let first = chunks.first()?.clone();
     let epoch: Arc<str> = Arc::from(first.epoch.as_str());
     let mut history = Vec::new();
+    let mut members = Vec::new();
+    let mut snapshot_b64 = first.snapshot.as_ref().map(|(_, b, _)| b.clone());
     for (i, c) in chunks.into_iter().enumerate() {
         if c.index as usize != i || c.move_id != first.move_id {
             return None;
+        }
+        members.extend(c.members);
+        if !c.snapshot_more.is_empty() {
+            snapshot_b64.as_mut()?.push_str(&c.snapshot_more);
         }
         for h in c.history {
             history.push(Arc::new(Delivery {
@@ -177,14 +211,14 @@ pub fn assemble(room: &RoomName, chunks: Vec<AdoptChunk>) -> Option<MovedRoom> {
             }));
         }
     }
-    let snapshot = match first.snapshot {
-        Some((s, b64, len)) => Some((s, B64.decode(b64).ok()?, len)),
-        None => None,
+    let snapshot = match (first.snapshot, snapshot_b64) {
+        (Some((s, _, len)), Some(b64)) => Some((s, B64.decode(b64).ok()?, len)),
+        _ => None,
     };
     Some(MovedRoom {
         epoch: first.epoch,
         seq: first.seq,
-        members: first.members,
+        members,
         nodes: first.nodes,
         snapshot,
         history,
@@ -234,5 +268,37 @@ mod tests {
         assert_eq!(back.history[99].seq, 100);
         assert_eq!(back.snapshot, Some((50, vec![1, 2, 3], 10)));
         assert_eq!(back.members.len(), 1);
+    }
+
+    #[test]
+    fn a_room_of_200_000_members_and_a_large_snapshot_moves_in_bounded_chunks() {
+        let room = RoomName::parse("huge").unwrap();
+        let members: Vec<MovedMember> = (0..200_000)
+            .map(|i| MovedMember {
+                client: format!("c_{i:012}"),
+                user: format!("anon-{i:016x}"),
+                node: "node-a".into(),
+                conns: 1,
+            })
+            .collect();
+        let snapshot: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let m = MovedRoom {
+            epoch: "e".into(),
+            seq: 7,
+            members,
+            nodes: vec![("node-a".into(), 200_000)],
+            snapshot: Some((5, snapshot.clone(), 9_000_000)),
+            history: Vec::new(),
+        };
+        let cs = chunks(&room, "m2", &m);
+        assert!(cs.len() > 10);
+        for c in &cs {
+            let n = c.clone().into_bytes().len();
+            assert!(n <= CHUNK_BYTES + 64 * 1024, "a chunk of {n} bytes");
+        }
+        let back = assemble(&room, cs).unwrap();
+        assert_eq!(back.members.len(), 200_000);
+        assert_eq!(back.members[199_999].client, "c_000000199999");
+        assert_eq!(back.snapshot, Some((5, snapshot, 9_000_000)));
     }
 }

@@ -111,7 +111,24 @@ pub struct PresenceEntry {
 pub struct PresenceList {
     /// Members, by client id.
     pub members: Vec<PresenceEntry>,
+    /// The last client id of this page when more follow: ask again with it as `after`.
+    #[serde(default)]
+    pub next: Option<String>,
 }
+
+/// Asks for one page of a room's members: those with a client id after `after`, in client id
+/// order, at most [`PRESENCE_PAGE_BYTES`] of them (an empty request, as older nodes send it,
+/// is the first page).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PresencePage {
+    /// Start after this client id.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// Most bytes of members in one presence page: a room of any size is listed across the
+/// cluster link in messages of this size (far below ractor_cluster's 16 MiB frame limit).
+pub const PRESENCE_PAGE_BYTES: usize = 512 * 1024;
 
 /// A history read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -243,7 +260,7 @@ pub enum RoomMessage {
     Publish(PublishRequest, RpcReplyPort<Published>),
     /// Members of the room.
     #[rpc]
-    Presence(Empty, RpcReplyPort<PresenceList>),
+    Presence(PresencePage, RpcReplyPort<PresenceList>),
     /// Read history.
     #[rpc]
     History(HistoryRequest, RpcReplyPort<HistoryPage>),
@@ -286,6 +303,7 @@ json_bytes!(
     PublishRequest,
     Published,
     PresenceList,
+    PresencePage,
     HistoryRequest,
     SnapshotPut,
     SnapshotPutReply,
@@ -476,11 +494,19 @@ pub fn publish_started(
     }
 }
 
-/// Members of `room`.
+/// Members of `room`, read page by page (each page one bounded message across the link).
 pub async fn presence(room: &ActorRef<RoomMessage>) -> Result<Vec<PresenceEntry>, RoomCallError> {
-    ractor::call_t!(room, RoomMessage::Presence, CALL_MS, Empty {})
-        .map(|p| p.members)
-        .map_err(unavailable)
+    let mut members = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ractor::call_t!(room, RoomMessage::Presence, CALL_MS, PresencePage { after })
+            .map_err(unavailable)?;
+        members.extend(page.members);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(members),
+        }
+    }
 }
 
 /// History of `room`.
