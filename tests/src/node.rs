@@ -67,7 +67,8 @@ fn newest_mtime(p: &std::path::Path) -> Option<std::time::SystemTime> {
 pub struct NodeBuilder {
     toml: String,
     env: Vec<(String, String)>,
-    netns: Option<String>,
+    /// Commands that exec the node in place (`ip netns exec NS`, `prlimit …`).
+    launcher: Vec<String>,
 }
 
 impl NodeBuilder {
@@ -85,9 +86,20 @@ impl NodeBuilder {
         self
     }
 
+    /// Runs the node with at most `n` file descriptors (soft and hard limit, `prlimit`).
+    pub fn fd_limit(mut self, n: u64) -> Self {
+        self.launcher.extend([
+            "prlimit".to_owned(),
+            format!("--nofile={n}:{n}"),
+            "--".to_owned(),
+        ]);
+        self
+    }
+
     /// Runs the node inside a network namespace (`ip netns exec`; see [`crate::netlab`]).
     pub fn netns(mut self, ns: &str) -> Self {
-        self.netns = Some(ns.to_owned());
+        self.launcher
+            .extend(["ip", "netns", "exec", ns].map(str::to_owned));
         self
     }
 
@@ -107,19 +119,19 @@ pub struct Node {
     logs: Arc<Mutex<Vec<String>>>,
     cfg: PathBuf,
     env: Vec<(String, String)>,
-    netns: Option<String>,
+    launcher: Vec<String>,
     _dir: TempDir,
 }
 
 type Spawned = (Child, SocketAddr, SocketAddr, Arc<Mutex<Vec<String>>>);
 
 /// Starts `gatehouse --config cfg` and waits for its `listening` line.
-fn spawn(cfg: &std::path::Path, env: &[(String, String)], netns: Option<&str>) -> Spawned {
-    // `ip netns exec` execs the node in place: the child's pid is the node's.
-    let mut cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns]).arg(binary());
+fn spawn(cfg: &std::path::Path, env: &[(String, String)], launcher: &[String]) -> Spawned {
+    // `ip netns exec` and `prlimit` exec the node in place: the child's pid is the node's.
+    let mut cmd = match launcher.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(binary());
             c
         }
         None => Command::new(binary()),
@@ -230,7 +242,7 @@ impl Node {
         toml.push_str(&b.toml);
         let cfg = dir.0.join("node.toml");
         std::fs::write(&cfg, &toml).unwrap();
-        let (child, public, admin, logs) = spawn(&cfg, &b.env, b.netns.as_deref());
+        let (child, public, admin, logs) = spawn(&cfg, &b.env, &b.launcher);
         Node {
             child,
             public,
@@ -238,7 +250,7 @@ impl Node {
             logs,
             cfg,
             env: b.env,
-            netns: b.netns,
+            launcher: b.launcher,
             _dir: dir,
         }
     }
@@ -248,7 +260,7 @@ impl Node {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, public, admin, logs) = spawn(&self.cfg, &self.env, self.netns.as_deref());
+        let (child, public, admin, logs) = spawn(&self.cfg, &self.env, &self.launcher);
         self.child = child;
         self.public = public;
         self.admin = admin;

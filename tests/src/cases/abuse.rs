@@ -725,3 +725,57 @@ async fn tokens_and_session_tokens_never_reach_the_logs() {
         assert!(!logs.contains(tail), "a token reached the logs:\n{logs}");
     }
 }
+
+/// CPU time (user + system) of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_the_node_pauses_accepting_counts_it_and_recovers() {
+    // 300 descriptors in all: far fewer than the 1 024 pending sockets the defaults allow, so
+    // strangers can run the node out of descriptors.
+    let node = Node::builder().fd_limit(300).start();
+    let pid = node.pid();
+    let mut held = Vec::new();
+    for n in 0..400 {
+        if let Ok(s) = connect_from(attacker(n), node.public).await {
+            held.push(s);
+        }
+    }
+    until(
+        "accept to fail with EMFILE",
+        Duration::from_secs(5),
+        || async {
+            (node
+                .metric("gatehouse_accept_errors_total{reason=\"EMFILE\"}")
+                .await
+                >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+    // Out of descriptors, the node pauses accepting instead of spinning on the error.
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    tokio::time::sleep(Duration::from_secs(2)).await; // the behaviour under test: idle while stuck
+    let ticks_per_s = (cpu_ticks(pid) - c0) as f64 / t0.elapsed().as_secs_f64();
+    assert!(
+        ticks_per_s < 30.0,
+        "{ticks_per_s} CPU ticks a second while out of descriptors"
+    );
+    // The strangers' heads time out (or they go); then clients are served again.
+    drop(held);
+    let c = until("a client served again", Duration::from_secs(15), || async {
+        Client::try_connect(&node.ws_url("")).await
+    })
+    .await;
+    drop(c);
+    assert!(node
+        .logs()
+        .iter()
+        .any(|l| l.contains("file-descriptor limit")));
+}
