@@ -265,6 +265,21 @@ impl Actor for RoomHostActor {
                     }
                 };
                 let (id, last) = (chunk.move_id.clone(), chunk.last);
+                // A node that is leaving takes no room: the mover keeps it and looks for an
+                // active node (a drain that races another node's drain, staggered stops).
+                if matches!(
+                    self.lifecycle.get(),
+                    crate::context::NodeState::Draining | crate::context::NodeState::Drained
+                ) {
+                    state.arriving.remove(&id);
+                    let _ = reply.send(AdoptReply {
+                        error: Some(format!(
+                            "node `{}` is draining and takes no rooms",
+                            self.node
+                        )),
+                    });
+                    return Ok(());
+                }
                 // A second instance of a room on one node is never made on purpose: the one
                 // running here stays, and the mover keeps its own (the rooms settle it).
                 if crate::directory::instances(&room)
