@@ -27,6 +27,25 @@ impl Check {
         })
     }
 
+    /// A burst of at least its rate.
+    fn burst(
+        &self,
+        field: &'static str,
+        burst: u32,
+        rate_field: &str,
+        rate: u32,
+    ) -> Result<(), ConfigError> {
+        if burst < rate {
+            return Err(self.err(
+                field,
+                format!(
+                    "{burst} is below `{rate_field}` ({rate}); the burst must be at least the rate"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn positive(&self, field: &'static str, v: u64) -> Result<(), ConfigError> {
         if v == 0 {
             return Err(self.err(field, "must be greater than 0"));
@@ -237,15 +256,12 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
     }
     c.positive("limits.max_rooms", limits.max_rooms as u64)?;
     c.positive("limits.msgs_per_sec", u64::from(limits.msgs_per_sec))?;
-    if limits.burst < limits.msgs_per_sec {
-        return Err(c.err(
-            "limits.burst",
-            format!(
-                "{} is below `limits.msgs_per_sec` ({}); the burst must be at least the rate",
-                limits.burst, limits.msgs_per_sec
-            ),
-        ));
-    }
+    c.burst(
+        "limits.burst",
+        limits.burst,
+        "limits.msgs_per_sec",
+        limits.msgs_per_sec,
+    )?;
     c.positive("limits.bytes_per_sec", limits.bytes_per_sec)?;
     c.positive("limits.abuse_close_after_s", limits.abuse_close_after_s)?;
     c.positive("limits.outbound_queue", limits.outbound_queue as u64)?;
@@ -273,15 +289,12 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
         "limits.room_creates_per_sec",
         u64::from(limits.room_creates_per_sec),
     )?;
-    if limits.room_creates_burst < limits.room_creates_per_sec {
-        return Err(c.err(
-            "limits.room_creates_burst",
-            format!(
-                "{} is below `limits.room_creates_per_sec` ({}); the burst must be at least the rate",
-                limits.room_creates_burst, limits.room_creates_per_sec
-            ),
-        ));
-    }
+    c.burst(
+        "limits.room_creates_burst",
+        limits.room_creates_burst,
+        "limits.room_creates_per_sec",
+        limits.room_creates_per_sec,
+    )?;
     if limits.heartbeat_ms < 100 {
         return Err(c.err("limits.heartbeat_ms", "must be at least 100"));
     }

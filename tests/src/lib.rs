@@ -12,6 +12,7 @@ pub mod events;
 pub mod http;
 pub mod netlab;
 pub mod node;
+pub mod procfs;
 pub mod tokens;
 pub mod wait;
 

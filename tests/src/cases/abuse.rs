@@ -3,6 +3,7 @@
 //! allows (RSS, descriptors, metrics), that a well-behaved client from another address is
 //! served within a second meanwhile, and that nothing legitimate is lost.
 
+use crate::procfs::{cpu_ticks, fds, rss};
 use crate::wait::until;
 use crate::{Client, Node};
 use serde_json::{json, Value};
@@ -10,25 +11,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-
-/// Resident set size of a process, bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
-}
-
-/// Open file descriptors of a process.
-fn fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
 
 /// A TCP connection to `to` from the loopback address `from`.
 async fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
@@ -724,15 +706,6 @@ async fn tokens_and_session_tokens_never_reach_the_logs() {
         let tail = secret.rsplit('.').next().unwrap();
         assert!(!logs.contains(tail), "a token reached the logs:\n{logs}");
     }
-}
-
-/// CPU time (user + system) of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! per stranger, and the cluster keeps delivering across the nodes throughout.
 
 use crate::cluster::{builder, plan, state_of, wait_active};
+use crate::procfs::rss;
 use crate::wait::until;
 use crate::Client;
 use serde_json::json;
@@ -20,18 +21,6 @@ const DEADLINE: Duration = Duration::from_secs(5);
 const STRANGERS: usize = 3_000;
 /// The node's default `node.cluster_max_handshakes`.
 const CAP: f64 = 256.0;
-
-/// Resident set size of a process, bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
-}
 
 /// Reads `s` until the node closes it (end of stream or reset), or `limit` passes; returns how
 /// long after `opened` it was closed, `None` if it was still open at `limit`.
