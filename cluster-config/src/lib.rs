@@ -153,6 +153,9 @@ pub struct NodeSection {
     /// Most incoming cluster links authenticating at once; over it a new one is closed at once
     /// (a cluster of N nodes has at most a few per peer at a time).
     pub cluster_max_handshakes: u32,
+    /// Bytes that may wait for one peer (enqueued for it and not yet written to its link);
+    /// over it the link is cut, as after a link drop.
+    pub cluster_peer_budget_bytes: usize,
 }
 
 /// Client authentication and admission.

@@ -53,6 +53,7 @@ pub struct RawNode {
     pub proxy_protocol: bool,
     pub trusted_proxies: Vec<String>,
     pub cluster_max_handshakes: u32,
+    pub cluster_peer_budget_bytes: usize,
 }
 
 impl Default for RawNode {
@@ -77,6 +78,7 @@ impl Default for RawNode {
             proxy_protocol: false,
             trusted_proxies: Vec::new(),
             cluster_max_handshakes: 256,
+            cluster_peer_budget_bytes: 64 * 1024 * 1024,
         }
     }
 }

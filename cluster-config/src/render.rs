@@ -52,6 +52,7 @@ pub fn effective_toml(c: &Config) -> String {
                 .map(ToString::to_string)
                 .collect(),
             cluster_max_handshakes: c.node.cluster_max_handshakes,
+            cluster_peer_budget_bytes: c.node.cluster_peer_budget_bytes,
         },
         auth: RawAuth {
             required: c.auth.required,

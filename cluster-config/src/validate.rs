@@ -162,6 +162,12 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             "`node.proxy_protocol = true` needs the proxies' addresses (e.g. `[\"10.0.0.0/8\"]`): a PROXY header is accepted only from them",
         ));
     }
+    if node.cluster_peer_budget_bytes < 1024 * 1024 {
+        return Err(c.err(
+            "node.cluster_peer_budget_bytes",
+            "must be at least 1048576 (one migration chunk must fit)",
+        ));
+    }
     if !(1..=65_536).contains(&node.cluster_max_handshakes) {
         return Err(c.err("node.cluster_max_handshakes", "must be between 1 and 65536"));
     }
@@ -393,6 +399,7 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
             proxy_protocol: node.proxy_protocol,
             trusted_proxies,
             cluster_max_handshakes: node.cluster_max_handshakes,
+            cluster_peer_budget_bytes: node.cluster_peer_budget_bytes,
         },
         auth: AuthSection {
             required: auth.required,

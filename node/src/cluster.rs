@@ -129,6 +129,10 @@ pub async fn start(
         server: node_server.clone(),
         links: links.clone(),
         handshakes,
+        fences: transport::Fences {
+            budget: config.node.cluster_peer_budget_bytes,
+            ..transport::Fences::default()
+        },
     };
     let accept = tokio::spawn(transport::accept(listener, link_transport.clone()));
     let (manager, _) = Actor::spawn(

@@ -29,6 +29,7 @@ pub mod ids;
 pub mod memory;
 pub mod metrics;
 pub mod outbound;
+pub mod peer_queue;
 pub mod pump;
 pub mod rate_limit;
 pub mod rebalance;

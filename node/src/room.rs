@@ -92,8 +92,8 @@ const FORWARD_GRACE: Duration = Duration::from_secs(10);
 enum RelayTarget {
     /// This node: the shared delivery goes to the relay as it is.
     Local(ActorRef<RelayMessage>),
-    /// Another node: one encoded cast to its relay ingress.
-    Remote(ActorRef<IngressMessage>),
+    /// Another node: one encoded cast to its relay ingress (counted in the peer's queue).
+    Remote(ActorRef<IngressMessage>, Arc<crate::peer_queue::PeerQueue>),
 }
 
 impl RelayTarget {
@@ -101,9 +101,11 @@ impl RelayTarget {
     fn deliver(&self, d: &Arc<Delivery>) -> bool {
         match self {
             Self::Local(r) => r.cast(RelayMessage::Deliver(d.clone())).is_ok(),
-            Self::Remote(r) => r
-                .cast(IngressMessage::Deliver(SharedDelivery(d.clone())))
-                .is_ok(),
+            Self::Remote(r, q) => {
+                q.enqueue(d.frame.len() + 64);
+                r.cast(IngressMessage::Deliver(SharedDelivery(d.clone())))
+                    .is_ok()
+            }
         }
     }
 
@@ -116,13 +118,15 @@ impl RelayTarget {
                     exclude: crate::ids::ClientId::new(exclude),
                 })
                 .is_ok(),
-            Self::Remote(r) => r
-                .cast(IngressMessage::Presence(PresenceEvent {
+            Self::Remote(r, q) => {
+                q.enqueue(frame.len() + room.as_str().len() + exclude.len() + 64);
+                r.cast(IngressMessage::Presence(PresenceEvent {
                     room: room.to_string(),
                     frame: frame.to_owned(),
                     exclude: exclude.to_owned(),
                 }))
-                .is_ok(),
+                .is_ok()
+            }
         }
     }
 }
@@ -243,7 +247,7 @@ impl RoomState {
     /// what they already have). Otherwise the node is gone.
     fn relay_gone(&mut self, node: &str) {
         if let (Some(fresh), Some((t, _))) = (remote_relay(node), self.relays.get_mut(node)) {
-            let target = RelayTarget::Remote(fresh);
+            let target = RelayTarget::Remote(fresh, crate::peer_queue::of(node));
             let tail = self.history.last(RESEND_TAIL, 0);
             if tail.iter().all(|d| target.deliver(d)) {
                 *t = target;
@@ -285,7 +289,7 @@ impl RoomState {
         if let Some((t, _)) = self.relays.get(node) {
             return Some(t.clone());
         }
-        remote_relay(node).map(RelayTarget::Remote)
+        remote_relay(node).map(|r| RelayTarget::Remote(r, crate::peer_queue::of(node)))
     }
 
     fn join(&mut self, req: JoinRequest) -> JoinReply {
@@ -446,7 +450,7 @@ impl RoomState {
         let mut lost = Vec::new();
         let mut remote = 0;
         for (node, (target, _)) in &self.relays {
-            remote += u64::from(matches!(target, RelayTarget::Remote(_)));
+            remote += u64::from(matches!(target, RelayTarget::Remote(..)));
             if !target.deliver(&d) {
                 lost.push(node.clone());
             }
@@ -582,7 +586,7 @@ impl RoomState {
             .relays
             .iter()
             .filter_map(|(n, (t, _))| match t {
-                RelayTarget::Remote(r) => Some((n.clone(), r.clone())),
+                RelayTarget::Remote(r, _) => Some((n.clone(), r.clone())),
                 RelayTarget::Local(_) => None,
             })
             .collect();
@@ -664,7 +668,7 @@ impl RoomState {
                         room: self.args.name.clone(),
                     });
                 }
-                RelayTarget::Remote(r) => {
+                RelayTarget::Remote(r, _) => {
                     let _ = r.cast(IngressMessage::Moved(ingress::MovedNote {
                         room: self.args.name.to_string(),
                     }));
@@ -1047,7 +1051,7 @@ impl Actor for RoomActor {
                     .relays
                     .iter()
                     .filter(|(_, (t, _))| match t {
-                        RelayTarget::Remote(r) => !crate::directory::is_live(&r.get_cell()),
+                        RelayTarget::Remote(r, _) => !crate::directory::is_live(&r.get_cell()),
                         RelayTarget::Local(_) => false,
                     })
                     .map(|(n, _)| n.clone())

@@ -533,11 +533,15 @@ impl ManagerState {
             let Some((name, _)) = parse_node_name(full) else {
                 continue;
             };
-            let bytes = self
-                .labels
-                .get(id)
-                .and_then(|l| self.args.links.get(l))
-                .map_or(0, |s| s.queued.load(std::sync::atomic::Ordering::Relaxed));
+            let link = self.labels.get(id).and_then(|l| self.args.links.get(l));
+            // From now on the link counts what it carries against what is enqueued for this
+            // peer (`peer_queue`), which fences a peer that falls too far behind.
+            if let Some(s) = &link {
+                if s.peer.get().is_none() {
+                    s.attach(crate::peer_queue::of(&name));
+                }
+            }
+            let bytes = link.map_or(0, |s| s.queued.load(std::sync::atomic::Ordering::Relaxed));
             *queued.entry(name).or_default() += bytes;
         }
         for p in self.view.peers() {

@@ -1,10 +1,13 @@
 //! Cluster links on our own sockets, handed to ractor_cluster as external streams (it then runs
 //! its handshake and sessions on them as usual). What this adds to the library's links:
 //!
-//! - **A fence for a peer that stops reading.** ractor_cluster queues outbound messages without
-//!   bound in front of its writer. Its writer drains that queue into one buffer per write, so
-//!   the bytes a write is handed are what is queued for the peer: over [`OUTBOUND_BUDGET`], or a
-//!   write that makes no progress for [`WRITE_STALL`], fails the link. The session stops (its
+//! - **A fence for a peer that stops reading, or reads too slowly.** ractor_cluster queues
+//!   outbound messages without bound in front of its writer. What waits for a peer is counted
+//!   where it is enqueued ([`crate::peer_queue`]: rooms count every delivery and presence event
+//!   they cast to the peer) less what the peer's link has written since it was attached to the
+//!   peer; over [`OUTBOUND_BUDGET`] (or a batch handed to one write over it), or a write that
+//!   makes no progress for [`WRITE_STALL`], fails the link — a peer that reads slowly but
+//!   steadily is cut off too, as after a link drop (its rooms' members rejoin with `since`). The session stops (its
 //!   queue is freed), the manager marks the peer down unless another link to it lives, and
 //!   dials it again later: a stuck peer is cut off, never buffered into an out-of-memory.
 //! - **A fence for a silent link.** Heartbeats cross every link twice a second; a link that
@@ -72,8 +75,14 @@ impl Default for Fences {
 /// Counters of one link.
 #[derive(Debug, Default)]
 pub struct LinkStats {
-    /// Bytes handed to the current write and not yet taken by the socket.
+    /// Bytes waiting for the peer: enqueued for it less written (or, before the link is
+    /// attached to its peer, the current write's).
     pub queued: AtomicU64,
+    /// Bytes this link wrote.
+    pub written: AtomicU64,
+    /// The peer's queue once the manager knows who is on the link, and what it had enqueued
+    /// then.
+    pub peer: std::sync::OnceLock<(Arc<crate::peer_queue::PeerQueue>, u64)>,
     /// Why the link was fenced, if it was.
     pub fenced: Mutex<Option<&'static str>>,
     /// Set when the link authenticated (its read side stops gating then).
@@ -87,6 +96,22 @@ pub struct Links {
     by_label: Mutex<HashMap<String, Arc<LinkStats>>>,
     /// Links authenticating, by label (two dials of one address share a label).
     pending: Mutex<HashMap<String, Vec<Arc<LinkStats>>>>,
+}
+
+impl LinkStats {
+    /// Counts what this link carries for `peer` from now on.
+    pub fn attach(&self, peer: Arc<crate::peer_queue::PeerQueue>) {
+        let base = peer.enqueued();
+        let _ = self.peer.set((peer, base));
+    }
+
+    /// Bytes enqueued for the attached peer and not yet written here (`None` before the link is
+    /// attached).
+    pub fn lag(&self) -> Option<u64> {
+        let (q, base) = self.peer.get()?;
+        let enqueued = q.enqueued().saturating_sub(*base);
+        Some(enqueued.saturating_sub(self.written.load(Ordering::Relaxed)))
+    }
 }
 
 impl Links {
@@ -212,6 +237,8 @@ pub struct Transport {
     pub links: Arc<Links>,
     /// The cap and counters of links authenticating.
     pub handshakes: Arc<Handshakes>,
+    /// The limits every link enforces.
+    pub fences: Fences,
 }
 
 fn hand_over(
@@ -233,7 +260,7 @@ fn hand_over(
         },
         label,
         stats,
-        fences: Fences::default(),
+        fences: t.fences,
         handshakes: t.handshakes.clone(),
     };
     let server = &t.server;
@@ -333,8 +360,14 @@ struct StallFence<W> {
     fences: Fences,
     /// Armed while a write is pending.
     timer: Option<Pin<Box<Sleep>>>,
+    /// While a write is pending, wakes it every [`LAG_CHECK`] to look at what waits for the
+    /// peer (which grows upstream while the socket makes the write wait).
+    check: Option<Pin<Box<Sleep>>>,
     stats: Arc<LinkStats>,
 }
+
+/// How often a pending write looks at what waits for its peer.
+const LAG_CHECK: Duration = Duration::from_millis(100);
 
 impl<W> StallFence<W> {
     fn new(inner: W, fences: Fences, stats: Arc<LinkStats>) -> Self {
@@ -342,6 +375,7 @@ impl<W> StallFence<W> {
             inner,
             fences,
             timer: None,
+            check: None,
             stats,
         }
     }
@@ -363,18 +397,26 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for StallFence<W> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        // The writer hands its whole pending batch (the rest of it, as it goes): its length is
-        // what waits for this peer.
-        self.stats.queued.store(buf.len() as u64, Ordering::Relaxed);
-        if buf.len() > self.fences.budget {
+        // What waits for this peer: enqueued for it less written (counted where it was
+        // enqueued, so the library's unbounded queue in front of this write is seen too), at
+        // least the batch this write is handed.
+        let waiting = self.stats.lag().unwrap_or(0).max(buf.len() as u64);
+        self.stats.queued.store(waiting, Ordering::Relaxed);
+        if waiting > self.fences.budget as u64 {
             return Poll::Ready(Err(self.fence("outbound budget exceeded")));
         }
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Ready(r) => {
                 self.timer = None;
+                self.check = None;
                 if let Ok(n) = &r {
-                    let left = buf.len().saturating_sub(*n);
-                    self.stats.queued.store(left as u64, Ordering::Relaxed);
+                    self.stats.written.fetch_add(*n as u64, Ordering::Relaxed);
+                    let left = self
+                        .stats
+                        .lag()
+                        .unwrap_or(0)
+                        .max(buf.len().saturating_sub(*n) as u64);
+                    self.stats.queued.store(left, Ordering::Relaxed);
                 }
                 Poll::Ready(r)
             }
@@ -383,9 +425,23 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for StallFence<W> {
                 let timer = self
                     .timer
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-                match timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(self.fence("peer not reading"))),
-                    Poll::Pending => Poll::Pending,
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(self.fence("peer not reading")));
+                }
+                // While the socket makes this write wait, more may be enqueued for the peer.
+                loop {
+                    let check = self
+                        .check
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(LAG_CHECK)));
+                    if check.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.check = None;
+                    let waiting = self.stats.lag().unwrap_or(0).max(buf.len() as u64);
+                    self.stats.queued.store(waiting, Ordering::Relaxed);
+                    if waiting > self.fences.budget as u64 {
+                        return Poll::Ready(Err(self.fence("outbound budget exceeded")));
+                    }
                 }
             }
         }
@@ -426,6 +482,39 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert_eq!(*stats.fenced.lock().unwrap(), Some("peer not reading"));
         assert!(stats.queued.load(Ordering::Relaxed) > 0);
+    }
+
+    #[tokio::test]
+    async fn a_peer_more_than_the_budget_behind_what_was_enqueued_for_it_is_fenced() {
+        // A reader that takes everything: the link itself is never the bottleneck here, but
+        // the library's queue in front of it (what rooms enqueued for the peer) is.
+        let (a, mut b) = tokio::io::duplex(64 * 1024);
+        let stats = Arc::new(LinkStats::default());
+        let peer = Arc::new(crate::peer_queue::PeerQueue::default());
+        peer.enqueue(10);
+        stats.attach(peer.clone());
+        let mut w = StallFence::new(a, short(), stats.clone());
+        let reader = tokio::spawn(async move {
+            let mut sink = Vec::new();
+            let _ = b.read_to_end(&mut sink).await;
+            sink.len()
+        });
+        // What was enqueued before the link was attached does not count; what it writes does.
+        peer.enqueue(900 * 1024);
+        w.write_all(&vec![1u8; 600 * 1024]).await.unwrap();
+        assert_eq!(stats.lag(), Some(300 * 1024));
+        assert!(stats.fenced.lock().unwrap().is_none());
+        // More than the budget (1 MiB) enqueued and not written: the next write fails.
+        peer.enqueue(900 * 1024);
+        let err = w.write_all(b"x").await.unwrap_err();
+        assert!(err.to_string().contains("budget"), "{err}");
+        assert_eq!(
+            *stats.fenced.lock().unwrap(),
+            Some("outbound budget exceeded")
+        );
+        assert!(stats.queued.load(Ordering::Relaxed) > 1024 * 1024);
+        drop(w);
+        assert_eq!(reader.await.unwrap(), 600 * 1024);
     }
 
     #[tokio::test]
