@@ -458,7 +458,9 @@ async fn creating_rooms_faster_than_the_rate_is_answered_rate_limited() {
     let mut other = Client::connect(&node.ws_url("")).await;
     other.join("lobby").await;
     assert_eq!(try_join(&mut c, "lobby", 100).await["ok"], true);
-    // And the rate refills: after the wait it says, one more may be created.
+    // And the rate refills: waiting exactly what the node asked for is enough to create one
+    // more. The wait is the behaviour under test (polling until a join passes would test
+    // something weaker), as in `limits.rs`.
     tokio::time::sleep(Duration::from_millis(wait)).await;
     assert_eq!(try_join(&mut c, "new-after-wait", 101).await["ok"], true);
 }
@@ -561,7 +563,8 @@ async fn history_is_bounded_in_bytes_per_room_and_per_node_and_recovery_says_wha
 #[tokio::test]
 async fn sixty_anonymous_clients_churning_rooms_are_held_to_the_creation_rate() {
     // The attack seen on 2026-12-06 (54 230 rooms in 25 s, 1.4 GiB): each of 60 connections
-    // joins a new room, publishes 1 KB and leaves, as fast as it is answered, for 8 s.
+    // joins a new room, publishes 1 KB and leaves, as fast as it is answered, for 8 s, and
+    // ignores `retry_after_ms` (a refused join is followed at once by the next one).
     let node = Node::start_default();
     let rss_before = rss(node.pid());
     const SECONDS: u64 = 8;
@@ -578,31 +581,37 @@ async fn sixty_anonymous_clients_churning_rooms_are_held_to_the_creation_rate() 
             while tokio::time::Instant::now() < deadline {
                 i += 1;
                 let room = format!("churn-{conn}-{i}");
+                // Unpaced, it also runs into the message rate (100/s, burst 200), and a leave
+                // refused for it leaves the room joined: refusals for those reasons only.
+                let refused = |r: &Value| {
+                    r["ok"] != true && {
+                        let code = r["error"]["code"].as_str().unwrap_or_default();
+                        assert!(["rate_limited", "too_many_rooms"].contains(&code), "{r}");
+                        true
+                    }
+                };
                 let r = try_join(&mut c, &room, i * 3).await;
-                if r["ok"] != true {
-                    assert_eq!(r["error"]["code"], "rate_limited", "{r}");
+                if refused(&r) {
                     limited += 1;
-                    let wait = r["error"]["retry_after_ms"].as_u64().unwrap();
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
                     continue;
                 }
                 made += 1;
                 let (p, _) = c
                     .request(json!({"op":"publish","room":room,"data":pad}), i * 3 + 1)
                     .await;
-                assert_eq!(p["ok"], true, "{p}");
+                refused(&p);
                 let (l, _) = c
                     .request(json!({"op":"leave","room":room}), i * 3 + 2)
                     .await;
-                assert_eq!(l["ok"], true, "{l}");
+                refused(&l);
             }
             (made, limited)
         }));
     }
+    // A well-behaved client from another address, again and again while the attack lasts.
     let mut slowest = Duration::ZERO;
     while tokio::time::Instant::now() < deadline {
         slowest = slowest.max(prompt_client(&node).await);
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let (mut made, mut limited) = (0, 0);
     for t in tasks {

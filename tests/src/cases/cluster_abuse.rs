@@ -124,7 +124,6 @@ async fn strangers_on_the_cluster_port_are_cut_at_the_deadline_and_cost_nothing_
         peak_rss = peak_rss.max(rss(n0.pid()));
         peak_held = peak_held.max(n0.metric("gatehouse_cluster_handshakes").await);
         assert_eq!(state_of(&n0, "node-1").await.as_deref(), Some("active"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
     let mut times = Vec::with_capacity(STRANGERS);
