@@ -196,27 +196,19 @@ pub struct RoomState {
 impl RoomState {
     /// Brings the node's count of this room's bytes (history and snapshot) up to date.
     fn account(&mut self) {
-        let now = self.history.bytes() + self.snapshot.as_ref().map_or(0, snapshot_bytes);
-        if now >= self.counted {
-            self.args.memory.add(now - self.counted);
-        } else {
-            self.args.memory.sub(self.counted - now);
-        }
-        self.counted = now;
+        let extra = self.snapshot.as_ref().map_or(0, snapshot_bytes);
+        self.args
+            .memory
+            .recount(&self.history, extra, &mut self.counted);
     }
 
-    /// Stores a published message: past the room's byte cap its oldest go; with the node over
-    /// its budget, this room gives up its own oldest first (keeping the new one).
+    /// Stores a published message within the room's and the node's bounds
+    /// ([`budget::RoomMemory::store`]).
     fn store(&mut self, d: Arc<Delivery>) {
-        let mem = self.args.memory.clone();
-        mem.evicted(budget::Eviction::RoomBytes, self.history.push(d));
-        self.account();
-        let mut n = 0;
-        while mem.over() && self.history.len() > 1 && self.history.pop_oldest() {
-            n += 1;
-            self.account();
-        }
-        mem.evicted(budget::Eviction::NodeBudget, n);
+        let extra = self.snapshot.as_ref().map_or(0, snapshot_bytes);
+        self.args
+            .memory
+            .store(&mut self.history, d, extra, &mut self.counted);
     }
 
     fn presence_frame(&self, join: bool, client: &str, user: &str) -> String {

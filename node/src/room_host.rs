@@ -14,6 +14,7 @@ use crate::metrics::Metrics;
 use crate::relay::ingress::SharedDelivery;
 use crate::relay::RelayMessage;
 use crate::room::budget::RoomMemory;
+use crate::room::history::History;
 use crate::room::migration::{self, AdoptChunk, AdoptReply, MovedRoom};
 use crate::room::{RoomActor, RoomArgs};
 use cluster_config::RoomsSection;
@@ -128,15 +129,6 @@ const ARRIVING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90
 /// How often the host does its housekeeping.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Bytes a replica holds: its history and snapshot.
-fn replica_bytes(r: &MovedRoom) -> usize {
-    r.history
-        .iter()
-        .map(|d| crate::room::history::cost(d))
-        .sum::<usize>()
-        + r.snapshot.as_ref().map_or(0, |(_, b, _)| b.len())
-}
-
 /// Chunks of rooms on their way here, by move id.
 #[derive(Default)]
 pub struct HostState {
@@ -146,12 +138,27 @@ pub struct HostState {
     replicas: HashMap<String, Replica>,
 }
 
-/// A replica kept here: the room's state, when it was last updated, and its bytes (counted in
-/// the node's room memory).
+/// A replica kept here: the room's state, its history (held to the same bounds as the owner's),
+/// when it was last updated, and its bytes counted in the node's room memory.
 pub struct Replica {
+    /// Everything but the history.
     room: MovedRoom,
+    history: History,
     at: std::time::Instant,
-    bytes: usize,
+    counted: usize,
+}
+
+impl Replica {
+    /// The snapshot's bytes (counted with the history).
+    fn extra(&self) -> usize {
+        self.room.snapshot.as_ref().map_or(0, |(_, b, _)| b.len())
+    }
+
+    /// The whole state, to restore the room from.
+    fn into_moved(mut self) -> MovedRoom {
+        self.room.history = self.history.last(usize::MAX, 0);
+        self.room
+    }
 }
 
 impl HostState {
@@ -170,7 +177,7 @@ impl HostState {
     /// Removes a replica, giving its bytes back.
     fn drop_replica(&mut self, room: &str, memory: &RoomMemory) -> Option<Replica> {
         let r = self.replicas.remove(room)?;
-        memory.sub(r.bytes);
+        memory.sub(r.counted);
         Some(r)
     }
 }
@@ -362,7 +369,7 @@ impl Actor for RoomHostActor {
                 let mut restored = state
                     .drop_replica(room.as_str(), &self.memory)
                     .filter(|r| r.at.elapsed() <= REPLICA_FRESH)
-                    .map(|r| r.room);
+                    .map(Replica::into_moved);
                 // Same epoch only when everyone agrees the owner is gone: behind a partition it
                 // may still be assigning seqs in that epoch.
                 if restored.is_some() && !self.agreement.wait(RESTORE_AGREEMENT).await {
@@ -407,51 +414,38 @@ impl Actor for RoomHostActor {
                     if let Some(mut r) = migration::assemble(&room, chunks) {
                         r.members.clear();
                         r.nodes.clear();
-                        let bytes = replica_bytes(&r);
-                        self.memory.add(bytes);
-                        state.replicas.insert(
-                            room.to_string(),
-                            Replica {
-                                room: r,
-                                at: std::time::Instant::now(),
-                                bytes,
-                            },
+                        let mut history = History::new(
+                            self.rooms.history_size,
+                            std::time::Duration::ZERO,
+                            self.rooms.history_max_bytes,
                         );
+                        for d in std::mem::take(&mut r.history) {
+                            history.push(d);
+                        }
+                        let mut rep = Replica {
+                            room: r,
+                            history,
+                            at: std::time::Instant::now(),
+                            counted: 0,
+                        };
+                        let extra = rep.extra();
+                        self.memory.recount(&rep.history, extra, &mut rep.counted);
+                        state.replicas.insert(room.to_string(), rep);
                     }
                 }
             }
             RoomHostMessage::ReplicaAppend(d, reply) => {
                 let d = d.0;
                 let key = d.room.to_string();
-                let (cap, max_bytes) = (self.rooms.history_size, self.rooms.history_max_bytes);
                 let memory = &self.memory;
                 let held = state.replicas.get_mut(&key).is_some_and(|rep| {
                     if *rep.room.epoch != *d.epoch || d.seq != rep.room.seq + 1 {
                         return false;
                     }
                     rep.room.seq = d.seq;
-                    let added = crate::room::history::cost(&d);
-                    rep.room.history.push(d.clone());
-                    rep.bytes += added;
-                    memory.add(added);
-                    // The owner's bounds (count, bytes, the node's budget), oldest first; the
-                    // newest message always stays.
-                    let mut drop = 0;
-                    let mut left = rep.room.history.len() - cap.min(rep.room.history.len());
-                    let mut bytes = rep.bytes;
-                    for old in &rep.room.history[..rep.room.history.len() - 1] {
-                        let over = bytes > max_bytes
-                            || memory.used() - (rep.bytes - bytes) > memory.budget();
-                        if left == 0 && !over {
-                            break;
-                        }
-                        bytes -= crate::room::history::cost(old);
-                        left = left.saturating_sub(1);
-                        drop += 1;
-                    }
-                    rep.room.history.drain(..drop);
-                    memory.sub(rep.bytes - bytes);
-                    rep.bytes = bytes;
+                    // The owner's bounds: count, bytes, the node's budget.
+                    let extra = rep.extra();
+                    memory.store(&mut rep.history, d.clone(), extra, &mut rep.counted);
                     rep.at = std::time::Instant::now();
                     true
                 });

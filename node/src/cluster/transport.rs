@@ -380,6 +380,23 @@ impl<W> StallFence<W> {
         }
     }
 
+    /// What waits for this peer — enqueued for it less written (counted where it was enqueued,
+    /// so the library's unbounded queue in front of this write is seen too), at least the
+    /// `batch` bytes this write still holds — published as `queued`.
+    fn waiting(&self, batch: usize) -> u64 {
+        let waiting = self.stats.lag().unwrap_or(0).max(batch as u64);
+        self.stats.queued.store(waiting, Ordering::Relaxed);
+        waiting
+    }
+
+    /// Fences the link when more than the budget waits for the peer.
+    fn check_waiting(&self, batch: usize) -> io::Result<()> {
+        if self.waiting(batch) > self.fences.budget as u64 {
+            return Err(self.fence("outbound budget exceeded"));
+        }
+        Ok(())
+    }
+
     fn fence(&self, why: &'static str) -> io::Error {
         if let Ok(mut f) = self.stats.fenced.lock() {
             f.get_or_insert(why);
@@ -397,13 +414,8 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for StallFence<W> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        // What waits for this peer: enqueued for it less written (counted where it was
-        // enqueued, so the library's unbounded queue in front of this write is seen too), at
-        // least the batch this write is handed.
-        let waiting = self.stats.lag().unwrap_or(0).max(buf.len() as u64);
-        self.stats.queued.store(waiting, Ordering::Relaxed);
-        if waiting > self.fences.budget as u64 {
-            return Poll::Ready(Err(self.fence("outbound budget exceeded")));
+        if let Err(e) = self.check_waiting(buf.len()) {
+            return Poll::Ready(Err(e));
         }
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Ready(r) => {
@@ -411,12 +423,8 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for StallFence<W> {
                 self.check = None;
                 if let Ok(n) = &r {
                     self.stats.written.fetch_add(*n as u64, Ordering::Relaxed);
-                    let left = self
-                        .stats
-                        .lag()
-                        .unwrap_or(0)
-                        .max(buf.len().saturating_sub(*n) as u64);
-                    self.stats.queued.store(left, Ordering::Relaxed);
+                    // Published here; the next write checks it against the budget.
+                    self.waiting(buf.len().saturating_sub(*n));
                 }
                 Poll::Ready(r)
             }
@@ -437,10 +445,8 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for StallFence<W> {
                         return Poll::Pending;
                     }
                     self.check = None;
-                    let waiting = self.stats.lag().unwrap_or(0).max(buf.len() as u64);
-                    self.stats.queued.store(waiting, Ordering::Relaxed);
-                    if waiting > self.fences.budget as u64 {
-                        return Poll::Ready(Err(self.fence("outbound budget exceeded")));
+                    if let Err(e) = self.check_waiting(buf.len()) {
+                        return Poll::Ready(Err(e));
                     }
                 }
             }

@@ -65,12 +65,12 @@ pub struct Pending {
 /// The signal that drops a pending socket, and whether it was given (the socket then no
 /// longer counts, though its task has not run yet to close it).
 #[derive(Default)]
-pub struct Eviction {
+pub struct DropSignal {
     notify: Notify,
     given: Cell<bool>,
 }
 
-impl Eviction {
+impl DropSignal {
     /// Resolves once the socket is told to go.
     pub async fn notified(&self) {
         self.notify.notified().await;
@@ -82,7 +82,7 @@ impl Eviction {
 #[derive(Default)]
 struct Local {
     next: u64,
-    heads: BTreeMap<u64, Rc<Eviction>>,
+    heads: BTreeMap<u64, Rc<DropSignal>>,
     http: usize,
 }
 
@@ -125,7 +125,7 @@ impl Pending {
             }
             let id = l.next;
             l.next += 1;
-            let evict = Rc::new(Eviction::default());
+            let evict = Rc::new(DropSignal::default());
             l.heads.insert(id, evict.clone());
             Some((id, evict))
         });
@@ -148,7 +148,7 @@ impl Pending {
 pub struct Ticket {
     pending: Arc<Pending>,
     id: u64,
-    evict: Rc<Eviction>,
+    evict: Rc<DropSignal>,
     ip: Option<IpAddr>,
     http: bool,
 }
@@ -176,7 +176,7 @@ impl Ticket {
     }
 
     /// The signal that this socket is dropped to make room for a newer one.
-    pub fn eviction(&self) -> Rc<Eviction> {
+    pub fn eviction(&self) -> Rc<DropSignal> {
         self.evict.clone()
     }
 

@@ -17,7 +17,9 @@
 //!
 //! Owns the counts and the cutoff; each room owns its own history and decides what to drop.
 
+use super::history::History;
 use crate::metrics::Metrics;
+use crate::outbound::Delivery;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -105,6 +107,39 @@ impl RoomMemory {
             self.used.fetch_sub(n, Ordering::Relaxed);
             self.metrics.room_memory_bytes.dec_by(n as i64);
         }
+    }
+
+    /// Brings what is counted for one history (its bytes plus `extra`, a snapshot's) up to
+    /// date: `counted` is what was counted for it before.
+    pub fn recount(&self, history: &History, extra: usize, counted: &mut usize) {
+        let now = history.bytes() + extra;
+        if now >= *counted {
+            self.add(now - *counted);
+        } else {
+            self.sub(*counted - now);
+        }
+        *counted = now;
+    }
+
+    /// Stores a published message in `history` (a room's, or the replica of one): past the
+    /// room's byte cap its oldest go; with the node over its budget, it gives up its own oldest
+    /// first. The newest message always stays. `extra` and `counted` as for
+    /// [`RoomMemory::recount`].
+    pub fn store(
+        &self,
+        history: &mut History,
+        d: Arc<Delivery>,
+        extra: usize,
+        counted: &mut usize,
+    ) {
+        self.evicted(Eviction::RoomBytes, history.push(d));
+        self.recount(history, extra, counted);
+        let mut n = 0;
+        while self.over() && history.len() > 1 && history.pop_oldest() {
+            n += 1;
+            self.recount(history, extra, counted);
+        }
+        self.evicted(Eviction::NodeBudget, n);
     }
 
     /// Counts `n` messages dropped before their time.
