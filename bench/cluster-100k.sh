@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 100 000 connections held by a local cluster of 6 nodes, with a room over all six still
-# delivering in order (issue #6; README "Performance").
+# delivering in order (issue #6; bench/README.md).
 #
 #   bench/cluster-100k.sh [OUT.jsonl]
 #

@@ -11,8 +11,8 @@
 //!
 //! Why: the dispatcher's buffers and task made the handshake allocate and free three blocks
 //! of 4–16 KiB per connection (an `mmap` and `munmap` each under the allocator settings of
-//! [`crate::memory`]) and parse the head into a pooled request first; see README,
-//! Performance.
+//! [`crate::memory`]) and parse the head into a pooled request first; see
+//! `bench/results/performance-history.md`.
 //!
 //! Owns only the handshake of `/ws` upgrades; the refusal rules are [`super::ws`]'s, the
 //! connection is [`crate::connection`]'s.
