@@ -208,38 +208,33 @@ export class GatehouseNode {
     if (!process.env.GATEHOUSE_TEST_KEEP) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  async admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-    const r = await fetch(`http://${this.adminAddr}${path}`, {
-      method,
-      headers: body === undefined ? {} : { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await r.text();
-    let json: unknown = text;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      /* not JSON */
-    }
-    return { status: r.status, json };
+  /** A JSON request to the admin listener. */
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+    return jsonRequest(`http://${this.adminAddr}${path}`, method, body);
   }
 
-  async api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-    const r = await fetch(`http://${this.publicAddr}${path}`, {
-      method,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(5000),
-    });
-    const text = await r.text();
-    let json: unknown = text;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      /* not JSON */
-    }
-    return { status: r.status, json };
+  /** A JSON request to the public listener (the backend API). */
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+    return jsonRequest(`http://${this.publicAddr}${path}`, method, body);
   }
+}
+
+/** Sends `body` as JSON (when given); the status and the answer, parsed when it is JSON. */
+async function jsonRequest(url: string, method: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const r = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await r.text();
+  let json: unknown = text;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: r.status, json };
 }
 
 /** `n` nodes named node-a, node-b, … sharing a cookie and seeds; resolves once each sees all active. */
