@@ -5,6 +5,10 @@ use crate::raw::RawConfig;
 use crate::*;
 use std::net::SocketAddr;
 
+/// Largest `rooms.max_snapshot_bytes`: a join's reply (the snapshot plus up to 4 MiB of replay,
+/// each up to twice as large once escaped in JSON) stays under ractor_cluster's 16 MiB frame.
+pub const MAX_SNAPSHOT_BYTES: usize = 2 * 1024 * 1024;
+
 struct Check {
     origin: String,
 }
@@ -311,6 +315,14 @@ pub fn validate(raw: RawConfig, origin: String) -> Result<Config, ConfigError> {
         return Err(c.err("rooms.history_size", "must be at most 1000000"));
     }
     c.positive("rooms.max_snapshot_bytes", rooms.max_snapshot_bytes as u64)?;
+    if rooms.max_snapshot_bytes > MAX_SNAPSHOT_BYTES {
+        // A join's reply carries the snapshot and up to 4 MiB of replay, and may cross nodes in
+        // one message: escaped in JSON it must stay under the cluster's 16 MiB frame limit.
+        return Err(c.err(
+            "rooms.max_snapshot_bytes",
+            format!("must be at most {MAX_SNAPSHOT_BYTES} (a join's reply crosses nodes in one message)"),
+        ));
+    }
     c.positive("rooms.idle_timeout_s", rooms.idle_timeout_s)?;
     c.positive("rooms.history_max_bytes", rooms.history_max_bytes as u64)?;
     c.positive("rooms.max_rooms", rooms.max_rooms as u64)?;

@@ -66,6 +66,7 @@ fn invalid_files_name_the_file_and_field() {
             "cluster-max-handshakes-zero.toml",
             "node.cluster_max_handshakes",
         ),
+        ("snapshot-too-large.toml", "rooms.max_snapshot_bytes"),
     ];
     for (file, field) in cases {
         let path = root().join("tests/fixtures/invalid").join(file);

@@ -14,12 +14,15 @@
 pub mod agreement;
 pub mod endpoint;
 pub mod events;
+pub mod frames;
 pub mod gate;
 pub mod handshake;
 pub mod log_limit;
 pub mod manager;
+pub mod outbox;
 pub mod remote;
 pub mod transport;
+pub mod unsent;
 pub mod view;
 
 use crate::context::{Lifecycle, NodeCtx};
@@ -125,6 +128,7 @@ pub async fn start(
         config.node.cluster_max_handshakes,
         metrics.clone(),
     ));
+    crate::peer_queue::configure(config.node.cluster_peer_budget_bytes);
     let link_transport = transport::Transport {
         server: node_server.clone(),
         links: links.clone(),
@@ -133,6 +137,7 @@ pub async fn start(
             budget: config.node.cluster_peer_budget_bytes,
             ..transport::Fences::default()
         },
+        source: Some(listen.ip()).filter(|ip| !ip.is_unspecified()),
     };
     let accept = tokio::spawn(transport::accept(listener, link_transport.clone()));
     let (manager, _) = Actor::spawn(

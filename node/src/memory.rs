@@ -42,8 +42,8 @@ pub const MMAP_THRESHOLD: i32 = 4096;
 /// Applies the settings (glibc only; elsewhere a no-op). The environment's
 /// `MALLOC_MMAP_THRESHOLD_` still wins when set, so the choice can be measured.
 ///
-/// The project's only `unsafe` (the workspace denies it elsewhere): `mallopt` has no safe
-/// wrapper.
+/// One of the project's two `unsafe` blocks (the workspace denies it elsewhere; the other is
+/// `cluster::unsent`): `mallopt` has no safe wrapper.
 #[allow(unsafe_code)]
 pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -100,6 +100,9 @@ pub struct Metrics {
     pub cluster_handshakes_refused: Family<ReasonLabel, Counter>,
     /// Deliveries sent to other nodes' relays (one per node with members, per publish).
     pub cluster_deliveries: Counter,
+    /// Times a room began holding deliveries back from a node whose link was over half its
+    /// budget (`peer_queue`).
+    pub cluster_held_back: Counter,
     /// Room migrations, by result (`ok`, `failed`).
     pub migrations: Family<ReasonLabel, Counter>,
     /// Two owners of one room met (after a partition healed) or a replica was not used because
@@ -198,6 +201,7 @@ impl Metrics {
             cluster_handshakes: Gauge::default(),
             cluster_handshakes_refused: Family::default(),
             cluster_deliveries: Counter::default(),
+            cluster_held_back: Counter::default(),
             migrations: Family::default(),
             room_conflicts: Family::default(),
             drains: Counter::default(),
@@ -376,6 +380,11 @@ impl Metrics {
             "cluster_deliveries_sent",
             "Room deliveries sent to other nodes (one per node with members per publish)",
             m.cluster_deliveries.clone(),
+        );
+        r.register(
+            "cluster_deliveries_held_back",
+            "Times a room began holding deliveries back from a node whose link was over half its budget",
+            m.cluster_held_back.clone(),
         );
         r.register(
             "room_migrations",

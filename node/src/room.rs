@@ -179,13 +179,21 @@ pub struct RoomState {
     node_names: Vec<Arc<str>>,
     /// Per node with members: where to reach it and how many member connections it has.
     relays: HashMap<String, (RelayTarget, u32)>,
+    /// Nodes this room holds deliveries back from (their link is over half its budget,
+    /// [`crate::peer_queue`]), with the first seq not sent. Sent from history, in order, once
+    /// the link has room again ([`RoomState::fan_out`]).
+    held: HashMap<String, u64>,
     idle_since: Option<Instant>,
     /// Publishes in the current and the last full second, for `msgs_per_s`.
     rate: (Instant, u64, u64),
     /// Set once the room moved: the new owner, and until when this actor forwards to it.
     moved: Option<(ActorRef<RoomMessage>, Instant)>,
     /// The node keeping this room's replica, and its room host.
-    backup: Option<(String, ActorRef<RoomHostMessage>)>,
+    backup: Option<(
+        String,
+        ActorRef<RoomHostMessage>,
+        Arc<crate::peer_queue::PeerQueue>,
+    )>,
     /// Another live instance of this room in its group (after a partition heals): its actor id
     /// and when it was first seen. See [`RoomState::resolve_rival`].
     rival: Option<(ractor::ActorId, Instant)>,
@@ -238,9 +246,13 @@ impl RoomState {
     /// recent messages, in order (what went into the closed link is lost; connections drop
     /// what they already have). Otherwise the node is gone.
     fn relay_gone(&mut self, node: &str) {
+        let held = self.held.remove(node);
         if let (Some(fresh), Some((t, _))) = (remote_relay(node), self.relays.get_mut(node)) {
             let target = RelayTarget::Remote(fresh, crate::peer_queue::of(node));
-            let tail = self.history.last(RESEND_TAIL, 0);
+            let tail = match held {
+                Some(from) => self.history.range(from.saturating_sub(1), usize::MAX),
+                None => self.history.last(RESEND_TAIL, 0),
+            };
             if tail.iter().all(|d| target.deliver(d)) {
                 *t = target;
                 tracing::info!(room = %self.args.name, %node, resent = tail.len(), "members' node reached through a new link");
@@ -253,6 +265,7 @@ impl RoomState {
     /// A node's relay is gone (the node left or crashed): its members leave, and the others are
     /// told (presence leaves are synthesized here, by the owner).
     fn node_lost(&mut self, node: &str) {
+        self.held.remove(node);
         if self.relays.remove(node).is_none() {
             return;
         }
@@ -377,6 +390,7 @@ impl RoomState {
             entry.1 = entry.1.saturating_sub(1);
             if entry.1 == 0 {
                 self.relays.remove(node);
+                self.held.remove(node);
             }
         }
         let gone = match self.members.get_mut(client) {
@@ -424,8 +438,16 @@ impl RoomState {
         });
         self.store(d.clone());
         // The replica holds it before anyone sees it: a member never has a seq its room could
-        // lose with its owner.
-        if let Some((node, host)) = &self.backup {
+        // lose with its owner. A backup whose link is over half its budget is given up rather
+        // than waited for (every publish would wait on the slow link); the replica is synced
+        // again once the link has room.
+        if let Some((node, _, q)) = &self.backup {
+            if q.hold_back() {
+                tracing::warn!(room = %self.args.name, backup = %node, waiting = q.waiting(), "backup's link over half its budget; replica resynced later");
+                self.backup = None;
+            }
+        }
+        if let Some((node, host, _)) = &self.backup {
             let held = ractor::call_t!(
                 host,
                 RoomHostMessage::ReplicaAppend,
@@ -439,20 +461,69 @@ impl RoomState {
                 self.backup = None;
             }
         }
+        self.fan_out(Some(&d), false);
+        self.count_rate();
+        d
+    }
+
+    /// Sends `d` (stored in history already) to every node with members. A node whose link is
+    /// over half its budget is held back from instead: from then on it gets nothing until its
+    /// link is below a quarter of the budget, and then what it missed from history, in order,
+    /// before anything newer, until the link is over half its budget again (`flush`, before a
+    /// move, sends it all). What history no longer holds is a gap its members see in `seq`, as
+    /// when a `since` falls outside history.
+    fn fan_out(&mut self, d: Option<&Arc<Delivery>>, flush: bool) {
         let mut lost = Vec::new();
-        let mut remote = 0;
+        let mut remote = 0u64;
         for (node, (target, _)) in &self.relays {
-            remote += u64::from(matches!(target, RelayTarget::Remote(..)));
-            if !target.deliver(&d) {
-                lost.push(node.clone());
+            if let RelayTarget::Remote(_, q) = target {
+                if let Some(&from) = self.held.get(node) {
+                    if !(flush || q.may_resume()) {
+                        continue;
+                    }
+                    self.held.remove(node);
+                    let backlog = self.history.range(from.saturating_sub(1), usize::MAX);
+                    let gone = backlog.first().map_or(self.seq + 1, |f| f.seq) - from;
+                    if gone > 0 {
+                        tracing::warn!(room = %self.args.name, %node, missed = gone, "deliveries held back from a slow peer are no longer in history: its members see a gap");
+                    }
+                    // Paced like live deliveries: over half the budget again, the rest waits.
+                    let mut sent = 0u64;
+                    for x in &backlog {
+                        if !flush && q.hold_back() {
+                            self.held.insert(node.clone(), x.seq);
+                            break;
+                        }
+                        if !target.deliver(x) {
+                            lost.push(node.clone());
+                            break;
+                        }
+                        sent += 1;
+                    }
+                    tracing::info!(room = %self.args.name, %node, resent = sent, still_held = self.held.contains_key(node), "peer has room again: deliveries held back are sent");
+                    remote += sent;
+                    continue;
+                }
+                if let Some(d) = d {
+                    if q.hold_back() {
+                        self.held.insert(node.clone(), d.seq);
+                        self.args.metrics.cluster_held_back.inc();
+                        tracing::warn!(room = %self.args.name, %node, seq = d.seq, waiting = q.waiting(), "peer over half its link budget: deliveries held back");
+                        continue;
+                    }
+                }
+            }
+            if let Some(d) = d {
+                remote += u64::from(matches!(target, RelayTarget::Remote(..)));
+                if !target.deliver(d) {
+                    lost.push(node.clone());
+                }
             }
         }
         self.args.metrics.cluster_deliveries.inc_by(remote);
         for node in lost {
             self.relay_gone(&node);
         }
-        self.count_rate();
-        d
     }
 
     fn count_rate(&mut self) {
@@ -478,7 +549,7 @@ impl RoomState {
             history_len: self.history.len(),
             has_snapshot: self.snapshot.is_some(),
             msgs_per_s: if stale { 0.0 } else { self.rate.2 as f64 },
-            backup: self.backup.as_ref().map(|(n, _)| n.clone()),
+            backup: self.backup.as_ref().map(|(n, _, _)| n.clone()),
         }
     }
 
@@ -489,7 +560,7 @@ impl RoomState {
         let mut others = self.args.members.active();
         others.retain(|n| *n != self.args.node);
         let want = crate::directory::owner(self.args.name.as_str(), &others).map(str::to_owned);
-        if want.as_deref() == self.backup.as_ref().map(|(n, _)| n.as_str()) {
+        if want.as_deref() == self.backup.as_ref().map(|(n, _, _)| n.as_str()) {
             return;
         }
         self.drop_replica();
@@ -497,6 +568,11 @@ impl RoomState {
         let Some(host) = crate::directory::host_of(&node) else {
             return;
         };
+        // The whole state crosses the link: wait until the backup's link has room.
+        let q = crate::peer_queue::of(&node);
+        if !q.may_resume() {
+            return;
+        }
         let state = self.moving_state();
         let id = format!(
             "replica:{}@{}#{}",
@@ -510,12 +586,12 @@ impl RoomState {
             }
         }
         tracing::debug!(room = %self.args.name, backup = %node, "replica synced");
-        self.backup = Some((node, host));
+        self.backup = Some((node, host, q));
     }
 
     /// Tells the backup to forget this room's replica.
     fn drop_replica(&mut self) {
-        if let Some((_, host)) = self.backup.take() {
+        if let Some((_, host, _)) = self.backup.take() {
             let _ = host.cast(RoomHostMessage::ReplicaDrop(crate::room_host::ReplicaKey {
                 room: self.args.name.to_string(),
                 epoch: self.args.epoch.to_string(),
@@ -653,6 +729,10 @@ impl RoomState {
         ractor::pg::leave(group, vec![myself.get_cell()]);
         self.drop_replica();
         self.moved = Some((successor, Instant::now() + FORWARD_GRACE));
+        // Nodes held back from get what they missed before they follow the room.
+        if !self.held.is_empty() {
+            self.fan_out(None, true);
+        }
         for (target, _) in self.relays.values() {
             match target {
                 RelayTarget::Local(r) => {
@@ -882,6 +962,7 @@ impl Actor for RoomActor {
             members: HashMap::new(),
             node_names: Vec::new(),
             relays: HashMap::new(),
+            held: HashMap::new(),
             idle_since: Some(Instant::now()),
             rate: (Instant::now(), 0, 0),
             moved: None,
@@ -1050,6 +1131,9 @@ impl Actor for RoomActor {
                     .collect();
                 for node in gone {
                     state.relay_gone(&node);
+                }
+                if !state.held.is_empty() {
+                    state.fan_out(None, false);
                 }
                 state.resolve_rival(&myself);
                 if state.moved.is_some() {

@@ -1,20 +1,21 @@
 //! Cluster links on our own sockets, handed to ractor_cluster as external streams (it then runs
 //! its handshake and sessions on them as usual). What this adds to the library's links:
 //!
-//! - **A fence for a peer that stops reading, or reads too slowly.** ractor_cluster queues
-//!   outbound messages without bound in front of its writer. What waits for a peer is counted
-//!   where it is enqueued ([`crate::peer_queue`]: rooms count every delivery and presence event
-//!   they cast to the peer) less what the peer's link has written since it was attached to the
-//!   peer; over [`OUTBOUND_BUDGET`] (or a batch handed to one write over it), or a write that
-//!   makes no progress for [`WRITE_STALL`], fails the link — a peer that reads slowly but
-//!   steadily is cut off too, as after a link drop (its rooms' members rejoin with `since`). The session stops (its
+//! - **Control first, and a bound on what waits for a peer.** The write half is a queue
+//!   ([`super::outbox`]) that takes what the library writes at once and writes heartbeats and
+//!   pings ahead of bulk data, so a peer that reads slowly is not marked down for it. What waits
+//!   for a peer is that queue plus what the library still holds (counted where it is enqueued,
+//!   [`crate::peer_queue`]); rooms hold their deliveries back above half the budget, and over
+//!   [`OUTBOUND_BUDGET`] (only replies and moves can take it there), or a write that makes no
+//!   progress for [`WRITE_STALL`], the link is cut as after a link drop: the session stops (its
 //!   queue is freed), the manager marks the peer down unless another link to it lives, and
-//!   dials it again later: a stuck peer is cut off, never buffered into an out-of-memory.
+//!   dials it again later.
 //! - **A fence for a silent link.** Heartbeats cross every link twice a second; a link that
 //!   carries nothing for [`READ_SILENCE`] (including a socket that connects and never speaks,
 //!   which the library's listener would hold forever) is closed.
-//! - **TCP options**: no Nagle, keepalive, and TCP_USER_TIMEOUT so unacknowledged data to a
-//!   vanished host fails the socket in seconds, not the kernel's 15 minutes.
+//! - **TCP options**: no Nagle, keepalive, TCP_USER_TIMEOUT so unacknowledged data to a vanished
+//!   host fails the socket in seconds, not the kernel's 15 minutes, and TCP_NOTSENT_LOWAT so
+//!   little waits unsent in the kernel, behind which a heartbeat could not be moved.
 //! - **The handshake fences** of [`super::handshake`]: the cap on incoming links authenticating
 //!   (over it a link is closed at accept), the handshake deadline and the gate on what a link
 //!   not yet authenticated may send.
@@ -22,8 +23,8 @@
 //!   knows who is on a link. Only authenticated links are in [`Links`]; a link authenticating
 //!   is in its pending list (bounded by the cap) until it is confirmed or closed.
 //!
-//! It owns sockets only; it never decodes what crosses them after the handshake and never
-//! touches the view.
+//! It owns sockets only; it never decodes what crosses them after the handshake beyond telling
+//! control frames from bulk, and never touches the view.
 
 use super::handshake::{Confirmation, HandshakeFence, Handshakes, Slot};
 use ractor::ActorRef;
@@ -36,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
@@ -48,6 +49,9 @@ pub const WRITE_STALL: Duration = Duration::from_secs(5);
 pub const READ_SILENCE: Duration = Duration::from_secs(10);
 /// TCP_USER_TIMEOUT on cluster sockets.
 const USER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Unsent bytes the kernel may hold for a link (more waits in the link's queue, where a
+/// heartbeat can go first).
+pub const NOTSENT_LOWAT: u32 = 64 * 1024;
 /// How long a dial may take to connect.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -75,14 +79,13 @@ impl Default for Fences {
 /// Counters of one link.
 #[derive(Debug, Default)]
 pub struct LinkStats {
-    /// Bytes waiting for the peer: enqueued for it less written (or, before the link is
-    /// attached to its peer, the current write's).
+    /// Bytes waiting for the peer: in the link's queue and, once the link is attached to its
+    /// peer, in the library's (see [`crate::peer_queue::PeerQueue::waiting`]).
     pub queued: AtomicU64,
-    /// Bytes this link wrote.
+    /// Bytes this link wrote to its socket.
     pub written: AtomicU64,
-    /// The peer's queue once the manager knows who is on the link, and what it had enqueued
-    /// then.
-    pub peer: std::sync::OnceLock<(Arc<crate::peer_queue::PeerQueue>, u64)>,
+    /// The peer's queue once the manager knows who is on the link.
+    pub peer: std::sync::OnceLock<Arc<crate::peer_queue::PeerQueue>>,
     /// Why the link was fenced, if it was.
     pub fenced: Mutex<Option<&'static str>>,
     /// Set when the link authenticated (its read side stops gating then).
@@ -101,16 +104,28 @@ pub struct Links {
 impl LinkStats {
     /// Counts what this link carries for `peer` from now on.
     pub fn attach(&self, peer: Arc<crate::peer_queue::PeerQueue>) {
-        let base = peer.enqueued();
-        let _ = self.peer.set((peer, base));
+        peer.attach();
+        let _ = self.peer.set(peer);
     }
 
-    /// Bytes enqueued for the attached peer and not yet written here (`None` before the link is
-    /// attached).
-    pub fn lag(&self) -> Option<u64> {
-        let (q, base) = self.peer.get()?;
-        let enqueued = q.enqueued().saturating_sub(*base);
-        Some(enqueued.saturating_sub(self.written.load(Ordering::Relaxed)))
+    /// The link took `n` bytes from the library.
+    pub fn took(&self, n: u64) {
+        if let Some(q) = self.peer.get() {
+            q.took(n);
+        }
+    }
+
+    /// Publishes that the link's queue holds `held` bytes; returns what waits for the peer.
+    pub fn publish(&self, held: u64) -> u64 {
+        let waiting = match self.peer.get() {
+            Some(q) => {
+                q.set_buffered(held);
+                q.waiting()
+            }
+            None => held,
+        };
+        self.queued.store(waiting, Ordering::Relaxed);
+        waiting
     }
 }
 
@@ -204,7 +219,7 @@ impl ClusterBidiStream for Link {
             self.authenticating,
             self.label,
         );
-        let write = StallFence::new(w, self.fences, self.stats.clone());
+        let write = super::outbox::start(w, self.fences, self.stats.clone());
         (Box::new(read), Box::new(write))
     }
 
@@ -221,6 +236,7 @@ fn tune(stream: &TcpStream) {
     let _ = stream.set_nodelay(true);
     let sock = socket2::SockRef::from(stream);
     let _ = sock.set_tcp_user_timeout(Some(USER_TIMEOUT));
+    let _ = sock.set_tcp_notsent_lowat(NOTSENT_LOWAT);
     let ka = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(5))
         .with_interval(Duration::from_secs(2))
@@ -239,6 +255,10 @@ pub struct Transport {
     pub handshakes: Arc<Handshakes>,
     /// The limits every link enforces.
     pub fences: Fences,
+    /// The address links are dialed from: the cluster listener's, when it names one (so a peer
+    /// sees this node's links come from the address it listens on); otherwise the system's
+    /// choice.
+    pub source: Option<std::net::IpAddr>,
 }
 
 fn hand_over(
@@ -274,7 +294,22 @@ fn hand_over(
 
 /// Dials `addr` and hands the link to the transport (the handshake goes on there).
 pub async fn dial(t: &Transport, addr: &str) -> io::Result<()> {
-    let stream = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr))
+    let connect = async {
+        let target = tokio::net::lookup_host(addr)
+            .await?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))?;
+        let socket = if target.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        if let Some(ip) = t.source.filter(|ip| ip.is_ipv4() == target.is_ipv4()) {
+            socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        }
+        socket.connect(target).await
+    };
+    let stream = tokio::time::timeout(DIAL_TIMEOUT, connect)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
     hand_over(t, stream, addr.to_owned(), false, None)
@@ -354,193 +389,10 @@ impl<R: AsyncRead + Unpin> AsyncRead for SilenceFence<R> {
     }
 }
 
-/// The write half: fails a write over the budget, or one stalled for `stall`.
-struct StallFence<W> {
-    inner: W,
-    fences: Fences,
-    /// Armed while a write is pending.
-    timer: Option<Pin<Box<Sleep>>>,
-    /// While a write is pending, wakes it every [`LAG_CHECK`] to look at what waits for the
-    /// peer (which grows upstream while the socket makes the write wait).
-    check: Option<Pin<Box<Sleep>>>,
-    stats: Arc<LinkStats>,
-}
-
-/// How often a pending write looks at what waits for its peer.
-const LAG_CHECK: Duration = Duration::from_millis(100);
-
-impl<W> StallFence<W> {
-    fn new(inner: W, fences: Fences, stats: Arc<LinkStats>) -> Self {
-        Self {
-            inner,
-            fences,
-            timer: None,
-            check: None,
-            stats,
-        }
-    }
-
-    /// What waits for this peer — enqueued for it less written (counted where it was enqueued,
-    /// so the library's unbounded queue in front of this write is seen too), at least the
-    /// `batch` bytes this write still holds — published as `queued`.
-    fn waiting(&self, batch: usize) -> u64 {
-        let waiting = self.stats.lag().unwrap_or(0).max(batch as u64);
-        self.stats.queued.store(waiting, Ordering::Relaxed);
-        waiting
-    }
-
-    /// Fences the link when more than the budget waits for the peer.
-    fn check_waiting(&self, batch: usize) -> io::Result<()> {
-        if self.waiting(batch) > self.fences.budget as u64 {
-            return Err(self.fence("outbound budget exceeded"));
-        }
-        Ok(())
-    }
-
-    fn fence(&self, why: &'static str) -> io::Error {
-        if let Ok(mut f) = self.stats.fenced.lock() {
-            f.get_or_insert(why);
-        }
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!("cluster link fenced: {why}"),
-        )
-    }
-}
-
-impl<W: AsyncWrite + Unpin> AsyncWrite for StallFence<W> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if let Err(e) = self.check_waiting(buf.len()) {
-            return Poll::Ready(Err(e));
-        }
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                self.timer = None;
-                self.check = None;
-                if let Ok(n) = &r {
-                    self.stats.written.fetch_add(*n as u64, Ordering::Relaxed);
-                    // Published here; the next write checks it against the budget.
-                    self.waiting(buf.len().saturating_sub(*n));
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => {
-                let stall = self.fences.stall;
-                let timer = self
-                    .timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
-                if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Err(self.fence("peer not reading")));
-                }
-                // While the socket makes this write wait, more may be enqueued for the peer.
-                loop {
-                    let check = self
-                        .check
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(LAG_CHECK)));
-                    if check.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    self.check = None;
-                    if let Err(e) = self.check_waiting(buf.len()) {
-                        return Poll::Ready(Err(e));
-                    }
-                }
-            }
-        }
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    fn short() -> Fences {
-        Fences {
-            budget: 1024 * 1024,
-            stall: Duration::from_millis(200),
-            silence: Duration::from_millis(200),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_peer_that_stops_reading_is_fenced_after_the_stall_time() {
-        // A 64 KiB pipe nobody reads: writes fill it, then stall.
-        let (a, _b) = tokio::io::duplex(64 * 1024);
-        let stats = Arc::new(LinkStats::default());
-        let mut w = StallFence::new(a, short(), stats.clone());
-        let chunk = vec![7u8; 256 * 1024];
-        let started = std::time::Instant::now();
-        let err = w.write_all(&chunk).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert!(started.elapsed() >= Duration::from_millis(200));
-        assert_eq!(*stats.fenced.lock().unwrap(), Some("peer not reading"));
-        assert!(stats.queued.load(Ordering::Relaxed) > 0);
-    }
-
-    #[tokio::test]
-    async fn a_peer_more_than_the_budget_behind_what_was_enqueued_for_it_is_fenced() {
-        // A reader that takes everything: the link itself is never the bottleneck here, but
-        // the library's queue in front of it (what rooms enqueued for the peer) is.
-        let (a, mut b) = tokio::io::duplex(64 * 1024);
-        let stats = Arc::new(LinkStats::default());
-        let peer = Arc::new(crate::peer_queue::PeerQueue::default());
-        peer.enqueue(10);
-        stats.attach(peer.clone());
-        let mut w = StallFence::new(a, short(), stats.clone());
-        let reader = tokio::spawn(async move {
-            let mut sink = Vec::new();
-            let _ = b.read_to_end(&mut sink).await;
-            sink.len()
-        });
-        // What was enqueued before the link was attached does not count; what it writes does.
-        peer.enqueue(900 * 1024);
-        w.write_all(&vec![1u8; 600 * 1024]).await.unwrap();
-        assert_eq!(stats.lag(), Some(300 * 1024));
-        assert!(stats.fenced.lock().unwrap().is_none());
-        // More than the budget (1 MiB) enqueued and not written: the next write fails.
-        peer.enqueue(900 * 1024);
-        let err = w.write_all(b"x").await.unwrap_err();
-        assert!(err.to_string().contains("budget"), "{err}");
-        assert_eq!(
-            *stats.fenced.lock().unwrap(),
-            Some("outbound budget exceeded")
-        );
-        assert!(stats.queued.load(Ordering::Relaxed) > 1024 * 1024);
-        drop(w);
-        assert_eq!(reader.await.unwrap(), 600 * 1024);
-    }
-
-    #[tokio::test]
-    async fn a_batch_over_the_budget_is_fenced_at_once_and_a_reader_keeps_it_open() {
-        let (a, mut b) = tokio::io::duplex(64 * 1024);
-        let stats = Arc::new(LinkStats::default());
-        let mut w = StallFence::new(a, short(), stats.clone());
-        let reader = tokio::spawn(async move {
-            let mut sink = Vec::new();
-            let _ = b.read_to_end(&mut sink).await;
-            sink.len()
-        });
-        // Under the budget, with a reader: goes through however long it takes.
-        w.write_all(&vec![1u8; 512 * 1024]).await.unwrap();
-        assert!(stats.fenced.lock().unwrap().is_none());
-        let err = w.write_all(&vec![1u8; 2 * 1024 * 1024]).await.unwrap_err();
-        assert!(err.to_string().contains("budget"), "{err}");
-        drop(w);
-        assert_eq!(reader.await.unwrap(), 512 * 1024);
-    }
 
     #[tokio::test]
     async fn a_silent_link_is_closed() {
