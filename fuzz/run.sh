@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Fuzzes a decoder with cargo-fuzz / libFuzzer: the client frame decoder
-# (`protocol::client::decode`, target `decode`, the default) or the cluster handshake gate
-# (`node/src/cluster/gate.rs`, target `cluster_handshake`).
+# (`protocol::client::decode`, target `decode`, the default), the cluster handshake gate
+# (`node/src/cluster/gate.rs`, target `cluster_handshake`) or the cluster link's control-frame
+# classifier (`node/src/cluster/frames.rs`, target `cluster_frames`).
 #
 # Usage: fuzz/run.sh [SECONDS] [TARGET]   (default 60 seconds of fuzzing, not counting the build;
-#                                          TARGET `decode` or `cluster_handshake`)
+#                                          TARGET `decode`, `cluster_handshake` or
+#                                          `cluster_frames`)
 #        FUZZ_FEATURES=strict-json fuzz/run.sh [SECONDS]   (stricter JSON checks, see decode.rs)
 #
 # - installs cargo-fuzz (`cargo install cargo-fuzz --locked`) only when `cargo fuzz` is missing;
@@ -22,9 +24,9 @@ if ! [[ "$SECONDS_TO_RUN" =~ ^[0-9]+$ ]] || [ "$SECONDS_TO_RUN" -lt 1 ]; then
     exit 2
 fi
 case "$TARGET" in
-    decode | cluster_handshake) ;;
+    decode | cluster_handshake | cluster_frames) ;;
     *)
-        echo "usage: $0 [SECONDS] [TARGET]   (TARGET decode or cluster_handshake, not '$TARGET')" >&2
+        echo "usage: $0 [SECONDS] [TARGET]   (TARGET decode, cluster_handshake or cluster_frames, not '$TARGET')" >&2
         exit 2
         ;;
 esac

@@ -87,8 +87,10 @@ pub struct Metrics {
     pub peer_up: Family<PeerLabel, Gauge>,
     /// Heartbeat round trip to each peer, seconds.
     pub peer_rtt: Family<PeerLabel, Gauge<f64, AtomicU64>>,
-    /// Bytes waiting to be written to each peer (the link's current write).
+    /// Bytes waiting for each peer (the link's queue and the library's, `peer_queue`).
     pub peer_queued_bytes: Family<PeerLabel, Gauge>,
+    /// The largest message this node's cluster links have written since it started.
+    pub cluster_frame_max: Gauge,
     /// Links to each peer cut because the peer stopped reading, went silent, or was sent more
     /// than the outbound budget.
     pub peer_fenced: Family<PeerLabel, Counter>,
@@ -196,6 +198,7 @@ impl Metrics {
             peer_up: Family::default(),
             peer_rtt: Family::default(),
             peer_queued_bytes: Family::default(),
+            cluster_frame_max: Gauge::default(),
             peer_fenced: Family::default(),
             peer_reconnects: Family::default(),
             cluster_handshakes: Gauge::default(),
@@ -355,6 +358,11 @@ impl Metrics {
             "cluster_peer_queued_bytes",
             "Bytes waiting to be written to each peer",
             m.peer_queued_bytes.clone(),
+        );
+        r.register(
+            "cluster_frame_bytes_max",
+            "The largest message this node's cluster links have written since it started",
+            m.cluster_frame_max.clone(),
         );
         r.register(
             "cluster_peer_fenced",

@@ -84,15 +84,17 @@ pub fn is_control(payload: &[u8]) -> bool {
         3 => only(body, 3).is_some() || only(body, 4).is_some(),
         // meta.NetworkMessage.node > node.NodeMessage.cast (1) > node.Cast.variant (3).
         2 => only(body, 1).is_some_and(|cast| {
+            // The last `variant` wins, as in prost.
             let mut at = 0;
+            let mut variant = None;
             while at < cast.len() {
                 match field(cast, &mut at) {
-                    Some((3, LEN, v)) => return v == HEARTBEAT_VARIANT,
+                    Some((3, LEN, v)) => variant = Some(v),
                     Some(_) => {}
                     None => return false,
                 }
             }
-            false
+            variant == Some(HEARTBEAT_VARIANT)
         }),
         _ => false,
     }
@@ -138,6 +140,11 @@ mod tests {
         // A call (node field 2) is bulk even with the heartbeat's name.
         let call = len_field(2, &len_field(2, &len_field(5, b"Heartbeat")));
         assert!(!is_control(&call));
+        // A repeated field: prost keeps the last.
+        let mut twice = vec![0x08, 0x07];
+        twice.extend(len_field(3, b"Heartbeat"));
+        twice.extend(len_field(3, b"Deliver"));
+        assert!(!is_control(&len_field(2, &len_field(1, &twice))));
     }
 
     #[test]

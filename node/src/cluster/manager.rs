@@ -555,6 +555,10 @@ impl ManagerState {
                 .get_or_create(&label)
                 .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
+        self.args
+            .metrics
+            .cluster_frame_max
+            .set(i64::try_from(super::outbox::largest_frame()).unwrap_or(i64::MAX));
     }
 
     /// Publishes the nodes that may own rooms and the nodes this one hears (both sorted) for

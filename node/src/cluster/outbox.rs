@@ -22,7 +22,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -32,6 +32,16 @@ use tokio::sync::Notify;
 pub const SEGMENT: usize = 64 * 1024;
 /// Bytes of a frame's length prefix.
 const HEADER: usize = 8;
+
+/// The largest frame any link of this process has queued (for
+/// `gatehouse_cluster_frame_bytes_max`: no message between nodes may approach the library's
+/// 16 MiB frame limit).
+static LARGEST: AtomicU64 = AtomicU64::new(0);
+
+/// The largest frame (length prefix included) any link has queued since the process started.
+pub fn largest_frame() -> u64 {
+    LARGEST.load(Ordering::Relaxed)
+}
 
 #[derive(Default)]
 struct Queues {
@@ -65,6 +75,7 @@ impl Queues {
             if self.carry.len() < run + total {
                 break;
             }
+            LARGEST.fetch_max(total as u64, Ordering::Relaxed);
             if is_control(&self.carry[run + HEADER..run + total]) {
                 if run > 0 {
                     self.bulk.push_back(self.carry.split_to(run).freeze());

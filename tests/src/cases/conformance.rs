@@ -1,7 +1,7 @@
 //! Conformance and robustness runs that use outside tools, installed by the project's own
 //! scripts: the Autobahn|Testsuite fuzzing-client cases (kosoku) against the node's WebSocket
-//! stack, and bounded cargo-fuzz runs of the client frame decoder and of the cluster handshake
-//! gate.
+//! stack, and bounded cargo-fuzz runs of the client frame decoder, the cluster handshake gate
+//! and the cluster link's control-frame classifier.
 //!
 //! Both are `#[ignore]`d so a quick `cargo nextest run` stays quick; the suite command in the
 //! README (and CI) runs them with `--run-ignored all`.
@@ -62,5 +62,17 @@ fn the_cluster_handshake_gate_survives_a_bounded_fuzz_run() {
     let secs = std::env::var("FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
     let text = run("fuzz/run.sh", &[&secs, "cluster_handshake"], &[]);
     assert!(text.contains("fuzz cluster_handshake: ok"), "{text}");
+    assert!(text.contains("0 crashes"), "{text}");
+}
+
+#[test]
+#[ignore = "installs cargo-fuzz, builds with sanitizers and fuzzes for 20 s; run with --run-ignored all"]
+fn the_cluster_control_frame_classifier_survives_a_bounded_fuzz_run() {
+    // The classifier that lets heartbeats overtake bulk data on a cluster link
+    // (node/src/cluster/frames.rs): what it calls control, the library's prost decodes as a
+    // ping, pong or heartbeat cast, never anything else.
+    let secs = std::env::var("FUZZ_SECONDS").unwrap_or_else(|_| "20".into());
+    let text = run("fuzz/run.sh", &[&secs, "cluster_frames"], &[]);
+    assert!(text.contains("fuzz cluster_frames: ok"), "{text}");
     assert!(text.contains("0 crashes"), "{text}");
 }
