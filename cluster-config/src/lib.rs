@@ -1,7 +1,7 @@
 //! Typed, validated Gatehouse node configuration.
 //!
 //! Four layers, later ones win: embedded defaults ([`raw`]), a TOML file, the environment
-//! ([`env`], the contract's `GATEHOUSE_*` names, each secret also as `…_FILE`), and command-line
+//! ([`env`](mod@env), the contract's `GATEHOUSE_*` names, each secret also as `…_FILE`), and command-line
 //! flags ([`Overrides`]). One step ([`validate`]) turns the raw layers into a [`Config`] and
 //! names the field (and where it came from) in every error.
 //!

@@ -183,7 +183,7 @@ fn remote_host(node: &str) -> Option<ActorRef<RoomHostMessage>> {
 
 /// Returns the room's actor, creating it on its owner node when there is none. While placement
 /// settles (a node just turned active and not every node counts it yet, so the owner asked
-/// declines), asks again for up to [`SETTLE_TIMEOUT`].
+/// declines), asks again for up to `SETTLE_TIMEOUT`.
 pub async fn lookup(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessage>, LookupError> {
     let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
     let mut pause = Duration::from_millis(10);

@@ -5,9 +5,9 @@
 //! from the library. The rest waits in the link's own queue (`cluster::outbox`), which the link
 //! publishes here.
 //!
-//! Above half the link budget ([`hold_back`]), rooms stop casting deliveries to the peer and
+//! Above half the link budget ([`PeerQueue::hold_back`]), rooms stop casting deliveries to the peer and
 //! send what they held back from their history once it is below a quarter
-//! ([`may_resume`]); at the whole budget the link itself is cut (`cluster::transport`).
+//! ([`PeerQueue::may_resume`]); at the whole budget the link itself is cut (`cluster::transport`).
 //!
 //! A leaf: owns the counters, knows nothing of rooms or links. Keyed by peer node name (the
 //! nodes of the cluster, never a stranger's input).

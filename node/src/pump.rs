@@ -1,8 +1,8 @@
 //! Per-worker delivery pumps. The relay runs on the actors' runtime and every connection task
 //! on one of the HTTP workers' threads; a push into a connection's queue from the relay is a
 //! cross-thread wake, which costs the worker a syscall (an eventfd write) per delivery. Instead
-//! the relay hands each worker one piece of [`Work`] per event, and the worker's pump, a task on
-//! that worker's thread, takes it from there. A publish is one [`Work::Room`]: the message and
+//! the relay hands each worker one piece of `Work` per event, and the worker's pump, a task on
+//! that worker's thread, takes it from there. A publish is one `Work::Room`: the message and
 //! the room's subscribers on that worker, a list the relay builds when the room's membership
 //! changes ([`Subscribers`]) and shares with every publish after it, so a delivery costs the
 //! relay nothing and the pump no allocation and no reference count. Other events (presence, a

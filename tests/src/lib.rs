@@ -2,7 +2,7 @@
 //! talks to them with a real WebSocket client (tokio-tungstenite) and a real HTTP client
 //! (reqwest), and waits on conditions with deadlines, never on fixed sleeps.
 //!
-//! The cases live in [`cases`] (compiled only for tests), one module per surface.
+//! The cases live in `cases` (compiled only for tests), one module per surface.
 
 #![allow(clippy::unwrap_used)]
 

@@ -200,8 +200,8 @@ impl AsyncWrite for OutboxWriter {
 }
 
 /// Starts the writer task for `socket` and returns the write half for the library.
-pub fn start(
-    socket: tokio::net::tcp::OwnedWriteHalf,
+pub fn start<W: AsyncWrite + Unpin + LinkSocket + Send + 'static>(
+    socket: W,
     fences: Fences,
     stats: Arc<LinkStats>,
 ) -> OutboxWriter {
@@ -311,23 +311,6 @@ impl LinkSocket for tokio::io::DuplexStream {
     }
 }
 
-/// Starts a writer on any stream (tests).
-#[cfg(test)]
-pub fn start_on<W: AsyncWrite + Unpin + LinkSocket + Send + 'static>(
-    socket: W,
-    fences: Fences,
-    stats: Arc<LinkStats>,
-) -> OutboxWriter {
-    let outbox = Arc::new(Outbox {
-        queues: Mutex::default(),
-        wake: Notify::new(),
-        stats,
-        fences,
-    });
-    tokio::spawn(write(outbox.clone(), socket));
-    OutboxWriter { outbox }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,7 +382,7 @@ mod tests {
         // A reader that has not started: everything waits in the outbox.
         let (a, mut b) = tokio::io::duplex(16 * 1024);
         let stats = Arc::new(LinkStats::default());
-        let mut w = start_on(a, fences(64 << 20), stats.clone());
+        let mut w = start(a, fences(64 << 20), stats.clone());
         let mut sent = Vec::new();
         for i in 0..100u8 {
             let f = bulk(10_000, i);
@@ -428,7 +411,7 @@ mod tests {
     async fn over_the_budget_the_link_fails_and_a_stalled_peer_fails_it_too() {
         let (a, _b) = tokio::io::duplex(16 * 1024);
         let stats = Arc::new(LinkStats::default());
-        let mut w = start_on(a, fences(1 << 20), stats.clone());
+        let mut w = start(a, fences(1 << 20), stats.clone());
         w.write_all(&bulk(512 * 1024, 1)).await.unwrap();
         let err = w.write_all(&bulk(600 * 1024, 1)).await.unwrap_err();
         assert!(err.to_string().contains("budget"), "{err}");
@@ -440,7 +423,7 @@ mod tests {
 
         let (a, _b) = tokio::io::duplex(16 * 1024);
         let stats = Arc::new(LinkStats::default());
-        let mut w = start_on(a, fences(1 << 20), stats.clone());
+        let mut w = start(a, fences(1 << 20), stats.clone());
         w.write_all(&bulk(100 * 1024, 1)).await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while stats.fenced.lock().unwrap().is_none() && std::time::Instant::now() < deadline {
@@ -463,7 +446,7 @@ mod tests {
         let peer = Arc::new(crate::peer_queue::PeerQueue::default());
         peer.enqueue(10 << 20);
         stats.attach(peer.clone());
-        let mut w = start_on(a, fences(1 << 20), stats.clone());
+        let mut w = start(a, fences(1 << 20), stats.clone());
         // What was enqueued before the link was attached does not count.
         w.write_all(&bulk(1000, 1)).await.unwrap();
         peer.enqueue(900 * 1024);

@@ -113,7 +113,7 @@ impl Workers {
         Ok(Self { stop, done })
     }
 
-    /// Stops accepting, lets handshakes under way finish (at most [`STOP_GRACE`]), then ends
+    /// Stops accepting, lets handshakes under way finish (at most `STOP_GRACE`), then ends
     /// the workers; connections still open on them are dropped.
     pub async fn stop(self) {
         let _ = self.stop.send(true);

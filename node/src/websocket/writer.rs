@@ -262,7 +262,7 @@ impl Writer {
     }
 
     /// Writes what the socket takes now, without waiting: what waits is gathered into the
-    /// thread's scratch buffer and written with one plain `write` per [`SCRATCH_LEN`] bytes.
+    /// thread's scratch buffer and written with one plain `write` per `SCRATCH_LEN` bytes.
     /// `Ok(true)` when nothing is left.
     pub fn try_flush(&mut self, io: &TcpStream) -> io::Result<bool> {
         while self.pending > 0 {
