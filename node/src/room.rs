@@ -806,8 +806,9 @@ impl RoomState {
     }
 
     /// One page of members after client id `after`, in client id order, at most
-    /// [`wire::PRESENCE_PAGE_BYTES`] of them; `next` is set when more follow.
-    fn presence_page(&self, after: Option<&str>) -> PresenceList {
+    /// [`wire::PRESENCE_PAGE_BYTES`] and `limit` of them; `next` is set when more follow.
+    fn presence_page(&self, after: Option<&str>, limit: Option<u32>) -> PresenceList {
+        let limit = limit.map_or(usize::MAX, |l| (l as usize).max(1));
         let mut ids: Vec<&Box<str>> = self
             .members
             .keys()
@@ -820,7 +821,9 @@ impl RoomState {
         for c in ids {
             let m = &self.members[c];
             let cost = c.len() + m.user.len() + m.node.len() + 48;
-            if size + cost > wire::PRESENCE_PAGE_BYTES && !members.is_empty() {
+            if (size + cost > wire::PRESENCE_PAGE_BYTES || members.len() == limit)
+                && !members.is_empty()
+            {
                 next = members.last().map(|e: &PresenceEntry| e.client.clone());
                 break;
             }
@@ -1059,7 +1062,7 @@ impl Actor for RoomActor {
                 });
             }
             RoomMessage::Presence(page, reply) => {
-                let _ = reply.send(state.presence_page(page.after.as_deref()));
+                let _ = reply.send(state.presence_page(page.after.as_deref(), page.limit));
             }
             RoomMessage::History(req, reply) => {
                 let limit = (req.limit as usize).min(state.args.history_size);

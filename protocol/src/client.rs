@@ -32,6 +32,30 @@ pub struct Since {
     pub epoch: String,
 }
 
+/// Most members one `presence` reply lists; a larger `limit` is served as this one.
+pub const PRESENCE_MAX_LIMIT: u32 = 10_000;
+
+/// Members one `presence` reply lists when the request has no `limit`: as many as the largest
+/// `limit`, so a client written before presence was paged gets the whole list of any room whose
+/// list fits one reply.
+pub const PRESENCE_DEFAULT_LIMIT: u32 = PRESENCE_MAX_LIMIT;
+
+/// Most bytes of the `members` array (its JSON text, brackets and commas included) in one
+/// `presence` reply; a reply always lists at least one member when more remain.
+pub const PRESENCE_REPLY_BYTES: usize = 1 << 20;
+
+/// Longest `after` cursor accepted, in bytes.
+pub const PRESENCE_CURSOR_MAX: usize = 64;
+
+/// Whether `s` can be a `presence` cursor: 1–[`PRESENCE_CURSOR_MAX`] characters from
+/// `A–Z a–z 0–9 _ -` (a cursor is opaque to clients; the node's are client ids).
+pub fn is_presence_cursor(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= PRESENCE_CURSOR_MAX
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// A decoded client request.
 #[derive(Debug, Clone)]
 pub enum Request {
@@ -59,10 +83,15 @@ pub enum Request {
         /// Opaque JSON payload.
         data: Box<RawValue>,
     },
-    /// List the room's members.
+    /// List one page of the room's members, in client id order.
     Presence {
         /// Room asked about.
         room: RoomName,
+        /// Start after this cursor (the `next` of an earlier reply); `None` is the first page.
+        after: Option<String>,
+        /// At most this many members (at least 1; the node lists at most
+        /// [`PRESENCE_MAX_LIMIT`], [`PRESENCE_DEFAULT_LIMIT`] when `None`).
+        limit: Option<u32>,
     },
     /// Read the room's history.
     History {
@@ -141,6 +170,8 @@ struct RawFrame<'a> {
     presence: Option<&'a RawValue>,
     #[serde(default, borrow)]
     limit: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    after: Option<&'a RawValue>,
 }
 
 /// Decodes one text frame.
@@ -249,7 +280,39 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
                 data: data.to_owned(),
             }
         }
-        "presence" => Request::Presence { room: room()? },
+        "presence" => {
+            let room = room()?;
+            let after = match raw.after {
+                None => None,
+                Some(v) if v.get() == "null" => None,
+                Some(v) => match serde_json::from_str::<String>(v.get()) {
+                    Ok(s) if is_presence_cursor(&s) => Some(s),
+                    _ => {
+                        return Err(fail(
+                            ErrorCode::BadRequest,
+                            "`after` must be the `next` cursor of an earlier presence reply".into(),
+                        ))
+                    }
+                },
+            };
+            let limit = match raw.limit {
+                None => None,
+                Some(v) if v.get() == "null" => None,
+                Some(v) => match serde_json::from_str::<u32>(v.get()) {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => {
+                        return Err(fail(
+                            ErrorCode::BadRequest,
+                            format!(
+                                "`limit` must be an integer from 1 to 4294967295 \
+                                 (a reply lists at most {PRESENCE_MAX_LIMIT} members)"
+                            ),
+                        ))
+                    }
+                },
+            };
+            Request::Presence { room, after, limit }
+        }
         "history" => Request::History {
             room: room()?,
             since: since()?,
@@ -376,6 +439,93 @@ mod tests {
                 .request,
             Request::Join { last: Some(20), .. }
         ));
+    }
+
+    #[test]
+    fn presence_takes_an_optional_cursor_and_limit() {
+        match decode(r#"{"id":1,"op":"presence","room":"r"}"#)
+            .unwrap()
+            .request
+        {
+            Request::Presence { room, after, limit } => {
+                assert_eq!(room.as_str(), "r");
+                assert!(after.is_none() && limit.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        match decode(r#"{"op":"presence","room":"r","after":"c_7HqK2mX9pL4vR1sT","limit":10000}"#)
+            .unwrap()
+            .request
+        {
+            Request::Presence { after, limit, .. } => {
+                assert_eq!(after.as_deref(), Some("c_7HqK2mX9pL4vR1sT"));
+                assert_eq!(limit, Some(10_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        // `null` is absent; a limit above the largest is taken (the node serves the largest).
+        assert!(matches!(
+            decode(r#"{"op":"presence","room":"r","after":null,"limit":null}"#)
+                .unwrap()
+                .request,
+            Request::Presence {
+                after: None,
+                limit: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decode(r#"{"op":"presence","room":"r","limit":4294967295}"#)
+                .unwrap()
+                .request,
+            Request::Presence {
+                limit: Some(u32::MAX),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bad_presence_cursors_and_limits_are_bad_requests_naming_the_field() {
+        for (field, value) in [
+            ("limit", "0"),
+            ("limit", "-1"),
+            ("limit", "1.5"),
+            ("limit", "\"10\""),
+            ("limit", "4294967296"),
+            ("limit", "true"),
+            ("after", "5"),
+            ("after", "\"\""),
+            ("after", "\"c_1 2\""),
+            ("after", r#""c_\u00e9""#),
+            ("after", "{\"x\":1}"),
+            ("after", "[\"c_1\"]"),
+        ] {
+            let text = format!(r#"{{"id":3,"op":"presence","room":"r","{field}":{value}}}"#);
+            let e = err(&text);
+            assert_eq!(e.code, ErrorCode::BadRequest, "{text}");
+            assert_eq!(e.id.unwrap().raw().get(), "3");
+            assert!(
+                e.message.contains(&format!("`{field}`")),
+                "{text}: {}",
+                e.message
+            );
+        }
+        let long = format!(
+            r#"{{"op":"presence","room":"r","after":"{}"}}"#,
+            "a".repeat(65)
+        );
+        let e = err(&long);
+        assert_eq!(e.code, ErrorCode::BadRequest);
+        assert!(e.id.is_none());
+        let longest = format!(
+            r#"{{"op":"presence","room":"r","after":"{}"}}"#,
+            "a".repeat(64)
+        );
+        assert!(decode(&longest).is_ok());
+        // The room is checked first, as for every op.
+        let e = err(r#"{"id":4,"op":"presence","limit":0}"#);
+        assert!(e.message.contains("needs `room`"), "{}", e.message);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod local_cluster_script;
 mod messaging;
 mod ops;
 mod partition;
+mod presence_pages;
 mod recovery;
 mod rolling_upgrade;
 mod snapshot;

@@ -22,7 +22,18 @@ export type {
   ReconnectingEvent,
 } from "./client.js";
 export { Room } from "./room.js";
-export type { GapEvent, GapReason, HistoryOptions, JoinOptions, JoinedEvent, MessagesOptions, RoomEvents, RoomSnapshot } from "./room.js";
+export type {
+  GapEvent,
+  GapReason,
+  HistoryOptions,
+  JoinOptions,
+  JoinedEvent,
+  MessagesOptions,
+  PresenceOptions,
+  PresencePagesOptions,
+  RoomEvents,
+  RoomSnapshot,
+} from "./room.js";
 export { GatehouseError } from "./errors.js";
 export type { ClientErrorCode } from "./errors.js";
 export { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, MAX_RECONNECT_WINDOW_MS, windowDelay } from "./backoff.js";
@@ -41,6 +52,7 @@ export type {
   Position,
   PresenceFrame,
   PresenceMember,
+  PresencePage,
   PresenceResult,
   PublishResult,
   ReconnectFrame,

@@ -141,10 +141,22 @@ export interface PresenceMember {
   user: string;
 }
 
+/** Result of `room.presence()`: every member, read across as many pages as the room needs. */
 export interface PresenceResult {
   room: string;
+  /** The members listed (`members.length`). */
   count: number;
   members: PresenceMember[];
+}
+
+/** One reply to the `presence` op (§3): a page of members, in client id order. */
+export interface PresencePage {
+  room: string;
+  /** The members on this page (`members.length`), not the room's size. */
+  count: number;
+  members: PresenceMember[];
+  /** The cursor of the next page (pass it as `after`); `null` on the last page. */
+  next: string | null;
 }
 
 export interface HistoryResult<T = unknown> {

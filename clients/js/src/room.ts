@@ -7,6 +7,7 @@ import type {
   Position,
   PresenceFrame,
   PresenceMember,
+  PresencePage,
   PresenceResult,
   PublishResult,
   ReplyFrame,
@@ -85,6 +86,19 @@ export interface HistoryOptions {
   since?: Position;
   /** At most this many (the node's default is 100, capped at its `rooms.history_size`). */
   limit?: number;
+}
+
+export interface PresenceOptions {
+  /**
+   * Members per page (an integer from 1 to 4294967295). Without it the node lists up to 10 000
+   * per page; it never lists more than that, nor more than 1 MiB of entries, in one reply.
+   */
+  limit?: number;
+}
+
+export interface PresencePagesOptions extends PresenceOptions {
+  /** Start after this cursor: the `next` of a page read earlier. Without it, the first page. */
+  after?: string;
 }
 
 export interface MessagesOptions {
@@ -296,23 +310,79 @@ export class Room<T = unknown> extends Emitter<RoomEvents<T>> {
     return this.host.requestPromise<HistoryResult<T>>(frame);
   }
 
-  /** Who is in the room now (§3 `presence`). */
-  async presence(): Promise<PresenceResult> {
-    // Presence events that arrive while the request is out may be older or newer than its reply
-    // (events and replies travel apart): the reply is the base, then those events apply again.
+  /**
+   * Who is in the room now (§3 `presence`): every member, sorted by client id, read page by page
+   * (one request per page, each following the previous page's `next` cursor). A room's list may
+   * change between two pages: a member that joins or leaves meanwhile may be listed or not, but
+   * nobody is listed twice, and with `presence: true` {@link Room.members} applies the events that
+   * arrived while the pages were read. For a very large room, {@link presencePages} reads the
+   * same pages without holding them all. Needs the room joined and the client connected.
+   */
+  async presence(options: PresenceOptions = {}): Promise<PresenceResult> {
+    const pages = this.pagesOf(options, "presence(options)");
+    // Presence events that arrive while the requests are out may be older or newer than their
+    // replies (events and replies travel apart): the pages are the base, then those events
+    // apply again.
     const since: PresenceFrame[] = [];
     this.presenceWatchers.add(since);
     try {
-      const r = await this.host.requestPromise<PresenceResult>({ op: "presence", room: this.name });
+      const members: PresenceMember[] = [];
+      for await (const page of pages) {
+        for (const m of page.members) members.push(m);
+      }
+      const r: PresenceResult = { room: this.name, count: members.length, members };
       if (this.presenceWanted && this.wanted) {
         this.memberMap.clear();
-        for (const m of r.members) this.memberMap.set(m.client, m.user);
+        for (const m of members) this.memberMap.set(m.client, m.user);
         for (const e of since) this.applyPresence(e);
         this.emit("members", this.members);
       }
       return r;
     } finally {
       this.presenceWatchers.delete(since);
+    }
+  }
+
+  /**
+   * The room's members one page at a time (§3 `presence`), as an async iterator:
+   * `for await (const page of room.presencePages({ limit: 500 }))`. Each page is one request; the
+   * next is asked for only when the loop wants it, following the previous page's `next` cursor,
+   * and the iterator ends after the page whose `next` is `null`. Bad options throw `bad_request`
+   * at once; a failed request (`not_joined`, `unavailable`, `timeout`, …) rejects the loop's
+   * `next()`. A node older than paged presence answers everything on one page.
+   */
+  presencePages(options: PresencePagesOptions = {}): AsyncIterableIterator<PresencePage> {
+    return this.pagesOf(options, "presencePages(options)");
+  }
+
+  private pagesOf(options: PresencePagesOptions, what: string): AsyncIterableIterator<PresencePage> {
+    if (options === null || typeof options !== "object") throw badRequest(`${what}: options must be an object`);
+    const { limit, after } = options;
+    if (limit !== undefined && (!isU32(limit) || limit === 0)) {
+      throw badRequest(`${what}: limit must be an integer from 1 to 4294967295`);
+    }
+    if (after !== undefined && (typeof after !== "string" || after === "")) {
+      throw badRequest(`${what}: after must be the next cursor of an earlier page`);
+    }
+    return this.readPresencePages(after, limit);
+  }
+
+  private async *readPresencePages(after: string | undefined, limit: number | undefined): AsyncGenerator<PresencePage, void, undefined> {
+    let cursor = after;
+    for (;;) {
+      const frame: Record<string, unknown> = { op: "presence", room: this.name };
+      if (cursor !== undefined) frame.after = cursor;
+      if (limit !== undefined) frame.limit = limit;
+      const r = await this.host.requestPromise<Partial<PresencePage>>(frame);
+      const members = Array.isArray(r.members) ? r.members : [];
+      // A node older than paged presence sends no `next`: its one reply lists everyone.
+      const next = typeof r.next === "string" ? r.next : null;
+      yield { room: typeof r.room === "string" ? r.room : this.name, count: members.length, members, next };
+      if (next === null) return;
+      if (next === cursor) {
+        throw new GatehouseError("internal", `presence of ${this.name}: the node answered the cursor it was asked with`, { room: this.name });
+      }
+      cursor = next;
     }
   }
 

@@ -12,7 +12,10 @@ use crate::room::wire::{self, JoinReply, JoinRequest, Publisher};
 use crate::room::RoomMessage;
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
-use protocol::client::{decode, Request, RequestId, Since};
+use protocol::client::{
+    decode, Request, RequestId, Since, PRESENCE_DEFAULT_LIMIT, PRESENCE_MAX_LIMIT,
+    PRESENCE_REPLY_BYTES,
+};
 use protocol::codes::{close, ErrorCode};
 use protocol::room::RoomName;
 use protocol::server::{failure, success, ServerFrame};
@@ -32,6 +35,13 @@ fn raw(s: String) -> Box<RawValue> {
 
 fn json(v: &serde_json::Value) -> Box<RawValue> {
     raw(v.to_string())
+}
+
+/// One member as a `presence` reply lists it.
+#[derive(serde::Serialize)]
+struct MemberJson<'a> {
+    client: &'a str,
+    user: &'a str,
 }
 
 /// Most publishes a connection may have sent and not yet seen answered.
@@ -169,7 +179,7 @@ impl Conn {
             } => self.join(id, room, since, last, presence).await,
             Request::Leave { room } => self.leave(id, room).await,
             Request::Publish { room, data } => self.publish(id, room, data).await,
-            Request::Presence { room } => self.presence(id, room).await,
+            Request::Presence { room, after, limit } => self.presence(id, room, after, limit).await,
             Request::History { room, since, limit } => self.history(id, room, since, limit).await,
         }
     }
@@ -543,20 +553,53 @@ impl Conn {
         }
     }
 
-    async fn presence(&mut self, id: Option<&RequestId>, room: RoomName) -> Result<(), Exit> {
+    /// Answers one page of the room's members (`docs/protocol.md` §3 `presence`): at most
+    /// `limit` of them and [`PRESENCE_REPLY_BYTES`] of `members` text, and the cursor of the
+    /// next page; the reply is marked as one the client asked for, like a history page.
+    async fn presence(
+        &mut self,
+        id: Option<&RequestId>,
+        room: RoomName,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<(), Exit> {
         let Some(room_ref) = self.joined_ref(&room) else {
             let msg = format!("join `{room}` to see its presence");
             return self.reject(id, ErrorCode::NotJoined, &msg, None).await;
         };
-        match wire::presence(&room_ref).await {
-            Ok(list) => {
-                let members: Vec<_> = list
-                    .iter()
-                    .map(|m| serde_json::json!({"client": m.client, "user": m.user}))
-                    .collect();
-                let result = json(&serde_json::json!({
-                    "room": room.as_str(), "count": members.len(), "members": members
-                }));
+        let limit = limit
+            .unwrap_or(PRESENCE_DEFAULT_LIMIT)
+            .min(PRESENCE_MAX_LIMIT) as usize;
+        // The `members` array as it goes out, built as members are taken so that its size is
+        // that of the encoded entries (escapes included), not of the raw ids.
+        let mut members = String::from("[");
+        let mut count = 0usize;
+        let next = wire::presence_page(&room_ref, after, limit, |m| {
+            let entry = serde_json::to_string(&MemberJson {
+                client: &m.client,
+                user: &m.user,
+            })
+            .expect("an entry of two strings always encodes");
+            // `,` before it and the closing `]` after it must fit too; one member always does.
+            if count > 0 && members.len() + 1 + entry.len() + 1 > PRESENCE_REPLY_BYTES {
+                return false;
+            }
+            if count > 0 {
+                members.push(',');
+            }
+            members.push_str(&entry);
+            count += 1;
+            true
+        })
+        .await;
+        members.push(']');
+        match next {
+            Ok(next) => {
+                let result = raw(format!(
+                    r#"{{"count":{count},"members":{members},"next":{},"room":{}}}"#,
+                    serde_json::Value::from(next),
+                    serde_json::Value::from(room.as_str()),
+                ));
                 self.ok(id, &result).await?;
                 self.mark_reply();
                 Ok(())

@@ -13,6 +13,7 @@ use crate::room::wire::{self, Publisher};
 use crate::room::RoomMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::client::Since;
+use protocol::client::{PRESENCE_MAX_LIMIT, PRESENCE_REPLY_BYTES};
 use protocol::codes::ErrorCode;
 use protocol::room::RoomName;
 use protocol::server::ServerFrame;
@@ -42,6 +43,12 @@ struct DisconnectBody {
     code: Option<u16>,
     #[serde(default)]
     reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PresenceQuery {
+    after: Option<String>,
+    limit: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -150,20 +157,52 @@ async fn disconnect(
     Ok(HttpResponse::Ok().json(json!({ "disconnected": n })))
 }
 
+/// One page of a room's members, like a client's `presence`: at most `limit` (default and
+/// most [`PRESENCE_MAX_LIMIT`]) and [`PRESENCE_REPLY_BYTES`] of member entries, and the cursor
+/// of the next page.
 async fn presence(
     req: HttpRequest,
     path: web::Path<String>,
+    q: web::Query<PresenceQuery>,
     ctx: web::Data<NodeCtx>,
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx, "presence")?;
     let room = super::error::room_name(&path)?;
+    let q = q.into_inner();
+    if let Some(a) = &q.after {
+        if !protocol::client::is_presence_cursor(a) {
+            return Err(ApiError::bad_request(
+                "`after` must be a cursor from a previous page's `next`",
+            ));
+        }
+    }
+    if q.limit == Some(0) {
+        return Err(ApiError::bad_request("`limit` must be at least 1"));
+    }
     let Some(r) = directory::find(&room) else {
-        return Ok(HttpResponse::Ok().json(json!({ "members": [], "count": 0 })));
+        return Ok(HttpResponse::Ok().json(json!({ "members": [], "count": 0, "next": null })));
     };
-    let list = wire::presence(&r)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(json!({ "count": list.len(), "members": list })))
+    let limit = q
+        .limit
+        .unwrap_or(PRESENCE_MAX_LIMIT)
+        .min(PRESENCE_MAX_LIMIT) as usize;
+    let mut members = Vec::new();
+    let mut bytes = 2;
+    let next = wire::presence_page(&r, q.after, limit, |m| {
+        let cost = serde_json::to_string(m).map_or(0, |e| e.len() + 1);
+        if !members.is_empty() && bytes + cost > PRESENCE_REPLY_BYTES {
+            return false;
+        }
+        bytes += cost;
+        members.push(m.clone());
+        true
+    })
+    .await
+    .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({ "count": members.len(), "members": members, "next": next })),
+    )
 }
 
 async fn history(

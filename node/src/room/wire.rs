@@ -124,6 +124,9 @@ pub struct PresencePage {
     /// Start after this client id.
     #[serde(default)]
     pub after: Option<String>,
+    /// At most this many members (absent: as many as fit the page; older nodes ignore it).
+    #[serde(default)]
+    pub limit: Option<u32>,
 }
 
 /// Most bytes of members in one presence page: a room of any size is listed across the
@@ -494,17 +497,75 @@ pub fn publish_started(
     }
 }
 
-/// Members of `room`, read page by page (each page one bounded message across the link).
+/// Members of `room`, read page by page (each page one bounded message across the link); a
+/// client's `presence` gets one page at a time instead ([`presence_page`]).
 pub async fn presence(room: &ActorRef<RoomMessage>) -> Result<Vec<PresenceEntry>, RoomCallError> {
     let mut members = Vec::new();
     let mut after = None;
     loop {
-        let page = ractor::call_t!(room, RoomMessage::Presence, CALL_MS, PresencePage { after })
-            .map_err(unavailable)?;
+        let page = ractor::call_t!(
+            room,
+            RoomMessage::Presence,
+            CALL_MS,
+            PresencePage { after, limit: None }
+        )
+        .map_err(unavailable)?;
         members.extend(page.members);
         match page.next {
             Some(next) => after = Some(next),
             None => return Ok(members),
+        }
+    }
+}
+
+/// One page of `room`'s members for a client: those with a client id after `after`, in client
+/// id order, handed to `take` one at a time until `limit` were taken or `take` refuses one (the
+/// page is full before it). `take` must accept the first member of a page. Reads as many of the
+/// room's own pages (each one bounded message across the link) as the page needs; answers the
+/// cursor to ask again with (the last client id taken) when more members follow, `None` when
+/// the page reached the end of the list.
+pub async fn presence_page(
+    room: &ActorRef<RoomMessage>,
+    after: Option<String>,
+    limit: usize,
+    mut take: impl FnMut(&PresenceEntry) -> bool,
+) -> Result<Option<String>, RoomCallError> {
+    let mut cursor = after;
+    let mut taken = 0;
+    let mut last: Option<String> = None;
+    loop {
+        let page = ractor::call_t!(
+            room,
+            RoomMessage::Presence,
+            CALL_MS,
+            PresencePage {
+                after: cursor.clone(),
+                limit: u32::try_from(limit - taken).ok(),
+            }
+        )
+        .map_err(unavailable)?;
+        // A room that does not read `after` (a node of an older version) lists from the start:
+        // what the client already has is skipped here.
+        let fresh = page
+            .members
+            .into_iter()
+            .filter(|m| cursor.as_deref().is_none_or(|c| m.client.as_str() > c));
+        for m in fresh {
+            if taken == limit || !take(&m) {
+                return Ok(last);
+            }
+            taken += 1;
+            last = Some(m.client);
+        }
+        match page.next {
+            // More members follow this page of the room's.
+            Some(next) if cursor.as_deref().is_none_or(|c| next.as_str() > c) => {
+                if taken == limit {
+                    return Ok(last);
+                }
+                cursor = Some(next);
+            }
+            _ => return Ok(None),
         }
     }
 }

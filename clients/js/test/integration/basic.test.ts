@@ -1,6 +1,6 @@
 /**
- * The client against one real node: join, publish, history, presence, the async iterator,
- * request errors with retryAfterMs, and the outbox across a node restart.
+ * The client against one real node: join, publish, history, presence (and its pages), the async
+ * iterator, request errors with retryAfterMs, and the outbox across a node restart.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -68,6 +68,26 @@ describe("one node", () => {
     await assert.rejects(roomB.publish({ n: 99 }), (e: GatehouseError) => e.code === "not_joined");
     assert.equal(ra.gaps.length + rb.gaps.length, 0);
     assert.equal(a.stats.duplicatesDropped, 0);
+  });
+
+  test("presence in pages: presence() follows the cursor to every member; presencePages() yields each page", async () => {
+    const members = [open(), open(), open(), open(), open()];
+    for (const c of members) await c.room("chat:pages").join();
+    const ids = members.map((c) => c.welcome!.client).sort();
+    const room = members[0]!.room("chat:pages");
+    const all = await room.presence({ limit: 2 });
+    assert.equal(all.count, 5);
+    assert.deepEqual(all.members.map((m) => m.client), ids);
+    const pages = [];
+    for await (const page of room.presencePages({ limit: 2 })) pages.push(page);
+    assert.deepEqual(pages.map((p) => p.count), [2, 2, 1]);
+    // Cursors are opaque: a string on every page but the last.
+    assert.deepEqual(pages.map((p) => (p.next === null ? null : typeof p.next)), ["string", "string", null]);
+    assert.deepEqual(pages.flatMap((p) => p.members.map((m) => m.client)), ids);
+    // Without a limit, one page holds a room this small.
+    const one = [];
+    for await (const page of room.presencePages()) one.push(page);
+    assert.deepEqual(one.map((p) => [p.count, p.next]), [[5, null]]);
   });
 
   test("a join with last replays the latest messages before live ones; messages() iterates them", async () => {

@@ -1,7 +1,7 @@
 /**
  * The client's logic with fake timers and a scripted transport: the reconnect contract per close
- * code, session resume and rejoin bookkeeping, dedupe, gaps, the outbox, requests and the
- * dispatcher.
+ * code, session resume and rejoin bookkeeping, dedupe, gaps, the outbox, requests, the
+ * dispatcher, and presence read in pages.
  */
 import assert from "node:assert/strict";
 import { afterEach, beforeEach, describe, mock, test } from "node:test";
@@ -661,5 +661,133 @@ describe("requests and the dispatcher", () => {
     mock.timers.tick(60_000);
     assert.equal(fake.sockets.length, 1);
     assert.equal(rec.states.at(-1), "closed");
+  });
+});
+
+describe("presence in pages", () => {
+  /** A client joined to `room` (with presence events when asked), and its socket. */
+  async function joined(room: string, presence = false) {
+    const t = track(setup());
+    t.fake.latest().welcome(ME);
+    const r = t.client.room(room);
+    quiet(r.join({ presence }));
+    await joinOn(t.fake.latest(), room, {});
+    return { ...t, room: r, s: t.fake.latest() };
+  }
+  const member = (client: string) => ({ client, user: `u-${client}` });
+
+  test("presence() follows next page by page and returns every member", async () => {
+    const { room, s } = await joined("big");
+    const p = room.presence({ limit: 2 });
+    await flush(20);
+    const first = s.last("presence");
+    assert.deepEqual(first, { id: first.id, op: "presence", room: "big", limit: 2 });
+    s.reply(first, { room: "big", count: 2, members: [member("c_A"), member("c_B")], next: "c_B" });
+    await flush(20);
+    const second = s.last("presence");
+    assert.deepEqual(second, { id: second.id, op: "presence", room: "big", after: "c_B", limit: 2 });
+    s.reply(second, { room: "big", count: 2, members: [member("c_C"), member("c_D")], next: "c_D" });
+    await flush(20);
+    const third = s.last("presence");
+    assert.equal(third.after, "c_D");
+    s.reply(third, { room: "big", count: 1, members: [member("c_E")], next: null });
+    const r = await p;
+    assert.equal(r.count, 5);
+    assert.deepEqual(r.members.map((m) => m.client), ["c_A", "c_B", "c_C", "c_D", "c_E"]);
+    assert.equal(s.ops("presence").length, 3);
+  });
+
+  test("without options no limit is sent; a node older than paging (no next) answers on one page", async () => {
+    const { room, s } = await joined("old");
+    const p = room.presence();
+    await flush(20);
+    const req = s.last("presence");
+    assert.deepEqual(req, { id: req.id, op: "presence", room: "old" });
+    s.reply(req, { room: "old", count: 2, members: [member("c_A"), member("c_B")] });
+    const r = await p;
+    assert.equal(r.count, 2);
+    assert.equal(s.ops("presence").length, 1);
+  });
+
+  test("members: the pages are the base, events that crossed any of them apply again", async () => {
+    const { room, s } = await joined("p", true);
+    // The automatic presence() after the join: two pages.
+    await flush(20);
+    s.reply(s.last("presence"), { room: "p", count: 2, members: [member("c_A"), member("c_C")], next: "c_C" });
+    await flush(20);
+    // While the second page is out: A leaves (already listed), B joins (behind the cursor),
+    // and D's leave crosses the page that lists D.
+    s.receive({ op: "presence_leave", room: "p", client: "c_A", user: "u-c_A" });
+    s.receive({ op: "presence_join", room: "p", client: "c_B", user: "u-c_B" });
+    s.receive({ op: "presence_leave", room: "p", client: "c_D", user: "u-c_D" });
+    const second = s.last("presence");
+    assert.equal(second.after, "c_C");
+    s.reply(second, { room: "p", count: 2, members: [member("c_D"), member(ME)], next: null });
+    await flush(20);
+    assert.deepEqual(room.members.map((m) => m.client), ["c_B", "c_C", ME]);
+  });
+
+  test("presencePages() yields one page per request, only as the loop asks, and stops at next null", async () => {
+    const { room, s } = await joined("it");
+    const it = room.presencePages({ limit: 1, after: "c_0" });
+    const n1 = it.next();
+    await flush(20);
+    const first = s.last("presence");
+    assert.deepEqual(first, { id: first.id, op: "presence", room: "it", after: "c_0", limit: 1 });
+    s.reply(first, { room: "it", count: 1, members: [member("c_A")], next: "c_A" });
+    const p1 = await n1;
+    assert.deepEqual(p1.value, { room: "it", count: 1, members: [member("c_A")], next: "c_A" });
+    await flush(20);
+    assert.equal(s.ops("presence").length, 1, "the next page waits for the loop");
+    const n2 = it.next();
+    await flush(20);
+    s.reply(s.last("presence"), { room: "it", count: 1, members: [member("c_B")], next: null });
+    assert.equal((await n2).value!.next, null);
+    assert.equal((await it.next()).done, true);
+    assert.equal(s.ops("presence").length, 2);
+
+    // Leaving the loop early asks for nothing more.
+    const seen: string[] = [];
+    const loop = (async () => {
+      for await (const page of room.presencePages({ limit: 1 })) {
+        seen.push(...page.members.map((m) => m.client));
+        break;
+      }
+    })();
+    await flush(20);
+    s.reply(s.last("presence"), { room: "it", count: 1, members: [member("c_A")], next: "c_A" });
+    await loop;
+    assert.deepEqual(seen, ["c_A"]);
+    assert.equal(s.ops("presence").length, 3);
+  });
+
+  test("a failed page rejects with the node's error; a cursor that does not move is an error", async () => {
+    const { room, s } = await joined("f");
+    const p = room.presence();
+    await flush(20);
+    s.reply(s.last("presence"), { room: "f", count: 1, members: [member("c_A")], next: "c_A" });
+    await flush(20);
+    s.replyError(s.last("presence"), "unavailable", "room unavailable, retry", 1000);
+    await assert.rejects(p, (e: GatehouseError) => e.code === "unavailable" && e.retryAfterMs === 1000);
+
+    const q = room.presence();
+    await flush(20);
+    s.reply(s.last("presence"), { room: "f", count: 1, members: [member("c_A")], next: "c_A" });
+    await flush(20);
+    s.reply(s.last("presence"), { room: "f", count: 0, members: [], next: "c_A" });
+    await assert.rejects(q, (e: GatehouseError) => e.code === "internal");
+  });
+
+  test("bad options are refused before anything is sent", async () => {
+    const { room, s } = await joined("b");
+    for (const limit of [0, -1, 1.5, 2 ** 32, "3" as unknown as number]) {
+      await assert.rejects(room.presence({ limit }), (e: GatehouseError) => e.code === "bad_request" && /limit/.test(e.message));
+      assert.throws(() => room.presencePages({ limit }), (e: GatehouseError) => e.code === "bad_request" && /limit/.test(e.message));
+    }
+    for (const after of ["", 5 as unknown as string]) {
+      assert.throws(() => room.presencePages({ after }), (e: GatehouseError) => e.code === "bad_request" && /after/.test(e.message));
+    }
+    await assert.rejects(room.presence(null as unknown as object), (e: GatehouseError) => e.code === "bad_request");
+    assert.equal(s.ops("presence").length, 0);
   });
 });
