@@ -374,6 +374,16 @@ impl RoomState {
             kept.reverse();
             (None, kept)
         };
+        // A caller on another node reads a long replay in pages: the first is in the reply.
+        let mut replay = replay;
+        let mut replay_until = None;
+        if let Some(max) = req.replay_bytes {
+            let max = usize::try_from(max).unwrap_or(usize::MAX);
+            if bytes_of(&replay) > max {
+                replay_until = replay.last().map(|d| d.seq);
+                cap(&mut replay, max);
+            }
+        }
         JoinReply {
             error: None,
             seq: self.seq,
@@ -382,6 +392,7 @@ impl RoomState {
             recovered,
             snapshot,
             replay,
+            replay_until,
         }
     }
 
@@ -837,7 +848,12 @@ impl RoomState {
         PresenceList { members, next }
     }
 
-    fn history_page(&mut self, since: Option<Since>, limit: usize) -> HistoryPage {
+    fn history_page(
+        &mut self,
+        since: Option<Since>,
+        limit: usize,
+        max_bytes: usize,
+    ) -> HistoryPage {
         self.history.expire(now_micros());
         let epoch = self.args.epoch.clone();
         match since {
@@ -849,7 +865,7 @@ impl RoomState {
             },
             Some(s) => {
                 let mut messages = self.history.range(s.seq, limit);
-                cap(&mut messages);
+                cap(&mut messages, max_bytes);
                 let complete = s.seq == self.seq
                     || (s.seq < self.seq && messages.first().is_some_and(|d| d.seq == s.seq + 1));
                 HistoryPage {
@@ -861,7 +877,7 @@ impl RoomState {
             }
             None => {
                 let mut messages = self.history.last(limit, 0);
-                cap(&mut messages);
+                cap(&mut messages, max_bytes);
                 HistoryPage {
                     epoch,
                     seq: self.seq,
@@ -873,17 +889,18 @@ impl RoomState {
     }
 }
 
-/// Keeps the oldest messages of a page that fit in [`MAX_REPLY_BYTES`] (the reader pages on).
-fn cap(messages: &mut Vec<Arc<Delivery>>) {
+/// Keeps the oldest messages of a page that fit in `max` bytes, at least one (the reader
+/// pages on).
+fn cap(messages: &mut Vec<Arc<Delivery>>, max: usize) {
     let mut size = 0;
     let keep = messages
         .iter()
         .take_while(|d| {
             size += d.frame.len();
-            size <= MAX_REPLY_BYTES
+            size <= max
         })
         .count();
-    messages.truncate(keep);
+    messages.truncate(keep.max(1));
 }
 
 /// Hands a message that reached a moved room to its new owner, in order (each call completes
@@ -1066,7 +1083,13 @@ impl Actor for RoomActor {
             }
             RoomMessage::History(req, reply) => {
                 let limit = (req.limit as usize).min(state.args.history_size);
-                let _ = reply.send(state.history_page(req.since, limit));
+                let max = req
+                    .max_bytes
+                    .map_or(MAX_REPLY_BYTES, |m| {
+                        usize::try_from(m).unwrap_or(usize::MAX)
+                    })
+                    .min(MAX_REPLY_BYTES);
+                let _ = reply.send(state.history_page(req.since, limit, max));
             }
             RoomMessage::SetSnapshot(req, reply) => {
                 let out = match Snapshot::new(state.seq, &req.data, state.args.max_snapshot_bytes) {

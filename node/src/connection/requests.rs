@@ -212,6 +212,7 @@ impl Conn {
             since,
             last,
             quiet: false,
+            replay_bytes: None,
         };
         wire::join(room_ref, req).await
     }
@@ -368,6 +369,7 @@ impl Conn {
             }),
             last: None,
             quiet: true,
+            replay_bytes: None,
         };
         match wire::join(&r.owner, req).await {
             Ok(o) => {

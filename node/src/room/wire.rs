@@ -47,6 +47,10 @@ pub struct JoinRequest {
     /// Re-joining after the room moved: do not announce the member again.
     #[serde(default)]
     pub quiet: bool,
+    /// Most bytes of replay to put in the reply (a caller on another node reads the rest with
+    /// `History`, so no message across the link is larger than a page); absent: all of it.
+    #[serde(default)]
+    pub replay_bytes: Option<u64>,
 }
 
 /// What a join returns: the reply fields and everything to replay before live messages.
@@ -66,6 +70,9 @@ pub struct JoinReply {
     pub snapshot: Option<(u64, String)>,
     /// Messages to replay, in order.
     pub replay: Vec<Arc<Delivery>>,
+    /// Set when `replay` is the first part of the replay (`replay_bytes`): the seq of its last
+    /// message, which the caller reads up to with `History`.
+    pub replay_until: Option<u64>,
 }
 
 /// A member leaving.
@@ -140,6 +147,9 @@ pub struct HistoryRequest {
     pub since: Option<Since>,
     /// At most this many.
     pub limit: u64,
+    /// At most this many bytes of messages (at least one message; absent: the room's own cap).
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
 }
 
 /// A room's history as read by `history` and the backend API.
@@ -356,6 +366,8 @@ struct JoinReplyJson {
     recovered: Option<bool>,
     snapshot: Option<(u64, String)>,
     replay: Vec<DeliveryJson>,
+    #[serde(default)]
+    replay_until: Option<u64>,
 }
 
 impl BytesConvertable for JoinReply {
@@ -368,6 +380,7 @@ impl BytesConvertable for JoinReply {
             recovered: self.recovered,
             snapshot: self.snapshot,
             replay: self.replay.iter().map(|d| to_json(d)).collect(),
+            replay_until: self.replay_until,
         };
         serde_json::to_vec(&j).expect("join replies always encode")
     }
@@ -382,6 +395,7 @@ impl BytesConvertable for JoinReply {
             recovered: j.recovered,
             snapshot: j.snapshot,
             replay: j.replay.into_iter().filter_map(from_json).collect(),
+            replay_until: j.replay_until,
         }
     }
 }
@@ -439,13 +453,70 @@ pub const CALL_MS: u64 = 5_000;
 /// Joins `room` (the caller subscribed at its relay first).
 pub async fn join(
     room: &ActorRef<RoomMessage>,
-    req: JoinRequest,
+    mut req: JoinRequest,
 ) -> Result<JoinReply, RoomCallError> {
-    let r = ractor::call_t!(room, RoomMessage::Join, CALL_MS, req).map_err(unavailable)?;
-    match r.error {
-        Some(e) => Err(RoomCallError::Refused(e)),
-        None => Ok(r),
+    let remote = !room.get_id().is_local();
+    if remote {
+        req.replay_bytes = Some(LINK_PAGE_BYTES as u64);
     }
+    let recovering = req.since.is_some();
+    let mut r = ractor::call_t!(room, RoomMessage::Join, CALL_MS, req).map_err(unavailable)?;
+    if let Some(e) = r.error.take() {
+        return Err(RoomCallError::Refused(e));
+    }
+    if let (Some(until), Some(last)) = (r.replay_until.take(), r.replay.last()) {
+        // The rest of the replay, page by page. History that moved on meanwhile makes it
+        // incomplete: a recovery then says so (never a partial replay); `last` keeps what it has.
+        let since = Since {
+            seq: last.seq,
+            epoch: r.epoch.to_string(),
+        };
+        let rest = read_on(room, since, until).await;
+        match rest {
+            Some(more) => r.replay.extend(more),
+            None if recovering => {
+                r.recovered = Some(false);
+                r.replay.clear();
+            }
+            None => {}
+        }
+    }
+    Ok(r)
+}
+
+/// Most bytes of messages one reply carries across the cluster link: a join's replay or a
+/// history page larger than this is read in pages of this size (no message between nodes
+/// approaches the cluster library's frame limit).
+pub const LINK_PAGE_BYTES: usize = 512 * 1024;
+
+/// Every message after `since` up to seq `until`, read in [`LINK_PAGE_BYTES`] pages; `None`
+/// when history no longer holds them all (or the room changed epoch, or did not answer).
+async fn read_on(
+    room: &ActorRef<RoomMessage>,
+    mut since: Since,
+    until: u64,
+) -> Option<Vec<Arc<Delivery>>> {
+    let mut out = Vec::new();
+    while since.seq < until {
+        let req = HistoryRequest {
+            since: Some(since.clone()),
+            limit: until - since.seq,
+            max_bytes: Some(LINK_PAGE_BYTES as u64),
+        };
+        let page = ractor::call_t!(room, RoomMessage::History, CALL_MS, req).ok()?;
+        let first = page.messages.first()?;
+        if *page.epoch != *since.epoch || first.seq != since.seq + 1 {
+            return None;
+        }
+        for d in page.messages {
+            if d.seq > until {
+                break;
+            }
+            since.seq = d.seq;
+            out.push(d);
+        }
+    }
+    Some(out)
 }
 
 /// Leaves `room` (fire and forget).
@@ -576,11 +647,51 @@ pub async fn history(
     since: Option<Since>,
     limit: usize,
 ) -> Result<HistoryPage, RoomCallError> {
+    let remote = !room.get_id().is_local();
     let req = HistoryRequest {
         since,
         limit: limit as u64,
+        max_bytes: remote.then_some(LINK_PAGE_BYTES as u64),
     };
-    ractor::call_t!(room, RoomMessage::History, CALL_MS, req).map_err(unavailable)
+    let mut page =
+        ractor::call_t!(room, RoomMessage::History, CALL_MS, req).map_err(unavailable)?;
+    if !remote {
+        return Ok(page);
+    }
+    // Across the link: the rest of what one reply may carry (the room's own cap,
+    // `MAX_REPLY_BYTES`), page by page, up to the seq the first page was read at.
+    let mut bytes: usize = page.messages.iter().map(|d| d.frame.len()).sum();
+    while page.messages.len() < limit && bytes < crate::room::MAX_REPLY_BYTES {
+        let Some(last) = page.messages.last() else {
+            break;
+        };
+        if last.seq >= page.seq {
+            break;
+        }
+        let req = HistoryRequest {
+            since: Some(Since {
+                seq: last.seq,
+                epoch: page.epoch.to_string(),
+            }),
+            limit: (limit - page.messages.len()) as u64,
+            max_bytes: Some(LINK_PAGE_BYTES as u64),
+        };
+        let next =
+            ractor::call_t!(room, RoomMessage::History, CALL_MS, req).map_err(unavailable)?;
+        let contiguous = *next.epoch == *page.epoch
+            && next.messages.first().is_some_and(|d| d.seq == last.seq + 1);
+        if !contiguous {
+            break; // History moved on: the reply ends where it is contiguous.
+        }
+        for d in next.messages {
+            if d.seq > page.seq || bytes + d.frame.len() > crate::room::MAX_REPLY_BYTES {
+                return Ok(page);
+            }
+            bytes += d.frame.len();
+            page.messages.push(d);
+        }
+    }
+    Ok(page)
 }
 
 /// Stores a snapshot; answers its seq.
@@ -652,11 +763,16 @@ mod tests {
             snapshot: Some((3, "{}".into())),
             replay: vec![d.clone()],
             error: None,
+            replay_until: Some(9),
         };
         let back = JoinReply::from_bytes(reply.into_bytes());
         assert_eq!(back.replay[0].frame, d.frame);
         assert_eq!(back.replay[0].seq, 7);
         assert_eq!(back.recovered, Some(true));
+        assert_eq!(back.replay_until, Some(9));
+        // From a node of the previous version: no `replay_until`, the replay is whole.
+        let older = br#"{"error":null,"seq":1,"epoch":"e","members":1,"recovered":null,"snapshot":null,"replay":[]}"#;
+        assert_eq!(JoinReply::from_bytes(older.to_vec()).replay_until, None);
         let page = HistoryPage {
             epoch: Arc::from("e1"),
             seq: 7,
