@@ -584,15 +584,15 @@ impl Conn {
             writer.text(f.as_bytes());
         }
         writer.close(code, &reason);
-        let Ok(local) = Rc::try_unwrap(self.local) else {
-            return;
-        };
-        let io = local.io;
-        if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, writer.flush(&io))
+        // The worker's pump may still hold this connection (it is on its list of connections to
+        // flush, with nothing left to write since the writer was taken): the frames go out
+        // through the shared socket all the same, and the socket closes once both let go.
+        let local = self.local;
+        if tokio::time::timeout(CLOSE_WRITE_TIMEOUT, writer.flush(&local.io))
             .await
             .is_ok_and(|r| r.is_ok())
         {
-            linger_close(io, CLOSE_LINGER).await;
+            linger_close(&local.io, CLOSE_LINGER).await;
         }
     }
 }

@@ -25,8 +25,8 @@ use tokio::net::TcpStream;
 /// After the close frame is written: half-closes the socket and reads (and discards) what the
 /// client still sends until it closes too, at most `linger`. Closing a socket with unread
 /// bytes would make the kernel send a reset, which can destroy the close frame in flight.
-pub async fn linger_close(io: TcpStream, linger: Duration) {
-    let _ = socket2::SockRef::from(&io).shutdown(std::net::Shutdown::Write);
+pub async fn linger_close(io: &TcpStream, linger: Duration) {
+    let _ = socket2::SockRef::from(io).shutdown(std::net::Shutdown::Write);
     let drain = async {
         let mut buf = [0u8; 512];
         loop {

@@ -50,6 +50,6 @@ pub async fn echo_on(io: TcpStream, leftover: Vec<u8>, max: usize) {
     if let Some(code) = close {
         writer.close(code, "");
         let _ = tokio::time::timeout(Duration::from_secs(5), writer.flush(&io)).await;
-        linger_close(io, Duration::from_secs(2)).await;
+        linger_close(&io, Duration::from_secs(2)).await;
     }
 }

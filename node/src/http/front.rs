@@ -401,7 +401,7 @@ pub(super) async fn refuse(mut io: TcpStream, err: ApiError) {
     if io.write_all(&out).await.is_err() {
         return;
     }
-    crate::websocket::linger_close(io, Duration::from_secs(1)).await;
+    crate::websocket::linger_close(&io, Duration::from_secs(1)).await;
 }
 
 #[cfg(test)]
