@@ -485,7 +485,7 @@ impl Conn {
                         } else {
                             c.delivered = c.delivered.max(r.seq);
                         }
-                        tracing::info!(client = %self.handle.info.client, room = %r.room, epoch = %c.epoch, "room re-homed");
+                        tracing::debug!(client = %self.handle.info.client, room = %r.room, epoch = %c.epoch, "room re-homed");
                     }
                 }
                 Ok(())

@@ -69,10 +69,13 @@ pub enum RelayMessage {
         /// Its epoch.
         epoch: Arc<str>,
     },
-    /// The room moved to another owner (migration): switch the members' handles.
+    /// The room moved to another owner: a migration (the members' handles switch), or a
+    /// rival's win after a partition (`rejoin`: the members rejoin the winner with `since`).
     Moved {
         /// Room.
         room: RoomName,
+        /// The new owner does not hold the members.
+        rejoin: bool,
     },
     /// A re-homing attempt for `room` ended (successfully or not).
     Rehomed {
@@ -283,7 +286,7 @@ impl Actor for RelayActor {
                     }
                 }
             }
-            RelayMessage::Moved { room } => {
+            RelayMessage::Moved { room, rejoin } => {
                 let Some(placement) = self.placement.get() else {
                     return Ok(());
                 };
@@ -291,7 +294,7 @@ impl Actor for RelayActor {
                     if !r.rehoming && !r.subs.is_empty() {
                         r.rehoming = true;
                         let job = Rehoming {
-                            announced: true,
+                            announced: !rejoin,
                             room: room.clone(),
                             old: r.owner.take(),
                             old_epoch: r.epoch.clone(),

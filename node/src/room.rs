@@ -718,7 +718,7 @@ impl RoomState {
             ));
             return out;
         };
-        self.hand_over(myself, successor);
+        self.hand_over(myself, successor, false);
         Metrics::count(&self.args.metrics.migrations, "ok");
         crate::events::emit(crate::events::Event::RoomMigrated {
             room: self.args.name.to_string(),
@@ -735,7 +735,14 @@ impl RoomState {
 
     /// Steps out of the room's group and points every relay with members at `successor`;
     /// whatever still reaches this actor is forwarded there, in order, for [`FORWARD_GRACE`].
-    fn hand_over(&mut self, myself: &ActorRef<RoomMessage>, successor: ActorRef<RoomMessage>) {
+    /// `rejoin`: the successor does not hold this room's members (a rival that won after a
+    /// partition), so they rejoin it with `since` rather than only following it.
+    fn hand_over(
+        &mut self,
+        myself: &ActorRef<RoomMessage>,
+        successor: ActorRef<RoomMessage>,
+        rejoin: bool,
+    ) {
         let group = crate::directory::group_of(&self.args.name);
         ractor::pg::leave(group, vec![myself.get_cell()]);
         self.drop_replica();
@@ -749,11 +756,13 @@ impl RoomState {
                 RelayTarget::Local(r) => {
                     let _ = r.cast(RelayMessage::Moved {
                         room: self.args.name.clone(),
+                        rejoin,
                     });
                 }
                 RelayTarget::Remote(r, _) => {
                     let _ = r.cast(IngressMessage::Moved(ingress::MovedNote {
                         room: self.args.name.to_string(),
+                        rejoin,
                     }));
                 }
             }
@@ -813,7 +822,7 @@ impl RoomState {
             winner = node, winner_epoch = epoch, members = self.members.len(),
             "two owners of a room after a partition: yielding to the rendezvous winner"
         );
-        self.hand_over(myself, ActorRef::from(rival));
+        self.hand_over(myself, ActorRef::from(rival), true);
     }
 
     /// One page of members after client id `after`, in client id order, at most

@@ -364,6 +364,30 @@ impl Actor for RoomHostActor {
                     });
                     return Ok(());
                 }
+                // A replica is restored only by the node that owns the room among *every* node
+                // it counts active now: the asker's list of nodes it hears may be older than
+                // this node's view (an Ensure waits here behind others), and an owner that just
+                // came back (a late heartbeat on an overloaded host, not a loss) runs the room
+                // still; restoring it then would make two owners under one epoch. Until placement
+                // says so, the asker retries (the owner's room reappears in its group).
+                let fresh = state
+                    .replicas
+                    .get(room.as_str())
+                    .is_some_and(|r| r.at.elapsed() <= REPLICA_FRESH);
+                if fresh
+                    && crate::directory::owner(room.as_str(), &self.members.active())
+                        != Some(self.node.as_str())
+                {
+                    tracing::info!(room = %room, "replica kept: the room's owner is counted active again; placement is settling");
+                    let _ = reply.send(EnsureReply {
+                        error: Some(format!(
+                            "room `{room}`: its owner is active again in the view of `{}`; placement is settling",
+                            self.node
+                        )),
+                        settling: true,
+                    });
+                    return Ok(());
+                }
                 // The owner was lost and this node holds a fresh replica: the room comes back with
                 // its epoch, seq and history (members rejoin with `since`).
                 let mut restored = state

@@ -154,6 +154,27 @@ impl Client {
         }
     }
 
+    /// The next frame, or `None` when none came within `timeout` (the stream stays usable).
+    pub async fn next_within(&mut self, timeout: Duration) -> Option<Result<Value, Ended>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            match msg {
+                Some(Ok(Message::Text(t))) => return Some(Ok(serde_json::from_str(&t).unwrap())),
+                Some(Ok(Message::Close(f))) => {
+                    return Some(Err(match f {
+                        Some(f) => Ended::Closed(u16::from(f.code), f.reason.to_string()),
+                        None => Ended::Closed(1005, String::new()),
+                    }))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Some(Err(Ended::Eof)),
+            }
+        }
+    }
+
     /// The next JSON frame (panics on close or timeout).
     pub async fn recv(&mut self) -> Value {
         match self.next(FRAME_TIMEOUT).await {

@@ -425,7 +425,7 @@ impl Conn {
                     owner: r.owner,
                     epoch: o.epoch.clone(),
                 });
-                tracing::info!(client = %self.handle.info.client, room = %r.room, epoch = %o.epoch, same_epoch = o.epoch == old_epoch, replayed = replay.len(), "re-joined the room at its new owner");
+                tracing::debug!(client = %self.handle.info.client, room = %r.room, epoch = %o.epoch, same_epoch = o.epoch == old_epoch, replayed = replay.len(), "re-joined the room at its new owner");
                 for d in replay {
                     self.write(d.frame.clone()).await?;
                 }

@@ -119,6 +119,10 @@ pub enum IngressMessage {
 pub struct MovedNote {
     /// Room.
     pub room: String,
+    /// The new owner does not hold the members (a rival that won after a partition): they
+    /// rejoin it (absent from older nodes: they follow it).
+    #[serde(default)]
+    pub rejoin: bool,
 }
 
 impl BytesConvertable for MovedNote {
@@ -164,7 +168,10 @@ impl Actor for IngressActor {
             }
             IngressMessage::Moved(m) => {
                 if let Ok(room) = RoomName::parse(&m.room) {
-                    let _ = self.relay.cast(RelayMessage::Moved { room });
+                    let _ = self.relay.cast(RelayMessage::Moved {
+                        room,
+                        rejoin: m.rejoin,
+                    });
                 }
             }
             IngressMessage::Presence(p) => {

@@ -163,6 +163,83 @@ async fn a_hung_node_is_down_within_three_seconds_and_rejoins_after_sigcont() {
     );
 }
 
+/// A room's owner that hangs past the failure detector and comes back (a late heartbeat on an
+/// overloaded host, not a loss): whatever the others did meanwhile (the backup may restore the
+/// room, the owner drops the members it could not reach), afterwards there is one owner and
+/// every member on every node gets what is published; none is left silently outside the room.
+#[tokio::test]
+async fn members_of_a_room_whose_owner_hung_and_came_back_all_receive_afterwards() {
+    use crate::Client;
+    use serde_json::json;
+    let nodes = three_nodes().await;
+    let mut members = Vec::new();
+    for n in &nodes {
+        for _ in 0..3 {
+            let mut c = Client::connect(&n.ws_url("")).await;
+            c.join("hang").await;
+            members.push(c);
+        }
+    }
+    let (_, info) =
+        crate::http::send(nodes[0].admin_request(reqwest::Method::GET, "/admin/v1/rooms/hang"))
+            .await;
+    let owner: usize = info["owner"].as_str().unwrap()[5..].parse().unwrap();
+    let other = (owner + 1) % 3;
+    nodes[owner].signal(Signal::SIGSTOP);
+    crate::wait::until("the owner down", Duration::from_secs(6), || async {
+        (state_of(&nodes[other], &format!("node-{owner}"))
+            .await
+            .as_deref()
+            == Some("down"))
+        .then_some(())
+    })
+    .await;
+    // The survivors' members may be moved to a restored room meanwhile; then the owner wakes.
+    nodes[owner].signal(Signal::SIGCONT);
+    for n in &nodes {
+        wait_active(n, &["node-0", "node-1", "node-2"], Duration::from_secs(10)).await;
+    }
+    // Publish until every member has received one message published after the wake (a
+    // publish in the settling moment may answer `unavailable`).
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pending: Vec<usize> = (0..members.len()).collect();
+    let mut i = 0;
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "members {pending:?} (3 per node, node order) got nothing after the owner came back"
+        );
+        i += 1;
+        let _ = http
+            .post(nodes[other].http("/api/v1/rooms/hang/publish"))
+            .json(&json!({"data": {"after_wake": i}}))
+            .send()
+            .await;
+        let mut still = Vec::new();
+        for k in pending {
+            let got = loop {
+                match members[k].next_within(Duration::from_millis(200)).await {
+                    Some(Ok(f)) if f["op"] == "message" && f["data"]["after_wake"].is_number() => {
+                        break true
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => panic!("member {k} ended: {e:?}"),
+                    None => break false,
+                }
+            };
+            if !got {
+                still.push(k);
+            }
+        }
+        pending = still;
+    }
+    let (_, info) =
+        crate::http::send(nodes[other].admin_request(reqwest::Method::GET, "/admin/v1/rooms/hang"))
+            .await;
+    assert_eq!(info["members_total"], 9, "{info}");
+}
+
 #[tokio::test]
 async fn a_peer_with_the_wrong_cookie_is_refused_with_a_clear_log_line() {
     let m = plan(2);
