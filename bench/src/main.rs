@@ -6,12 +6,16 @@
 //!   delivered/s, publish→receive latency, loss, and the generator's own CPU use.
 //! - `rooms`: R rooms × S subscribers, P publishers; same figures.
 //! - `cluster`: like `fanout`/`rooms` over several nodes, plus inter-node messages per publish.
+//! - `members`: many authenticated members of one room, held and checked (order, gaps,
+//!   closes, drain reconnects) while the room is listed, moved, drained and failed over
+//!   (`big-room.sh`).
 //!
 //! Each prints a human-readable summary and, with `--json`, one JSON line with every figure.
 //! See `bench/README.md`.
 
 mod idle;
 mod load;
+mod members;
 mod proto;
 mod report;
 mod setup;
@@ -48,6 +52,9 @@ enum Mode {
     /// Subscribers spread over several nodes (--url per node), publishers on the first;
     /// inter-node messages per publish from /metrics.
     Cluster(load::LoadArgs),
+    /// Many members (one JWT each from --tokens) of ONE room, held open: every room message
+    /// checked for order and gaps, figures written to --status; until SIGTERM or --hold.
+    Members(members::MembersArgs),
 }
 
 fn main() -> Result<()> {
@@ -71,6 +78,10 @@ fn main() -> Result<()> {
         Mode::Fanout(a) => load(&rt, "fanout", a, cli.threads)?,
         Mode::Rooms(a) => load(&rt, "rooms", a, cli.threads)?,
         Mode::Cluster(a) => load(&rt, "cluster", a, cli.threads)?,
+        Mode::Members(a) => {
+            let r = rt.block_on(members::run(a))?;
+            (r.summary(), serde_json::to_string(&r)?)
+        }
     };
     println!("{summary}");
     if cli.json {
