@@ -33,6 +33,8 @@ const REFUSE_AFTER: Duration = Duration::from_millis(400);
 pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 /// Silence after which a peer is down (five heartbeats).
 pub const DOWN_AFTER: Duration = Duration::from_millis(2_500);
+/// A tick this much later than due means this node itself was paused (overloaded, stopped).
+const SELF_PAUSE: Duration = Duration::from_millis(500);
 /// A dial that has not authenticated by then is abandoned.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait between two dials of one address.
@@ -160,6 +162,8 @@ pub struct ManagerState {
     suspects: HashMap<String, (String, Instant)>,
     started: Instant,
     ticks: u64,
+    /// When the last tick ran (a tick far later than [`TICK`] means this node was not running).
+    last_tick: Instant,
 }
 
 /// The manager; one per node.
@@ -746,6 +750,7 @@ impl Actor for ManagerActor {
             suspects: HashMap::new(),
             started: Instant::now(),
             ticks: 0,
+            last_tick: Instant::now(),
         })
     }
 
@@ -758,6 +763,16 @@ impl Actor for ManagerActor {
         match msg {
             ClusterMessage::Tick => {
                 state.ticks += 1;
+                // Time this node did not run is not its peers' silence.
+                let now = Instant::now();
+                let pause = now
+                    .saturating_duration_since(state.last_tick)
+                    .saturating_sub(TICK);
+                state.last_tick = now;
+                if pause >= SELF_PAUSE {
+                    tracing::warn!(pause_ms = pause.as_millis() as u64, "this node did not run for a while; its peers' silence meanwhile does not count against them");
+                    state.view.forgive(pause, now);
+                }
                 let due: Vec<(String, String, Instant)> = state
                     .refusing
                     .iter()

@@ -193,6 +193,17 @@ impl View {
         }
     }
 
+    /// This node did not run for `pause` (an overloaded host, a stop): the peers' silence
+    /// during it is not theirs (their heartbeats may be waiting to be read), so it does not count
+    /// towards the timeout.
+    pub fn forgive(&mut self, pause: Duration, now: Instant) {
+        for p in self.peers.values_mut() {
+            if p.state != PeerState::Down {
+                p.last_seen = (p.last_seen + pause).min(now);
+            }
+        }
+    }
+
     /// Marks peers silent for longer than the timeout as down; returns them.
     pub fn expire(&mut self, now: Instant) -> Vec<Peer> {
         let mut out = Vec::new();

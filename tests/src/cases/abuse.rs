@@ -209,15 +209,24 @@ async fn half_finished_heads_from_many_addresses_never_keep_a_prompt_client_out(
     );
     let pending = node.metric("gatehouse_pending_sockets").await;
     assert!(pending <= 1024.0, "{pending} sockets pending");
-    let evicted = node
-        .metric("gatehouse_pending_sockets_dropped_total{reason=\"evicted\"}")
-        .await;
-    // Every attacker socket the node accepted beyond what it holds was evicted, oldest first
-    // (a few may have been cut by the deadline instead on a slow machine).
+    // Every attacker socket beyond what the node holds is evicted, oldest first, once the node
+    // has accepted it (on a loaded machine some still wait in the listen backlog for a moment;
+    // a few may be cut by the deadline instead).
     let beyond = held.len().saturating_sub(1024) as f64;
+    let evicted = until(
+        "the heads beyond the cap to be evicted",
+        Duration::from_secs(10),
+        || async {
+            let evicted = node
+                .metric("gatehouse_pending_sockets_dropped_total{reason=\"evicted\"}")
+                .await;
+            (evicted >= beyond - 64.0).then_some(evicted)
+        },
+    )
+    .await;
     assert!(
-        evicted >= beyond - 64.0,
-        "{evicted} evicted of {} heads opened, {pending} pending",
+        evicted <= held.len() as f64,
+        "{evicted} evicted of {} heads opened",
         held.len()
     );
     // An evicted socket is closed when its task next runs, right after the eviction.

@@ -161,6 +161,17 @@ async fn a_hung_node_is_down_within_three_seconds_and_rejoins_after_sigcont() {
         "SIGSTOP detected in {detected:?}; rejoined after SIGCONT in {:?}",
         t0.elapsed()
     );
+    // The node that was stopped does not blame its peers for the time it did not run.
+    let blamed: Vec<String> = nodes[1]
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("cluster peer down: no heartbeat"))
+        .collect();
+    assert!(blamed.is_empty(), "{blamed:?}");
+    assert!(nodes[1]
+        .logs()
+        .iter()
+        .any(|l| l.contains("this node did not run for a while")));
 }
 
 /// A room's owner that hangs past the failure detector and comes back (a late heartbeat on an

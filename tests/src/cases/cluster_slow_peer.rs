@@ -151,6 +151,7 @@ async fn a_peer_that_reads_slowly_is_held_back_from_never_marked_down_and_gets_e
     let mut member = Client::connect(&n1.ws_url("")).await;
     let room = room_on_node0_backed_by_node2(&n0, &mut member).await;
     let rss_before = rss(n0.pid());
+    let rss_before_1 = rss(n1.pid());
 
     // 200 × 20 KB = 4 MB toward node-1, published as fast as node-0 takes them: 30 s of the
     // link, and eight times what node-0 may let wait for it before holding back (512 KiB).
@@ -221,6 +222,7 @@ async fn a_peer_that_reads_slowly_is_held_back_from_never_marked_down_and_gets_e
     let ((), (), seqs) = tokio::join!(publish, watch, receive);
     let took = started.elapsed();
     let grown = rss(n0.pid()).saturating_sub(rss_before);
+    let grown_1 = rss(n1.pid()).saturating_sub(rss_before_1);
     let held = n0
         .metric("gatehouse_cluster_deliveries_held_back_total")
         .await;
@@ -230,10 +232,11 @@ async fn a_peer_that_reads_slowly_is_held_back_from_never_marked_down_and_gets_e
     let max_queued = max_queued.load(Ordering::Relaxed);
     let max_rtt_ms = max_rtt_ms.load(Ordering::Relaxed);
     eprintln!(
-        "slow peer: {} messages in {took:?}, held back {held} times, most waiting {} KiB, heartbeat round trip at most {max_rtt_ms} ms, link cut {fenced} times, node-0 RSS +{} KiB",
+        "slow peer: {} messages in {took:?}, held back {held} times, most waiting {} KiB, heartbeat round trip at most {max_rtt_ms} ms, link cut {fenced} times, node-0 RSS +{} KiB, node-1 RSS +{} KiB",
         seqs.len(),
         max_queued / 1024,
-        grown / 1024
+        grown / 1024,
+        grown_1 / 1024
     );
     let first = seqs.first().copied().unwrap_or(0);
     let want: Vec<u64> = (first..first + COUNT).collect();
@@ -254,6 +257,7 @@ async fn a_peer_that_reads_slowly_is_held_back_from_never_marked_down_and_gets_e
         "heartbeats waited behind the backlog: {max_rtt_ms} ms round trip"
     );
     assert!(grown < 16 << 20, "node-0 RSS grew by {grown} bytes");
+    assert!(grown_1 < 16 << 20, "node-1 RSS grew by {grown_1} bytes");
     for p in proxies {
         p.abort();
     }
