@@ -29,7 +29,7 @@ use protocol::server::{From, ServerFrame};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::value::RawValue;
 use snapshot::Snapshot;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use wire::{
@@ -174,7 +174,8 @@ pub struct RoomState {
     seq: u64,
     history: History,
     snapshot: Option<Snapshot>,
-    members: HashMap<Box<str>, Member>,
+    /// By client id, in order (a presence page is a range, not a sort of every member).
+    members: BTreeMap<Box<str>, Member>,
     /// The names of the nodes members are on, shared by the members.
     node_names: Vec<Arc<str>>,
     /// Per node with members: where to reach it and how many member connections it has.
@@ -829,17 +830,17 @@ impl RoomState {
     /// [`wire::PRESENCE_PAGE_BYTES`] and `limit` of them; `next` is set when more follow.
     fn presence_page(&self, after: Option<&str>, limit: Option<u32>) -> PresenceList {
         let limit = limit.map_or(usize::MAX, |l| (l as usize).max(1));
-        let mut ids: Vec<&Box<str>> = self
-            .members
-            .keys()
-            .filter(|c| after.is_none_or(|a| &***c > a))
-            .collect();
-        ids.sort_unstable();
+        let from = match after {
+            Some(a) => std::ops::Bound::Excluded(a),
+            None => std::ops::Bound::Unbounded,
+        };
         let mut size = 0;
         let mut members = Vec::new();
         let mut next = None;
-        for c in ids {
-            let m = &self.members[c];
+        for (c, m) in self
+            .members
+            .range::<str, _>((from, std::ops::Bound::Unbounded))
+        {
             let cost = c.len() + m.user.len() + m.node.len() + 48;
             if (size + cost > wire::PRESENCE_PAGE_BYTES || members.len() == limit)
                 && !members.is_empty()
@@ -988,7 +989,7 @@ impl Actor for RoomActor {
             args,
             seq: 0,
             snapshot: None,
-            members: HashMap::new(),
+            members: BTreeMap::new(),
             node_names: Vec::new(),
             relays: HashMap::new(),
             held: HashMap::new(),
