@@ -105,6 +105,31 @@ struct Shared {
 }
 
 impl Shared {
+    /// Counters for `n` members, each starting in `state`.
+    fn new(n: usize, state: u8) -> Self {
+        Self {
+            state: (0..n).map(|_| AtomicU8::new(state)).collect(),
+            last_seq: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            epoch: (0..n).map(|_| AtomicU32::new(NO_EPOCH)).collect(),
+            epochs: Mutex::new(Vec::new()),
+            connected: AtomicUsize::new(0),
+            initial_done: AtomicUsize::new(0),
+            initial_secs_ms: AtomicU64::new(0),
+            connect_failed: AtomicUsize::new(0),
+            messages: AtomicU64::new(0),
+            gaps: AtomicU64::new(0),
+            dups: AtomicU64::new(0),
+            epoch_changes: AtomicU64::new(0),
+            reconnects_ok: AtomicUsize::new(0),
+            reconnect_attempts: AtomicUsize::new(0),
+            recovered_false: AtomicUsize::new(0),
+            replayed: AtomicU64::new(0),
+            closes: Mutex::new(BTreeMap::new()),
+            first_error: Mutex::new(None),
+            t0: Instant::now(),
+        }
+    }
+
     fn error(&self, e: &anyhow::Error) {
         if let Ok(mut g) = self.first_error.lock() {
             g.get_or_insert_with(|| format!("{e:#}"));
@@ -564,27 +589,7 @@ pub async fn run(a: MembersArgs) -> Result<MembersReport> {
         reconnect: a.reconnect,
         n,
     });
-    let sh = Arc::new(Shared {
-        state: (0..n).map(|_| AtomicU8::new(CONNECTING)).collect(),
-        last_seq: (0..n).map(|_| AtomicU64::new(0)).collect(),
-        epoch: (0..n).map(|_| AtomicU32::new(NO_EPOCH)).collect(),
-        epochs: Mutex::new(Vec::new()),
-        connected: AtomicUsize::new(0),
-        initial_done: AtomicUsize::new(0),
-        initial_secs_ms: AtomicU64::new(0),
-        connect_failed: AtomicUsize::new(0),
-        messages: AtomicU64::new(0),
-        gaps: AtomicU64::new(0),
-        dups: AtomicU64::new(0),
-        epoch_changes: AtomicU64::new(0),
-        reconnects_ok: AtomicUsize::new(0),
-        reconnect_attempts: AtomicUsize::new(0),
-        recovered_false: AtomicUsize::new(0),
-        replayed: AtomicU64::new(0),
-        closes: Mutex::new(BTreeMap::new()),
-        first_error: Mutex::new(None),
-        t0: Instant::now(),
-    });
+    let sh = Arc::new(Shared::new(n, CONNECTING));
     eprintln!("members: {n} connections to {} joining {}", a.url, a.room);
     let sem = Arc::new(Semaphore::new(a.concurrency.max(1)));
     let mut tasks = Vec::with_capacity(n);
@@ -704,27 +709,7 @@ mod tests {
 
     #[test]
     fn counts_gaps_duplicates_and_epoch_changes() {
-        let sh = Shared {
-            state: (0..1).map(|_| AtomicU8::new(JOINED)).collect(),
-            last_seq: (0..1).map(|_| AtomicU64::new(0)).collect(),
-            epoch: (0..1).map(|_| AtomicU32::new(NO_EPOCH)).collect(),
-            epochs: Mutex::new(Vec::new()),
-            connected: AtomicUsize::new(0),
-            initial_done: AtomicUsize::new(0),
-            initial_secs_ms: AtomicU64::new(0),
-            connect_failed: AtomicUsize::new(0),
-            messages: AtomicU64::new(0),
-            gaps: AtomicU64::new(0),
-            dups: AtomicU64::new(0),
-            epoch_changes: AtomicU64::new(0),
-            reconnects_ok: AtomicUsize::new(0),
-            reconnect_attempts: AtomicUsize::new(0),
-            recovered_false: AtomicUsize::new(0),
-            replayed: AtomicU64::new(0),
-            closes: Mutex::new(BTreeMap::new()),
-            first_error: Mutex::new(None),
-            t0: Instant::now(),
-        };
+        let sh = Shared::new(1, JOINED);
         let mut p = Position {
             i: 0,
             epoch: String::new(),
