@@ -252,8 +252,11 @@ async fn a_peer_that_reads_slowly_is_held_back_from_never_marked_down_and_gets_e
         max_queued <= 1 << 20,
         "{max_queued} bytes waited for node-1"
     );
+    // Behind the backlog a heartbeat's round trip took 3.8 s (and the peer was marked down at
+    // 2.5 s); ahead of it, 1.2–1.4 s here, most of it the kernel's and the proxy's buffers at
+    // 128 KiB/s. The bound is the failure detector's own.
     assert!(
-        max_rtt_ms < 1500,
+        max_rtt_ms < 2500,
         "heartbeats waited behind the backlog: {max_rtt_ms} ms round trip"
     );
     assert!(grown < 16 << 20, "node-0 RSS grew by {grown} bytes");
