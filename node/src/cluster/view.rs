@@ -383,6 +383,19 @@ mod tests {
         assert_eq!(v.gossip("a:7100", "active").len(), 2);
     }
 
+    #[test]
+    fn a_pause_of_this_node_is_not_its_peers_silence() {
+        let t0 = Instant::now();
+        let mut v = View::new("a", "i0", Duration::from_secs(1));
+        v.on_heartbeat(&hb("b", "1", 1), t0, 1);
+        // This node did not run for 1.5 s: forgiven, b is not down at t0 + 1.5 s…
+        let later = t0 + Duration::from_millis(1500);
+        v.forgive(Duration::from_millis(1500), later);
+        assert!(v.expire(later).is_empty());
+        // …but b's own silence after that counts as usual.
+        assert_eq!(v.expire(later + Duration::from_millis(1100)).len(), 1);
+    }
+
     fn member(name: &str, inc: &str, state: &str) -> Member {
         Member {
             name: name.into(),
