@@ -302,7 +302,10 @@ impl Conn {
     async fn welcome(&mut self) -> Result<(), Exit> {
         let cfg = &self.ctx.config.limits;
         let l = self.handle.shared.limits.lock().map(|l| *l).ok();
-        let (rate, burst) = l.map_or((cfg.msgs_per_sec, cfg.burst), |l| (l.msgs_per_sec, l.burst));
+        let (rate, burst, bytes) = l
+            .map_or((cfg.msgs_per_sec, cfg.burst, cfg.bytes_per_sec), |l| {
+                (l.msgs_per_sec, l.burst, l.bytes_per_sec)
+            });
         let session = self.ctx.sessions.issue(
             &self.handle.info.client,
             &self.handle.info.user,
@@ -320,6 +323,9 @@ impl Conn {
                 max_rooms: cfg.max_rooms,
                 msgs_per_sec: rate,
                 burst,
+                bytes_per_sec: bytes,
+                room_creates_per_sec: cfg.room_creates_per_sec,
+                room_creates_burst: cfg.room_creates_burst,
             },
         }
         .encode();

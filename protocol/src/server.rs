@@ -38,6 +38,12 @@ pub struct WelcomeLimits {
     pub msgs_per_sec: u32,
     /// Inbound burst.
     pub burst: u32,
+    /// Inbound bytes per second (the byte bucket holds as much).
+    pub bytes_per_sec: u64,
+    /// Rooms this connection may create per second.
+    pub room_creates_per_sec: u32,
+    /// Room-creation burst.
+    pub room_creates_burst: u32,
 }
 
 /// The `error` body of a failed reply.

@@ -28,6 +28,12 @@ export interface WelcomeLimits {
   max_rooms: number;
   msgs_per_sec: number;
   burst: number;
+  /** Inbound bytes per second (absent from nodes before 2026-12). */
+  bytes_per_sec?: number;
+  /** Rooms this connection may create per second (absent from older nodes). */
+  room_creates_per_sec?: number;
+  /** Room-creation burst (absent from older nodes). */
+  room_creates_burst?: number;
 }
 
 export interface WelcomeFrame {

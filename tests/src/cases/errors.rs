@@ -87,6 +87,10 @@ async fn an_oversized_message_closes_with_1009() {
         .start();
     let mut c = Client::connect(&node.ws_url("")).await;
     assert_eq!(c.welcome["limits"]["max_message_bytes"], 1024);
+    // Every rate a client is held to, so it can pace itself (the defaults here).
+    assert_eq!(c.welcome["limits"]["bytes_per_sec"], 1_048_576);
+    assert_eq!(c.welcome["limits"]["room_creates_per_sec"], 2);
+    assert_eq!(c.welcome["limits"]["room_creates_burst"], 20);
     c.send(json!({"op":"ping","pad":"x".repeat(2000)})).await;
     let (end, _) = c.expect_close(Duration::from_secs(5)).await;
     assert!(matches!(end, Ended::Closed(1009, _)), "{end:?}");
