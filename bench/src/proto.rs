@@ -41,6 +41,8 @@ pub enum JoinReply {
     Ok { epoch: String },
     /// Refused, with the frame as text.
     Refused(String),
+    /// Refused for now (`rate_limited`): ask again after this many milliseconds.
+    RetryAfter(u64),
 }
 
 /// The key in front of the send timestamp inside `data`.
@@ -131,6 +133,10 @@ impl Proto {
                     return JoinReply::Refused(String::from_utf8_lossy(frame).into_owned());
                 };
                 if v["ok"] != true {
+                    if v["error"]["code"] == "rate_limited" {
+                        let ms = v["error"]["retry_after_ms"].as_u64().unwrap_or(100);
+                        return JoinReply::RetryAfter(ms.max(1));
+                    }
                     return JoinReply::Refused(v.to_string());
                 }
                 JoinReply::Ok {
@@ -259,5 +265,16 @@ mod tests {
             JoinReply::Ok { .. }
         ));
         assert_eq!(Proto::Socketio.heartbeat_reply(b"2"), Some(b"3".as_slice()));
+        let limited = br#"{"op":"reply","id":3,"ok":false,"error":{"code":"rate_limited","message":"m","retry_after_ms":250}}"#;
+        assert!(matches!(
+            Proto::Gatehouse.join_reply(limited, 3),
+            JoinReply::RetryAfter(250)
+        ));
+        let refused =
+            br#"{"op":"reply","id":3,"ok":false,"error":{"code":"forbidden","message":"m"}}"#;
+        assert!(matches!(
+            Proto::Gatehouse.join_reply(refused, 3),
+            JoinReply::Refused(_)
+        ));
     }
 }

@@ -89,17 +89,25 @@ pub async fn join(
 ) -> Result<Joined> {
     let req = proto.join_frame(room, id);
     let fut = async {
-        c.wr.send_text(req.as_bytes()).await?;
-        loop {
-            let t = c.rd.next_text(&mut c.wr).await?;
-            if let Some(hb) = proto.heartbeat_reply(&t) {
-                c.wr.send_text(hb).await?;
-                continue;
-            }
-            match proto.join_reply(&t, id) {
-                JoinReply::No => {}
-                JoinReply::Ok { epoch } => return Ok(Joined { epoch }),
-                JoinReply::Refused(e) => bail!("join {room} refused: {e}"),
+        // A join past the connection's room-creation rate is answered `rate_limited` with
+        // `retry_after_ms`: asked again then, as a client should (within `timeout`).
+        'ask: loop {
+            c.wr.send_text(req.as_bytes()).await?;
+            loop {
+                let t = c.rd.next_text(&mut c.wr).await?;
+                if let Some(hb) = proto.heartbeat_reply(&t) {
+                    c.wr.send_text(hb).await?;
+                    continue;
+                }
+                match proto.join_reply(&t, id) {
+                    JoinReply::No => {}
+                    JoinReply::Ok { epoch } => return Ok(Joined { epoch }),
+                    JoinReply::RetryAfter(ms) => {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                        continue 'ask;
+                    }
+                    JoinReply::Refused(e) => bail!("join {room} refused: {e}"),
+                }
             }
         }
     };
