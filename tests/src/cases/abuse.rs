@@ -470,7 +470,7 @@ async fn creating_rooms_faster_than_the_rate_is_answered_rate_limited() {
     // And the rate refills: waiting exactly what the node asked for is enough to create one
     // more. The wait is the behaviour under test (polling until a join passes would test
     // something weaker), as in `limits.rs`.
-    tokio::time::sleep(Duration::from_millis(wait)).await;
+    tokio::time::sleep(Duration::from_millis(wait)).await; // the behaviour under test: retry_after_ms
     assert_eq!(try_join(&mut c, "new-after-wait", 101).await["ok"], true);
 }
 

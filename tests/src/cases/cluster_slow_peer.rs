@@ -50,7 +50,7 @@ async fn pipe(
             // The throttle itself: stay at RATE on average.
             let due = Duration::from_secs_f64(passed as f64 / RATE as f64);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(wait).await; // the slow link under test: hold it to RATE
             }
         }
     }
