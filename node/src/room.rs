@@ -489,7 +489,13 @@ impl RoomState {
         let mut remote = 0u64;
         for (node, (target, _)) in &self.relays {
             if let RelayTarget::Remote(_, q) = target {
-                if let Some(&from) = self.held.get(node) {
+                // (Nothing held back is the usual case: no lookup per publish then.)
+                let held = if self.held.is_empty() {
+                    None
+                } else {
+                    self.held.get(node).copied()
+                };
+                if let Some(from) = held {
                     if !(flush || q.may_resume()) {
                         continue;
                     }

@@ -471,14 +471,12 @@ pub async fn join(
             seq: last.seq,
             epoch: r.epoch.to_string(),
         };
-        let rest = read_on(room, since, until).await;
-        match rest {
-            Some(more) => r.replay.extend(more),
-            None if recovering => {
-                r.recovered = Some(false);
-                r.replay.clear();
-            }
-            None => {}
+        let (more, whole) = read_on(room, since, until, usize::MAX, usize::MAX).await;
+        if whole || !recovering {
+            r.replay.extend(more);
+        } else {
+            r.recovered = Some(false);
+            r.replay.clear();
         }
     }
     Ok(r)
@@ -489,34 +487,48 @@ pub async fn join(
 /// approaches the cluster library's frame limit).
 pub const LINK_PAGE_BYTES: usize = 512 * 1024;
 
-/// Every message after `since` up to seq `until`, read in [`LINK_PAGE_BYTES`] pages; `None`
-/// when history no longer holds them all (or the room changed epoch, or did not answer).
+/// The messages after `since` up to seq `until`, read in [`LINK_PAGE_BYTES`] pages, at most
+/// `count` of them and `bytes` of frames; true when that is all of them, false when it stops
+/// early: history no longer holds the next one, the room changed epoch or did not answer.
 async fn read_on(
     room: &ActorRef<RoomMessage>,
     mut since: Since,
     until: u64,
-) -> Option<Vec<Arc<Delivery>>> {
+    count: usize,
+    bytes: usize,
+) -> (Vec<Arc<Delivery>>, bool) {
     let mut out = Vec::new();
-    while since.seq < until {
+    let mut size = 0usize;
+    while since.seq < until && out.len() < count {
         let req = HistoryRequest {
             since: Some(since.clone()),
-            limit: until - since.seq,
+            limit: (until - since.seq).min((count - out.len()) as u64),
             max_bytes: Some(LINK_PAGE_BYTES as u64),
         };
-        let page = ractor::call_t!(room, RoomMessage::History, CALL_MS, req).ok()?;
-        let first = page.messages.first()?;
-        if *page.epoch != *since.epoch || first.seq != since.seq + 1 {
-            return None;
+        let Ok(page) = ractor::call_t!(room, RoomMessage::History, CALL_MS, req) else {
+            return (out, false);
+        };
+        let contiguous = *page.epoch == *since.epoch
+            && page
+                .messages
+                .first()
+                .is_some_and(|d| d.seq == since.seq + 1);
+        if !contiguous {
+            return (out, false);
         }
         for d in page.messages {
             if d.seq > until {
                 break;
             }
+            if out.len() == count || size + d.frame.len() > bytes {
+                return (out, true);
+            }
+            size += d.frame.len();
             since.seq = d.seq;
             out.push(d);
         }
     }
-    Some(out)
+    (out, true)
 }
 
 /// Leaves `room` (fire and forget).
@@ -659,37 +671,18 @@ pub async fn history(
         return Ok(page);
     }
     // Across the link: the rest of what one reply may carry (the room's own cap,
-    // `MAX_REPLY_BYTES`), page by page, up to the seq the first page was read at.
-    let mut bytes: usize = page.messages.iter().map(|d| d.frame.len()).sum();
-    while page.messages.len() < limit && bytes < crate::room::MAX_REPLY_BYTES {
-        let Some(last) = page.messages.last() else {
-            break;
+    // `MAX_REPLY_BYTES`), page by page, up to the seq the first page was read at; it ends where
+    // history stops being contiguous.
+    let bytes: usize = page.messages.iter().map(|d| d.frame.len()).sum();
+    if let Some(last) = page.messages.last().filter(|d| d.seq < page.seq) {
+        let since = Since {
+            seq: last.seq,
+            epoch: page.epoch.to_string(),
         };
-        if last.seq >= page.seq {
-            break;
-        }
-        let req = HistoryRequest {
-            since: Some(Since {
-                seq: last.seq,
-                epoch: page.epoch.to_string(),
-            }),
-            limit: (limit - page.messages.len()) as u64,
-            max_bytes: Some(LINK_PAGE_BYTES as u64),
-        };
-        let next =
-            ractor::call_t!(room, RoomMessage::History, CALL_MS, req).map_err(unavailable)?;
-        let contiguous = *next.epoch == *page.epoch
-            && next.messages.first().is_some_and(|d| d.seq == last.seq + 1);
-        if !contiguous {
-            break; // History moved on: the reply ends where it is contiguous.
-        }
-        for d in next.messages {
-            if d.seq > page.seq || bytes + d.frame.len() > crate::room::MAX_REPLY_BYTES {
-                return Ok(page);
-            }
-            bytes += d.frame.len();
-            page.messages.push(d);
-        }
+        let count = limit.saturating_sub(page.messages.len());
+        let room_left = crate::room::MAX_REPLY_BYTES.saturating_sub(bytes);
+        let (more, _) = read_on(room, since, page.seq, count, room_left).await;
+        page.messages.extend(more);
     }
     Ok(page)
 }
