@@ -37,13 +37,6 @@ fn json(v: &serde_json::Value) -> Box<RawValue> {
     raw(v.to_string())
 }
 
-/// One member as a `presence` reply lists it.
-#[derive(serde::Serialize)]
-struct MemberJson<'a> {
-    client: &'a str,
-    user: &'a str,
-}
-
 /// Most publishes a connection may have sent and not yet seen answered.
 const MAX_IN_FLIGHT: usize = 64;
 
@@ -572,31 +565,9 @@ impl Conn {
         let limit = limit
             .unwrap_or(PRESENCE_DEFAULT_LIMIT)
             .min(PRESENCE_MAX_LIMIT) as usize;
-        // The `members` array as it goes out, built as members are taken so that its size is
-        // that of the encoded entries (escapes included), not of the raw ids.
-        let mut members = String::from("[");
-        let mut count = 0usize;
-        let next = wire::presence_page(&room_ref, after, limit, |m| {
-            let entry = serde_json::to_string(&MemberJson {
-                client: &m.client,
-                user: &m.user,
-            })
-            .expect("an entry of two strings always encodes");
-            // `,` before it and the closing `]` after it must fit too; one member always does.
-            if count > 0 && members.len() + 1 + entry.len() + 1 > PRESENCE_REPLY_BYTES {
-                return false;
-            }
-            if count > 0 {
-                members.push(',');
-            }
-            members.push_str(&entry);
-            count += 1;
-            true
-        })
-        .await;
-        members.push(']');
-        match next {
-            Ok(next) => {
+        let page = wire::presence_json(&room_ref, after, limit, PRESENCE_REPLY_BYTES, false).await;
+        match page {
+            Ok((members, count, next)) => {
                 let result = raw(format!(
                     r#"{{"count":{count},"members":{members},"next":{},"room":{}}}"#,
                     serde_json::Value::from(next),

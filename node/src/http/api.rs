@@ -186,23 +186,17 @@ async fn presence(
         .limit
         .unwrap_or(PRESENCE_MAX_LIMIT)
         .min(PRESENCE_MAX_LIMIT) as usize;
-    let mut members = Vec::new();
-    let mut bytes = 2;
-    let next = wire::presence_page(&r, q.after, limit, |m| {
-        let cost = serde_json::to_string(m).map_or(0, |e| e.len() + 1);
-        if !members.is_empty() && bytes + cost > PRESENCE_REPLY_BYTES {
-            return false;
-        }
-        bytes += cost;
-        members.push(m.clone());
-        true
-    })
-    .await
-    .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    Ok(
-        HttpResponse::Ok()
-            .json(json!({ "count": members.len(), "members": members, "next": next })),
-    )
+    let (members, count, next) =
+        wire::presence_json(&r, q.after, limit, PRESENCE_REPLY_BYTES, true)
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let body = format!(
+        r#"{{"count":{count},"members":{members},"next":{}}}"#,
+        serde_json::Value::from(next)
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 async fn history(

@@ -653,6 +653,49 @@ pub async fn presence_page(
     }
 }
 
+/// One page of `room`'s members as the JSON array a reply carries: entries of `client` and
+/// `user` (and `node` when `with_node`), at most `limit` of them and `max_bytes` of array text
+/// (escapes, commas and brackets included; at least one entry when any remain). Answers the
+/// array, how many it holds and the cursor of the next page (see [`presence_page`]).
+pub async fn presence_json(
+    room: &ActorRef<RoomMessage>,
+    after: Option<String>,
+    limit: usize,
+    max_bytes: usize,
+    with_node: bool,
+) -> Result<(String, usize, Option<String>), RoomCallError> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        client: &'a str,
+        user: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node: Option<&'a str>,
+    }
+    let mut members = String::from("[");
+    let mut count = 0usize;
+    let next = presence_page(room, after, limit, |m| {
+        let entry = serde_json::to_string(&Entry {
+            client: &m.client,
+            user: &m.user,
+            node: with_node.then_some(m.node.as_str()),
+        })
+        .expect("an entry of strings always encodes");
+        // `,` before it and the closing `]` after it must fit too; one entry always does.
+        if count > 0 && members.len() + 1 + entry.len() + 1 > max_bytes {
+            return false;
+        }
+        if count > 0 {
+            members.push(',');
+        }
+        members.push_str(&entry);
+        count += 1;
+        true
+    })
+    .await?;
+    members.push(']');
+    Ok((members, count, next))
+}
+
 /// History of `room`.
 pub async fn history(
     room: &ActorRef<RoomMessage>,
