@@ -17,6 +17,7 @@ pub mod events;
 pub mod frames;
 pub mod gate;
 pub mod handshake;
+pub mod link_stats;
 pub mod log_limit;
 pub mod manager;
 pub mod outbox;

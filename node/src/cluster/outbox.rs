@@ -17,7 +17,7 @@
 //! [`super::frames`] does.
 
 use super::frames::is_control;
-use super::transport::{Fences, LinkStats};
+use super::link_stats::{Fences, LinkStats, NOTSENT_LOWAT};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::io;
@@ -271,7 +271,7 @@ async fn write_segment<W: AsyncWrite + Unpin + LinkSocket>(
 pub trait LinkSocket {
     /// Shuts the socket down both ways (the library's read half ends too).
     fn shut_down(&self);
-    /// Waits until the kernel holds at most [`super::transport::NOTSENT_LOWAT`] unsent bytes.
+    /// Waits until the kernel holds at most [`NOTSENT_LOWAT`] unsent bytes.
     fn unsent_room(&self) -> impl std::future::Future<Output = io::Result<()>> + Send;
 }
 
@@ -283,7 +283,7 @@ impl LinkSocket for tokio::net::tcp::OwnedWriteHalf {
 
     async fn unsent_room(&self) -> io::Result<()> {
         let s: &tokio::net::TcpStream = self.as_ref();
-        let lowat = super::transport::NOTSENT_LOWAT as usize;
+        let lowat = NOTSENT_LOWAT as usize;
         loop {
             // With TCP_NOTSENT_LOWAT set, the socket turns writable when the unsent bytes fall
             // under it; a "would block" here clears the readiness so the wait is for that edge.
