@@ -8,8 +8,9 @@
 //! name is `name#incarnation@advertise`, so a restarted node is never mistaken for (or locked
 //! out by) its former self. Connection mode is `Isolated`: the manager dials every member itself.
 //!
-//! This module does not place rooms; rooms are still owned by the node their first member
-//! joined on (cross-node rooms are the next step).
+//! This module does not place rooms (that is `directory` and `room_host`). Rooms are not
+//! remotely usable actors: a peer reaches them through its room gateway, so what ractor_cluster
+//! keeps per peer ([`remote_handles`]) is a fixed few actors, never one per room.
 
 pub mod agreement;
 pub mod endpoint;
@@ -38,6 +39,22 @@ use std::sync::{Arc, OnceLock};
 
 /// The process group every node's endpoint joins.
 pub const GROUP: &str = "gatehouse.cluster";
+
+/// How many handles this node holds for actors on other nodes: the process-group entries
+/// ractor_cluster keeps for each peer's remotely usable actors (its endpoint, relay, room host
+/// and room gateway). A fixed few per peer; rooms are not remotely usable, so this never grows
+/// with them (`gatehouse_cluster_remote_actors`).
+pub fn remote_handles() -> usize {
+    ractor::pg::which_scopes_and_groups()
+        .iter()
+        .map(|k| {
+            ractor::pg::get_scoped_members(&k.get_scope(), &k.get_group())
+                .iter()
+                .filter(|c| !c.get_id().is_local())
+                .count()
+        })
+        .sum()
+}
 
 /// Why the cluster layer could not start.
 #[derive(Debug, thiserror::Error)]

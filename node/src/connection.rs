@@ -21,7 +21,7 @@ use crate::outbound::{CloseRequest, ConnHandle, ConnInfo, ConnShared, Outbound};
 use crate::rate_limit::bucket::TokenBucket;
 use crate::rate_limit::Limits;
 use crate::relay::RelayMessage;
-use crate::room::RoomMessage;
+use crate::room::RoomRef;
 use crate::webhook::{now_ms, Event};
 use crate::websocket::{linger_close, Reader, WsError, WsMessage};
 use bytestring::ByteString;
@@ -30,7 +30,6 @@ use local::{ConnLocal, RoomWrite};
 use protocol::codes::close;
 use protocol::room::RoomName;
 use protocol::server::{ServerFrame, WelcomeLimits};
-use ractor::ActorRef;
 use room_map::RoomMap;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -64,11 +63,13 @@ pub struct Accepted {
 /// A room this connection has joined (its epoch and highest seq written are its
 /// [`local::Cursor`], which the worker's pump advances too).
 pub(crate) struct Joined {
-    room_ref: ActorRef<RoomMessage>,
+    room_ref: RoomRef,
     /// The epoch this connection had before the last epoch change, and how far it got in it:
     /// when the room comes back to that epoch (two owners after a partition, the old one kept),
     /// the connection resumes it from there.
     prev: Option<(Arc<str>, u64)>,
+    /// When this connection last joined the room's owner (a join or a re-join).
+    at: std::time::Instant,
 }
 
 /// How the main loop ended.

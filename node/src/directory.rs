@@ -1,22 +1,25 @@
-//! Finding a room's owner. A live room is found through its process group `room:<name>`
-//! (synchronized across the cluster); an absent room is created by the room host of its owner
-//! node, chosen by rendezvous (highest-random-weight) hashing of the room name over the active
-//! nodes, which every node computes alike from its view.
+//! Finding a room's owner. On its own node a room is found through its local process group
+//! `room:<name>`. From any other node it is found through its *home*: the node that would own
+//! it by rendezvous (highest-random-weight) hashing of the room name over the active nodes,
+//! which every node computes alike from its view. The home's room host knows where each of its
+//! rooms runs (it runs them itself, or they told it), and creates an absent room there.
 //!
-//! Holds no room state of its own (the process groups are ractor's): there is no global room
-//! map. The active-node list is the cluster manager's, shared read-only through [`Placement`].
+//! Holds no room state of its own: there is no global room map, and a node holds nothing for a
+//! room it neither owns, backs up, holds members of nor is the home of. The active-node list is
+//! the cluster manager's, shared read-only through [`Placement`].
 
-use crate::room::RoomMessage;
+use crate::room::address::RoomRef;
+use crate::room::RoomAt;
 use crate::room_host::{self, EnsureRoom, RoomHostMessage};
 use protocol::room::RoomName;
-use ractor::{ActorRef, ActorStatus};
+use ractor::ActorRef;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub use crate::room::address::is_live;
+
 /// How long a lookup may wait for a room host, milliseconds.
 pub const LOOKUP_TIMEOUT_MS: u64 = 5_000;
-/// How long a lookup waits for a room created on another node to appear in its group.
-const APPEAR_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a lookup keeps asking while the owner asked declines because placement is
 /// settling (views converge within a heartbeat or two).
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -119,28 +122,39 @@ pub fn parse_room_actor(name: &str) -> Option<(&str, &str)> {
     Some((epoch, node))
 }
 
-/// Whether an actor counts as a live room: starting (just spawned, not yet running its first
-/// message) or running. Counting a starting room as absent would let concurrent joins create a
-/// second owner.
-pub fn is_live(c: &ractor::ActorCell) -> bool {
-    !matches!(c.get_status(), ActorStatus::Stopping | ActorStatus::Stopped)
-}
-
-/// Every live instance of a room this node can see (normally one; two for a moment during a
-/// migration, or after a partition healed until the rival yields).
-pub fn instances(room: &RoomName) -> Vec<ractor::ActorCell> {
-    ractor::pg::get_members(&group_of(room))
+/// The live instances of a room on this node (normally none or one).
+pub fn local_instances(room: &RoomName) -> Vec<RoomRef> {
+    ractor::pg::get_local_members(&group_of(room))
         .into_iter()
         .filter(is_live)
+        .map(|c| RoomRef::local(ActorRef::from(c)))
         .collect()
 }
 
-/// Returns a live room actor, on any node, without creating it.
-pub fn find(room: &RoomName) -> Option<ActorRef<RoomMessage>> {
-    ractor::pg::get_members(&group_of(room))
+/// The live instance of a room on this node, if any (never asks another node).
+pub fn find_local(room: &RoomName) -> Option<RoomRef> {
+    ractor::pg::get_local_members(&group_of(room))
         .into_iter()
         .find(is_live)
-        .map(ActorRef::from)
+        .map(|c| RoomRef::local(ActorRef::from(c)))
+}
+
+/// The room an instance's actor name belongs to (see [`room_actor_name`]).
+pub fn room_of_actor(name: &str) -> Option<RoomName> {
+    let left = name.rsplitn(3, '~').nth(2)?;
+    let (group, _epoch) = left.rsplit_once('@')?;
+    RoomName::parse(group.strip_prefix("room:")?).ok()
+}
+
+/// Whether, of two live instances of one room, `other` (node, epoch) keeps the room rather
+/// than `me`: the one on the rendezvous winner of their two nodes; on one node (never made on
+/// purpose), the higher epoch. Both sides, and the home, decide alike from the names alone.
+pub fn rival_wins(room: &str, me: (&str, &str), other: (&str, &str)) -> bool {
+    if me.0 == other.0 {
+        return other.1 > me.1;
+    }
+    let pair = [me.0.to_owned(), other.0.to_owned()];
+    owner(room, &pair) == Some(other.0)
 }
 
 /// A stable 64-bit hash (FNV-1a with a final mix), the same on every node and every build.
@@ -173,6 +187,22 @@ pub fn host_of(node: &str) -> Option<ActorRef<RoomHostMessage>> {
     remote_host(node)
 }
 
+/// The room hosts of every live node (this one's included) that are reachable, by node.
+pub fn hosts(p: &Placement) -> Vec<(String, Option<ActorRef<RoomHostMessage>>)> {
+    p.members
+        .live()
+        .into_iter()
+        .map(|n| {
+            let h = if n == p.node {
+                Some(p.host.clone())
+            } else {
+                remote_host(&n)
+            };
+            (n, h)
+        })
+        .collect()
+}
+
 fn remote_host(node: &str) -> Option<ActorRef<RoomHostMessage>> {
     let name = room_host::name_of(node);
     ractor::pg::get_members(&room_host::GROUP.to_owned())
@@ -181,14 +211,28 @@ fn remote_host(node: &str) -> Option<ActorRef<RoomHostMessage>> {
         .map(ActorRef::from)
 }
 
-/// Returns the room's actor, creating it on its owner node when there is none. While placement
-/// settles (a node just turned active and not every node counts it yet, so the owner asked
-/// declines), asks again for up to `SETTLE_TIMEOUT`.
-pub async fn lookup(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessage>, LookupError> {
+/// Returns the room's actor, creating it on its home node when it runs nowhere. While
+/// placement settles (a node just turned active and not every node counts it yet, so the home
+/// asked declines), asks again for up to `SETTLE_TIMEOUT`.
+pub async fn lookup(p: &Placement, room: &RoomName) -> Result<RoomRef, LookupError> {
+    match ask(p, room, true).await? {
+        Some(r) => Ok(r),
+        None => Err(LookupError::Unavailable(format!(
+            "room `{room}` was not created"
+        ))),
+    }
+}
+
+/// Returns the room's actor if it runs anywhere (never creates it).
+pub async fn locate(p: &Placement, room: &RoomName) -> Result<Option<RoomRef>, LookupError> {
+    ask(p, room, false).await
+}
+
+async fn ask(p: &Placement, room: &RoomName, create: bool) -> Result<Option<RoomRef>, LookupError> {
     let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
     let mut pause = Duration::from_millis(10);
     loop {
-        match lookup_once(p, room).await {
+        match ask_once(p, room, create).await {
             Err(LookupError::Settling(why)) => {
                 if tokio::time::Instant::now() + pause >= deadline {
                     return Err(LookupError::Unavailable(why));
@@ -201,27 +245,31 @@ pub async fn lookup(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessa
     }
 }
 
-async fn lookup_once(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMessage>, LookupError> {
-    if let Some(r) = find(room) {
-        return Ok(r);
+async fn ask_once(
+    p: &Placement,
+    room: &RoomName,
+    create: bool,
+) -> Result<Option<RoomRef>, LookupError> {
+    if let Some(r) = find_local(room) {
+        return Ok(Some(r));
     }
     let active = p.members.active();
-    let Some(owner) = owner(room.as_str(), &active).map(str::to_owned) else {
+    let Some(home) = owner(room.as_str(), &active).map(str::to_owned) else {
         return Err(LookupError::Settling(
             "no active node to own the room yet".into(),
         ));
     };
-    if owner == p.node && p.lifecycle.get() != crate::context::NodeState::Active {
+    if create && home == p.node && p.lifecycle.get() != crate::context::NodeState::Active {
         return Err(LookupError::Unavailable(format!(
             "this node is {} and creates no rooms",
             p.lifecycle.get().as_str()
         )));
     }
-    let host = if owner == p.node {
+    let host = if home == p.node {
         p.host.clone()
     } else {
-        remote_host(&owner).ok_or_else(|| {
-            LookupError::Unavailable(format!("owner node `{owner}` of `{room}` is not reachable"))
+        remote_host(&home).ok_or_else(|| {
+            LookupError::Unavailable(format!("home node `{home}` of `{room}` is not reachable"))
         })?
     };
     let res = ractor::call_t!(
@@ -231,6 +279,7 @@ async fn lookup_once(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMess
         EnsureRoom {
             room: room.to_string(),
             live: p.members.live(),
+            create,
         }
     )
     .map_err(|e| LookupError::Unavailable(e.to_string()))?;
@@ -239,19 +288,57 @@ async fn lookup_once(p: &Placement, room: &RoomName) -> Result<ActorRef<RoomMess
         Some(e) => return Err(LookupError::Spawn(e)),
         None => {}
     }
-    // A room created on another node shows up here once its group membership arrives.
-    let deadline = tokio::time::Instant::now() + APPEAR_TIMEOUT;
-    loop {
-        if let Some(r) = find(room) {
-            return Ok(r);
+    let Some(at) = res.at else {
+        return Ok(None);
+    };
+    resolve(p, &at).map(Some)
+}
+
+/// The handle of the instance `at` names.
+fn resolve(p: &Placement, at: &RoomAt) -> Result<RoomRef, LookupError> {
+    RoomRef::resolve(at, &p.node).ok_or_else(|| {
+        LookupError::Unavailable(format!(
+            "room `{}` runs on `{}`, which is not reachable",
+            at.room, at.node
+        ))
+    })
+}
+
+/// Every live instance of a room in the cluster, by node (normally one; two for a moment during
+/// a migration, or after a partition healed until the rival yields): each live node says what
+/// it runs or knows. `missing`: nodes that did not answer.
+pub async fn instances_everywhere(p: &Placement, room: &RoomName) -> (Vec<RoomAt>, Vec<String>) {
+    let q = RoomAt {
+        room: room.to_string(),
+        ..RoomAt::default()
+    };
+    let asks = p.members.live().into_iter().map(|node| {
+        let q = q.clone();
+        let host = if node == p.node {
+            Some(p.host.clone())
+        } else {
+            remote_host(&node)
+        };
+        async move {
+            let found = match host {
+                Some(h) => ractor::call_t!(h, RoomHostMessage::Locate, 2_000, q).ok(),
+                None => None,
+            };
+            (node, found)
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(LookupError::Unavailable(format!(
-                "room `{room}` was created on `{owner}` but is not visible yet"
-            )));
+    });
+    let mut all: Vec<RoomAt> = Vec::new();
+    let mut missing = Vec::new();
+    for (node, found) in futures_util::future::join_all(asks).await {
+        match found {
+            // Each node vouches for what runs on it; what a directory says is checked there.
+            Some(l) => all.extend(l.at.into_iter().filter(|a| a.node == node)),
+            None => missing.push(node),
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    all.sort_by(|a, b| a.node.cmp(&b.node).then(a.name.cmp(&b.name)));
+    all.dedup_by(|a, b| a.name == b.name);
+    (all, missing)
 }
 
 /// Whether `me` should create `room` when asked by a node that hears `asker_live` (empty: not
@@ -334,10 +421,25 @@ mod tests {
     }
 
     #[test]
-    fn room_actor_names_carry_epoch_and_node() {
+    fn room_actor_names_carry_room_epoch_and_node() {
         let room = RoomName::parse("chat@home:1").unwrap();
         let name = room_actor_name(&room, "0badcafe", "node-b");
         assert_eq!(parse_room_actor(&name), Some(("0badcafe", "node-b")));
+        assert_eq!(room_of_actor(&name), Some(room));
         assert_eq!(parse_room_actor("gatehouse.room_hosts:node-a"), None);
+        assert_eq!(room_of_actor("gatehouse.room_hosts:node-a"), None);
+    }
+
+    #[test]
+    fn two_instances_agree_on_which_one_stays() {
+        let room = "r1";
+        let pair = ["node-a".to_owned(), "node-b".to_owned()];
+        let w = owner(room, &pair).unwrap();
+        let l = if w == "node-a" { "node-b" } else { "node-a" };
+        assert!(rival_wins(room, (l, "e1"), (w, "e2")));
+        assert!(!rival_wins(room, (w, "e2"), (l, "e1")));
+        // On one node the higher epoch stays, whichever asks.
+        assert!(rival_wins(room, ("node-a", "e1"), ("node-a", "e2")));
+        assert!(!rival_wins(room, ("node-a", "e2"), ("node-a", "e1")));
     }
 }

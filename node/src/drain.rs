@@ -90,15 +90,9 @@ pub fn command(ctx: &NodeCtx, op: &str) -> crate::cluster::remote::NodeCommandRe
 
 /// Rooms whose owner runs on this node.
 pub fn owned_rooms() -> Vec<RoomName> {
-    ractor::pg::which_groups()
+    crate::room::listing::local_rooms()
         .into_iter()
-        .filter_map(|g| {
-            let name = g.strip_prefix("room:")?;
-            let local = ractor::pg::get_local_members(&g)
-                .into_iter()
-                .any(|c| crate::directory::is_live(&c));
-            local.then(|| RoomName::parse(name).ok()).flatten()
-        })
+        .filter_map(|(name, _)| RoomName::parse(&name).ok())
         .collect()
 }
 
@@ -248,7 +242,7 @@ async fn drain_once(
                 let Some(to) = crate::directory::owner(room.as_str(), &targets) else {
                     break;
                 };
-                let Some(r) = crate::directory::find(&room) else {
+                let Some(r) = crate::directory::find_local(&room) else {
                     continue;
                 };
                 match wire::migrate(&r, to).await {

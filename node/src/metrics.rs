@@ -55,6 +55,8 @@ pub struct Metrics {
     pub rooms_active: Gauge,
     /// Bytes of room history, snapshots and replicas held on this node.
     pub room_memory_bytes: Gauge,
+    /// Rooms homed on this node that run on another (moved there), as last counted.
+    pub room_directory_entries: Gauge,
     /// Messages dropped from history before their time, by reason (`room::budget::Eviction`).
     pub history_evictions: Family<ReasonLabel, Counter>,
     /// Rooms not created because the node held `rooms.max_rooms`.
@@ -98,6 +100,9 @@ pub struct Metrics {
     pub peer_reconnects: Family<PeerLabel, Counter>,
     /// Incoming cluster links authenticating now (capped by `node.cluster_max_handshakes`).
     pub cluster_handshakes: Gauge,
+    /// Handles held for actors on other nodes (a few per peer, never per room); set when
+    /// scraped.
+    pub cluster_remote_actors: Gauge,
     /// Cluster links closed before authenticating, by reason (`cluster::gate::Refusal`).
     pub cluster_handshakes_refused: Family<ReasonLabel, Counter>,
     /// Deliveries sent to other nodes' relays (one per node with members, per publish).
@@ -181,6 +186,7 @@ impl Metrics {
             bytes_out: Counter::default(),
             rooms_active: Gauge::default(),
             room_memory_bytes: Gauge::default(),
+            room_directory_entries: Gauge::default(),
             history_evictions: Family::default(),
             rooms_refused: Counter::default(),
             joins: Counter::default(),
@@ -202,6 +208,7 @@ impl Metrics {
             peer_fenced: Family::default(),
             peer_reconnects: Family::default(),
             cluster_handshakes: Gauge::default(),
+            cluster_remote_actors: Gauge::default(),
             cluster_handshakes_refused: Family::default(),
             cluster_deliveries: Counter::default(),
             cluster_held_back: Counter::default(),
@@ -393,6 +400,16 @@ impl Metrics {
             "cluster_deliveries_held_back",
             "Times a room began holding deliveries back from a node whose link was over half its budget",
             m.cluster_held_back.clone(),
+        );
+        r.register(
+            "cluster_remote_actors",
+            "Handles this node holds for actors on other nodes (a few per peer, never per room)",
+            m.cluster_remote_actors.clone(),
+        );
+        r.register(
+            "room_directory_entries",
+            "Rooms homed on this node that run on another node (moved there)",
+            m.room_directory_entries.clone(),
         );
         r.register(
             "room_migrations",

@@ -60,11 +60,15 @@ pub struct Rehome {
     /// Room.
     pub room: RoomName,
     /// The new owner.
-    pub owner: ractor::ActorRef<crate::room::RoomMessage>,
+    pub owner: crate::room::RoomRef,
     /// Its epoch (new unless the history survived).
     pub epoch: Arc<str>,
     /// Its seq when we re-joined.
     pub seq: u64,
+    /// When the relay found the old owner lost (None for a move): the owner dropped this node's
+    /// members then, so a connection that joined before must join again, even if the owner
+    /// found is the very instance it had (an owner behind a healed partition).
+    pub lost_at: Option<std::time::Instant>,
 }
 
 /// Why the node wants a connection closed.

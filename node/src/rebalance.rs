@@ -42,17 +42,13 @@ pub async fn run(ctx: Arc<NodeCtx>) {
             if owner == ctx.node || !newcomers.iter().any(|n| n == owner) {
                 continue;
             }
-            // Only a room with one instance, this one: two instances (a partition just healed)
-            // are settled by the rooms themselves, never by moving one onto the other.
-            let inst = crate::directory::instances(&room);
+            // Only a room with one instance here; two instances (a partition just healed) are
+            // settled at the room's home, never by moving one onto the other.
+            let inst = crate::directory::local_instances(&room);
             let [r] = inst.as_slice() else {
                 continue;
             };
-            if !r.get_id().is_local() {
-                continue;
-            }
-            let r = ractor::ActorRef::<crate::room::RoomMessage>::from(r.clone());
-            match wire::migrate(&r, owner).await {
+            match wire::migrate(r, owner).await {
                 Ok(_) => moved += 1,
                 Err(e) => {
                     tracing::warn!(room = %room, to = owner, error = %e, "rebalance: migration failed")

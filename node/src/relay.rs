@@ -17,7 +17,7 @@ use crate::outbound::Rehome;
 use crate::outbound::{ConnHandle, Delivery, Outbound};
 use crate::pump::{Fanout, Subscribers};
 use crate::room::wire;
-use crate::room::RoomMessage;
+use crate::room::RoomRef;
 use bytestring::ByteString;
 use protocol::room::RoomName;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -64,8 +64,8 @@ pub enum RelayMessage {
     Owner {
         /// Room.
         room: RoomName,
-        /// The room's actor (local or a proxy of a remote one).
-        owner: ActorRef<RoomMessage>,
+        /// The room's instance.
+        owner: RoomRef,
         /// Its epoch.
         epoch: Arc<str>,
     },
@@ -82,7 +82,7 @@ pub enum RelayMessage {
         /// Room.
         room: RoomName,
         /// The new owner, if one was reached.
-        owner: Option<ActorRef<RoomMessage>>,
+        owner: Option<RoomRef>,
         /// Its epoch.
         epoch: Option<Arc<str>>,
         /// True when the room moved with its state (same epoch); false when it was re-created.
@@ -117,12 +117,15 @@ struct RoomSubs {
     subs: HashMap<ConnId, Subscriber>,
     /// `subs` grouped by worker for publishes; rebuilt at the first publish after a change.
     fanout: Option<Subscribers>,
-    owner: Option<ActorRef<RoomMessage>>,
+    owner: Option<RoomRef>,
     epoch: Option<Arc<str>>,
     rehoming: bool,
     /// A re-homing found no owner (its owner is behind a partition, say): when, so the relay
     /// tries again until one answers.
     orphaned: Option<std::time::Instant>,
+    /// When the owner was found lost (not moved), until a re-homing reaches one: the owner
+    /// dropped this node's members then, so each must join again.
+    lost_at: Option<std::time::Instant>,
 }
 
 /// Local subscriptions.
@@ -143,7 +146,7 @@ struct Rehoming {
     /// The owner announced a move (`Moved`); otherwise the owner was lost.
     announced: bool,
     /// The owner the members had (a mover still answers until it stops).
-    old: Option<ActorRef<RoomMessage>>,
+    old: Option<RoomRef>,
     /// The epoch they had: an owner with the same epoch already holds them (a migration).
     old_epoch: Option<Arc<str>>,
 }
@@ -162,7 +165,7 @@ async fn rehome(myself: ActorRef<RelayMessage>, placement: Placement, r: Rehomin
     let owner = loop {
         let found = directory::lookup(&placement, &room).await;
         match found {
-            Ok(r) if old.as_ref().is_some_and(|o| o.get_id() == r.get_id()) => {
+            Ok(r) if old.as_ref().is_some_and(|o| o.same(&r)) => {
                 // The mover is still visible here; its successor's membership is on its way.
                 if tokio::time::Instant::now() >= deadline {
                     break None;
@@ -293,6 +296,9 @@ impl Actor for RelayActor {
                 if let Some(r) = state.rooms.get_mut(&room) {
                     if !r.rehoming && !r.subs.is_empty() {
                         r.rehoming = true;
+                        if rejoin {
+                            r.lost_at.get_or_insert_with(std::time::Instant::now);
+                        }
                         let job = Rehoming {
                             announced: !rejoin,
                             room: room.clone(),
@@ -317,6 +323,7 @@ impl Actor for RelayActor {
                             owner: o.clone(),
                             epoch: e.clone(),
                             seq: 0,
+                            lost_at: if moved { None } else { r.lost_at },
                         };
                         let mut fan = Fanout::default();
                         for s in r.subs.values() {
@@ -336,6 +343,7 @@ impl Actor for RelayActor {
                     }
                     if owner.is_some() {
                         r.orphaned = None;
+                        r.lost_at = None;
                         r.owner = owner;
                         r.epoch = epoch;
                     } else {
@@ -351,10 +359,7 @@ impl Actor for RelayActor {
                     return Ok(());
                 };
                 for (room, r) in &mut state.rooms {
-                    let lost = r
-                        .owner
-                        .as_ref()
-                        .is_some_and(|o| !directory::is_live(&o.get_cell()));
+                    let lost = r.owner.as_ref().is_some_and(|o| !o.is_live());
                     let retry = r.owner.is_none()
                         && r.orphaned.is_some_and(|t| t.elapsed() >= ORPHAN_RETRY);
                     if !(lost || retry) || r.rehoming || r.subs.is_empty() {
@@ -362,6 +367,7 @@ impl Actor for RelayActor {
                     }
                     if lost {
                         tracing::warn!(room = %room, members = r.subs.len(), "room owner lost; re-homing");
+                        r.lost_at.get_or_insert_with(std::time::Instant::now);
                     }
                     r.orphaned = None;
                     r.rehoming = true;

@@ -1,7 +1,9 @@
 //! The room actor: the one owner of a room's `seq`, epoch, history, snapshot and presence.
 //!
-//! A room is found through [`crate::directory`] (the process group `room:<name>`), never through a
-//! global map, so the cluster can place it on any node. It knows its subscribers per node (the
+//! A room is found through [`crate::directory`] (on its node, the local process group
+//! `room:<name>`; from another node, through the room's home node), never through a global map,
+//! so the cluster can place it on any node. A room actor is not remotely usable: other nodes
+//! reach it through its node's gateway ([`gateway`]) with a [`RoomRef`]. It knows its subscribers per node (the
 //! node's relay and a count), not per connection: each publish is encoded once and sent once to
 //! each node's relay, which fans it out locally. It never touches a socket and never waits on a
 //! connection or a relay (casts only).
@@ -10,8 +12,11 @@
 //! only when a room is created without its history; a join's reply carries the replay of
 //! everything up to the seq at that moment, and every later seq goes through the relays.
 
+pub mod address;
 pub mod budget;
+pub mod gateway;
 pub mod history;
+pub mod listing;
 pub mod migration;
 pub mod snapshot;
 pub mod wire;
@@ -22,6 +27,7 @@ use crate::outbound::Delivery;
 use crate::relay::ingress::{self, IngressMessage, PresenceEvent, SharedDelivery};
 use crate::relay::RelayMessage;
 use crate::room_host::RoomHostMessage;
+pub use address::RoomRef;
 use history::{History, Recovery};
 use protocol::client::Since;
 use protocol::room::RoomName;
@@ -33,8 +39,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 pub use wire::{
-    Empty, HistoryPage, JoinReply, JoinRequest, PresenceEntry, PresenceList, Publisher, RoomInfo,
-    RoomMessage, SnapshotGetReply, SnapshotPutReply,
+    Empty, HistoryPage, JoinReply, JoinRequest, PresenceEntry, PresenceList, Publisher, RoomAt,
+    RoomInbox, RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPutReply,
 };
 
 /// Spawn arguments and immutable configuration of a room.
@@ -86,6 +92,10 @@ fn bytes_of(v: &[Arc<Delivery>]) -> usize {
 
 /// How long a room that moved keeps forwarding what still reaches it.
 const FORWARD_GRACE: Duration = Duration::from_secs(10);
+
+/// How often a room that runs away from its home node tells the home again where it is (the
+/// home forgets an entry not refreshed for three times this).
+pub const HOME_REFRESH: Duration = Duration::from_secs(10);
 
 /// Where a node's members are reached.
 #[derive(Clone)]
@@ -139,7 +149,7 @@ fn remote_relay(node: &str) -> Option<ActorRef<IngressMessage>> {
         .find(|c| {
             c.get_name().as_deref() == Some(name.as_str())
                 && !c.get_id().is_local()
-                && crate::directory::is_live(c)
+                && address::is_live(c)
         })
         .map(ActorRef::from)
 }
@@ -188,16 +198,16 @@ pub struct RoomState {
     /// Publishes in the current and the last full second, for `msgs_per_s`.
     rate: (Instant, u64, u64),
     /// Set once the room moved: the new owner, and until when this actor forwards to it.
-    moved: Option<(ActorRef<RoomMessage>, Instant)>,
+    moved: Option<(RoomRef, Instant)>,
     /// The node keeping this room's replica, and its room host.
     backup: Option<(
         String,
         ActorRef<RoomHostMessage>,
         Arc<crate::peer_queue::PeerQueue>,
     )>,
-    /// Another live instance of this room in its group (after a partition heals): its actor id
-    /// and when it was first seen. See [`RoomState::resolve_rival`].
-    rival: Option<(ractor::ActorId, Instant)>,
+    /// The home node this room told where it runs (it runs away from its home: placement
+    /// changed, or an operator moved it), and when. See [`RoomState::sync_home`].
+    home: Option<(String, Instant)>,
     /// Bytes of history and snapshot counted in the node's [`budget::RoomMemory`].
     counted: usize,
 }
@@ -647,11 +657,11 @@ impl RoomState {
         }
     }
 
-    /// Moves the room to `to`: barrier to every remote relay, send the state in chunks, wait
-    /// until the new owner is visible, leave the group, tell the relays. Runs inside the
-    /// actor's handler, so every message that arrives meanwhile waits in the mailbox (and is
-    /// forwarded, in order, once the move is done).
-    async fn migrate(&mut self, myself: &ActorRef<RoomMessage>, to: &str) -> wire::MigrateReply {
+    /// Moves the room to `to`: barrier to every remote relay, send the state in chunks (the
+    /// last one starts the new owner, whose name comes back), leave the group, tell the home
+    /// and the relays. Runs inside the actor's handler, so every message that arrives meanwhile
+    /// waits in the mailbox (and is forwarded, in order, once the move is done).
+    async fn migrate(&mut self, myself: &ActorRef<RoomInbox>, to: &str) -> wire::MigrateReply {
         let mut out = wire::MigrateReply {
             from: self.args.node.clone(),
             to: to.to_owned(),
@@ -690,10 +700,14 @@ impl RoomState {
         );
         let chunks = migration::chunks(&self.args.name, &move_id, &moving);
         let n = chunks.len();
+        let mut adopted = None;
         for c in chunks {
             let res = ractor::call_t!(host, RoomHostMessage::Adopt, 10_000, c);
             let err = match res {
-                Ok(r) => r.error,
+                Ok(r) => {
+                    adopted = r.name.or(adopted);
+                    r.error
+                }
                 Err(e) => Some(e.to_string()),
             };
             if let Some(e) = err {
@@ -703,25 +717,16 @@ impl RoomState {
                 return out;
             }
         }
-        // Wait until the successor is visible in the room's group, then step out of it.
-        let group = crate::directory::group_of(&self.args.name);
-        let me = myself.get_id();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let successor = loop {
-            let other = ractor::pg::get_members(&group)
-                .into_iter()
-                .find(|c| c.get_id() != me && crate::directory::is_live(c));
-            if let Some(c) = other {
-                break Some(ActorRef::<RoomMessage>::from(c));
-            }
-            if Instant::now() >= deadline {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
-        let Some(successor) = successor else {
+        let at = adopted.map(|name| RoomAt {
+            room: self.args.name.to_string(),
+            node: to.to_owned(),
+            name,
+        });
+        let Some(successor) = at.and_then(|at| RoomRef::resolve(&at, &self.args.node)) else {
+            // The adopting node took every chunk but did not say where the room runs (or its
+            // gateway is gone): this instance keeps the room.
             out.error = Some(format!(
-                "`{to}` adopted the room but it never became visible"
+                "`{to}` adopted the room but cannot be reached through its gateway"
             ));
             return out;
         };
@@ -740,16 +745,27 @@ impl RoomState {
         out
     }
 
-    /// Steps out of the room's group and points every relay with members at `successor`;
-    /// whatever still reaches this actor is forwarded there, in order, for [`FORWARD_GRACE`].
-    /// `rejoin`: the successor does not hold this room's members (a rival that won after a
-    /// partition), so they rejoin it with `since` rather than only following it.
-    fn hand_over(
-        &mut self,
-        myself: &ActorRef<RoomMessage>,
-        successor: ActorRef<RoomMessage>,
-        rejoin: bool,
-    ) {
+    /// Steps out of the room's group, tells the room's home node where it runs now, and points
+    /// every relay with members at `successor`; whatever still reaches this actor is forwarded
+    /// there, in order, for [`FORWARD_GRACE`]. `rejoin`: the successor does not hold this
+    /// room's members (a rival that won after a partition), so they rejoin it with `since`
+    /// rather than only following it.
+    fn hand_over(&mut self, myself: &ActorRef<RoomInbox>, successor: RoomRef, rejoin: bool) {
+        // The home learns where the successor runs before this instance leaves the group: a
+        // lookup there never finds neither (the successor also tells the home itself, on its
+        // first tick, when it runs away from home).
+        let active = self.args.members.active();
+        let room = self.args.name.as_str();
+        if let Some(host) =
+            crate::directory::owner(room, &active).and_then(crate::directory::host_of)
+        {
+            let _ = host.cast(RoomHostMessage::Register(successor.at(room)));
+        }
+        if let Some((told, _)) = self.home.take() {
+            if let Some(host) = crate::directory::host_of(&told) {
+                let _ = host.cast(RoomHostMessage::Unregister(self.at(myself)));
+            }
+        }
         let group = crate::directory::group_of(&self.args.name);
         ractor::pg::leave(group, vec![myself.get_cell()]);
         self.drop_replica();
@@ -758,6 +774,13 @@ impl RoomState {
         if !self.held.is_empty() {
             self.fan_out(None, true);
         }
+        self.notify_relays(rejoin);
+    }
+
+    /// Tells every relay with members that the room moved: they follow it (`rejoin` false: the
+    /// successor holds the members) or rejoin it with `since` (`rejoin`: a rival won, or this
+    /// instance stopped without a successor).
+    fn notify_relays(&self, rejoin: bool) {
         for (target, _) in self.relays.values() {
             match target {
                 RelayTarget::Local(r) => {
@@ -776,60 +799,92 @@ impl RoomState {
         }
     }
 
-    /// Two owners of this room after a partition healed: the instance on the rendezvous winner
-    /// of the two nodes keeps the room, the other hands over to it (its members re-join the
-    /// winner; what only the loser's side published is not in the winner's history, and its
-    /// members see the winner's epoch). Both sides decide alike from the actor names alone.
-    fn resolve_rival(&mut self, myself: &ActorRef<RoomMessage>) {
-        let group = crate::directory::group_of(&self.args.name);
-        let me = myself.get_id();
-        let rival = ractor::pg::get_members(&group)
-            .into_iter()
-            .find(|c| c.get_id() != me && crate::directory::is_live(c));
-        let Some(rival) = rival else {
-            self.rival = None;
-            return;
+    /// Where this instance runs, as the home node records it.
+    fn at(&self, myself: &ActorRef<RoomInbox>) -> RoomAt {
+        RoomAt {
+            room: self.args.name.to_string(),
+            node: self.args.node.clone(),
+            name: myself.get_name().unwrap_or_default(),
+        }
+    }
+
+    /// The room's home node (its rendezvous owner among the active nodes) when that is not this
+    /// node; `None` when the room runs at home (or no node is active).
+    fn home_node(&self) -> Option<String> {
+        let active = self.args.members.active();
+        crate::directory::owner(self.args.name.as_str(), &active)
+            .filter(|h| *h != self.args.node)
+            .map(str::to_owned)
+    }
+
+    /// A room that runs away from its home node (placement changed, an operator moved it, a
+    /// partition healed) tells the home where it runs, again every [`HOME_REFRESH`] and at once
+    /// when the home changes; a room back at home tells the old one it left. The home is where
+    /// every other node looks the room up, and where two instances of it meet.
+    fn sync_home(&mut self, myself: &ActorRef<RoomInbox>) {
+        let home = self.home_node();
+        let due = match (&home, &self.home) {
+            (Some(h), Some((told, at))) => h != told || at.elapsed() >= HOME_REFRESH,
+            (Some(_), None) => true,
+            (None, Some(_)) => true,
+            (None, None) => false,
         };
-        let since = match self.rival {
-            Some((id, t)) if id == rival.get_id() => t,
-            _ => {
-                self.rival = Some((rival.get_id(), Instant::now()));
-                return;
+        if !due {
+            return;
+        }
+        if let Some((told, _)) = &self.home {
+            if home.as_ref() != Some(told) {
+                if let Some(host) = crate::directory::host_of(told) {
+                    let _ = host.cast(RoomHostMessage::Unregister(self.at(myself)));
+                }
             }
-        };
-        let name = rival.get_name().unwrap_or_default();
-        let Some((epoch, node)) = crate::directory::parse_room_actor(&name) else {
+        }
+        self.home = None;
+        if let Some(h) = home {
+            if let Some(host) = crate::directory::host_of(&h) {
+                if host
+                    .cast(RoomHostMessage::Register(self.at(myself)))
+                    .is_ok()
+                {
+                    tracing::debug!(room = %self.args.name, home = %h, "told the room's home where it runs");
+                    self.home = Some((h, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Two owners of this room after a partition healed, met at its home node: the instance on
+    /// the rendezvous winner of the two nodes keeps the room, the other hands over to it (its
+    /// members re-join the winner; what only the loser's side published is not in the winner's
+    /// history, and its members see the winner's epoch). The loser checks the home's verdict
+    /// with the same rule ([`crate::directory::rival_wins`]).
+    fn on_rival(&mut self, myself: &ActorRef<RoomInbox>, note: wire::RivalNote) {
+        let w = note.winner;
+        if w.name == myself.get_name().unwrap_or_default() {
+            return;
+        }
+        let Some((epoch, node)) = crate::directory::parse_room_actor(&w.name) else {
             return;
         };
-        // A rival with this epoch is a migration's other half (they overlap for milliseconds,
-        // and the mover leaves the group itself); only one that stays is a conflict. A rival
-        // with another epoch is one from the other side of a healed partition.
-        if epoch == &*self.args.epoch && since.elapsed() < FORWARD_GRACE {
+        if epoch == &*self.args.epoch
+            || !crate::directory::rival_wins(
+                self.args.name.as_str(),
+                (&self.args.node, &self.args.epoch),
+                (node, epoch),
+            )
+        {
             return;
         }
-        let pair = [self.args.node.clone(), node.to_owned()];
-        let rival_wins = if node == self.args.node {
-            // Both here (never made on purpose): the higher epoch stays.
-            epoch > &*self.args.epoch
-        } else {
-            crate::directory::owner(self.args.name.as_str(), &pair) == Some(node)
+        let Some(winner) = RoomRef::resolve(&w, &self.args.node) else {
+            return;
         };
-        if !rival_wins {
-            return; // We keep the room; the rival yields on its own tick.
-        }
-        if epoch == &*self.args.epoch {
-            // Never expected (a replica is restored only when the cluster agrees its owner is
-            // gone), and worth an alarm: two owners assigned seqs under one epoch.
-            tracing::error!(room = %self.args.name, %epoch, winner = node, "two owners of one room under one epoch");
-            Metrics::count(&self.args.metrics.room_conflicts, "same_epoch");
-        }
         Metrics::count(&self.args.metrics.room_conflicts, "yielded");
         tracing::warn!(
             room = %self.args.name, seq = self.seq, epoch = %self.args.epoch,
             winner = node, winner_epoch = epoch, members = self.members.len(),
             "two owners of a room after a partition: yielding to the rendezvous winner"
         );
-        self.hand_over(myself, ActorRef::from(rival), true);
+        self.hand_over(myself, winner, true);
     }
 
     /// One page of members after client id `after`, in client id order, at most
@@ -919,64 +974,21 @@ fn cap(messages: &mut Vec<Arc<Delivery>>, max: usize) {
     messages.truncate(keep.max(1));
 }
 
-/// Hands a message that reached a moved room to its new owner, in order (each call completes
-/// before the next message is taken). A caller whose forward fails sees its call fail and
-/// retries (never a silent drop).
-async fn forward(to: &ActorRef<RoomMessage>, msg: RoomMessage) {
-    const MS: u64 = wire::CALL_MS;
-    match msg {
-        RoomMessage::Join(req, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::Join, MS, req) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::Leave(req) => {
-            let _ = to.cast(RoomMessage::Leave(req));
-        }
-        RoomMessage::Publish(req, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::Publish, MS, req) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::Presence(e, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::Presence, MS, e) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::History(req, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::History, MS, req) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::SetSnapshot(req, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::SetSnapshot, MS, req) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::GetSnapshot(e, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::GetSnapshot, MS, e) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::Info(e, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::Info, MS, e) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::Migrate(req, reply) => {
-            if let Ok(r) = ractor::call_t!(to, RoomMessage::Migrate, 60_000, req) {
-                let _ = reply.send(r);
-            }
-        }
-        RoomMessage::Tick(_) => {}
+/// Hands a message that reached a moved room to its new owner, in order (one handle, one
+/// path). A call carries its reply port along; one whose forward fails fails at once for its
+/// caller, who looks the room up again (never a silent drop).
+fn forward(to: &RoomRef, msg: RoomMessage) {
+    if matches!(msg, RoomMessage::Tick(_) | RoomMessage::Rival(_)) {
+        return;
     }
+    let _ = to.send(msg);
 }
 
 /// How often a room does housekeeping.
 const TICK: Duration = Duration::from_secs(1);
 
 impl Actor for RoomActor {
-    type Msg = RoomMessage;
+    type Msg = RoomInbox;
     type State = RoomState;
     type Arguments = RoomArgs;
 
@@ -985,7 +997,7 @@ impl Actor for RoomActor {
         myself: ActorRef<Self::Msg>,
         args: RoomArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(TICK, || RoomMessage::Tick(Empty {}));
+        myself.send_interval(TICK, || RoomInbox(RoomMessage::Tick(Empty {})));
         args.metrics.rooms_active.inc();
         tracing::debug!(room = %args.name, epoch = %args.epoch, "room started");
         let mut args = args;
@@ -1003,7 +1015,7 @@ impl Actor for RoomActor {
             rate: (Instant::now(), 0, 0),
             moved: None,
             backup: None,
-            rival: None,
+            home: None,
             counted: 0,
         };
         state.args.memory.room_started();
@@ -1048,7 +1060,7 @@ impl Actor for RoomActor {
 
     async fn post_stop(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         state.args.metrics.rooms_active.dec();
@@ -1057,6 +1069,14 @@ impl Actor for RoomActor {
         state.counted = 0;
         if state.moved.is_none() {
             state.drop_replica();
+            // Stopped without a successor: the home forgets it, and the relays that still have
+            // members here (none, normally: an idle room has no members) re-home them.
+            if let Some((home, _)) = state.home.take() {
+                if let Some(host) = crate::directory::host_of(&home) {
+                    let _ = host.cast(RoomHostMessage::Unregister(state.at(&myself)));
+                }
+            }
+            state.notify_relays(true);
         }
         tracing::debug!(room = %state.args.name, "room stopped");
         Ok(())
@@ -1068,8 +1088,9 @@ impl Actor for RoomActor {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        let RoomInbox(msg) = msg;
         if let Some((to, until)) = &state.moved {
-            forward(to, msg).await;
+            forward(to, msg);
             if Instant::now() >= *until {
                 myself.stop(Some("moved".into()));
             }
@@ -1159,6 +1180,7 @@ impl Actor for RoomActor {
             RoomMessage::Info(_, reply) => {
                 let _ = reply.send(state.info());
             }
+            RoomMessage::Rival(note) => state.on_rival(&myself, note),
             RoomMessage::Tick(_) => {
                 // A member node that died: its members leave now (and the others are told),
                 // not at the next publish.
@@ -1166,7 +1188,7 @@ impl Actor for RoomActor {
                     .relays
                     .iter()
                     .filter(|(_, (t, _))| match t {
-                        RelayTarget::Remote(r, _) => !crate::directory::is_live(&r.get_cell()),
+                        RelayTarget::Remote(r, _) => !address::is_live(&r.get_cell()),
                         RelayTarget::Local(_) => false,
                     })
                     .map(|(n, _)| n.clone())
@@ -1177,10 +1199,7 @@ impl Actor for RoomActor {
                 if !state.held.is_empty() {
                     state.fan_out(None, false);
                 }
-                state.resolve_rival(&myself);
-                if state.moved.is_some() {
-                    return Ok(());
-                }
+                state.sync_home(&myself);
                 state.sync_backup();
                 state.history.expire(now_micros());
                 // Under memory pressure, rooms without members give up what is older than the

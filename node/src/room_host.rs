@@ -1,12 +1,17 @@
 //! The room host: spawns room actors on this node on request, from this node or any other
-//! (ractor has no remote spawn, so the owner node's host is asked). One per node, remotely
-//! usable, in the process group [`GROUP`] and named `gatehouse.room_host:<node>`.
+//! (ractor has no remote spawn, so the owner node's host is asked), and keeps the directory of
+//! the rooms whose *home* this node is (their rendezvous owner among the active nodes) but that
+//! run elsewhere. One per node, remotely usable, in the process group [`GROUP`] and named
+//! `gatehouse.room_hosts:<node>`.
 //!
-//! Ensure is serialized here, so two callers asking for the same absent room get one actor. A
-//! new room joins the process group `room:<name>`, through which every lookup on every node
-//! finds it, and is named `room:<name>@<epoch>`. The host supervises its rooms: a room that
-//! fails is logged and gone (the next lookup creates it again with a new epoch); the host never
-//! stops because a room did.
+//! Ensure is serialized here, so two callers asking for the same absent room get one actor; it
+//! answers where the room runs ([`RoomAt`]): here (the local process group `room:<name>`), where
+//! a room that runs away from home said it runs (`Register`), or, in the seconds after
+//! placement changed, where the previous home says it runs; only then is it created here. Two
+//! instances of one room (a healed partition) meet here, and the one that loses is told. The
+//! host supervises its rooms: a room that fails is logged, its members' relays are told, and it
+//! is gone (the next lookup creates it again with a new epoch); the host never stops because a
+//! room did.
 
 use crate::directory::group_of;
 use crate::ids::new_epoch;
@@ -15,8 +20,10 @@ use crate::relay::ingress::SharedDelivery;
 use crate::relay::RelayMessage;
 use crate::room::budget::RoomMemory;
 use crate::room::history::History;
+use crate::room::listing::{RoomListPage, RoomListQuery};
 use crate::room::migration::{self, AdoptChunk, AdoptReply, MovedRoom};
-use crate::room::{RoomActor, RoomArgs};
+use crate::room::wire::RivalNote;
+use crate::room::{RoomActor, RoomArgs, RoomAt, RoomMessage, RoomRef};
 use cluster_config::RoomsSection;
 use protocol::room::RoomName;
 use ractor::{
@@ -43,9 +50,16 @@ pub struct EnsureRoom {
     /// The nodes the asker hears, itself included (empty from an older node).
     #[serde(default)]
     pub live: Vec<String>,
+    /// Create the room when it runs nowhere (false: only say where it runs).
+    #[serde(default = "yes")]
+    pub create: bool,
 }
 
-/// The outcome: `error` is set when the room could not be started.
+fn yes() -> bool {
+    true
+}
+
+/// The outcome: where the room runs, or why not.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EnsureReply {
     /// Why not.
@@ -54,6 +68,26 @@ pub struct EnsureReply {
     /// yet): ask again shortly.
     #[serde(default)]
     pub settling: bool,
+    /// Where the room runs (`None` with no error: it runs nowhere and was not to be created).
+    #[serde(default)]
+    pub at: Option<RoomAt>,
+}
+
+/// Every instance of a room this node knows of: those running here, then where the directory
+/// says it runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Located {
+    /// The instances.
+    pub at: Vec<RoomAt>,
+}
+
+impl BytesConvertable for Located {
+    fn into_bytes(self) -> Vec<u8> {
+        serde_json::to_vec(&self).expect("replies always encode")
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        serde_json::from_slice(&bytes).expect("a reply from a peer must decode")
+    }
 }
 
 impl BytesConvertable for EnsureRoom {
@@ -91,6 +125,17 @@ pub enum RoomHostMessage {
     ReplicaAppend(SharedDelivery, RpcReplyPort<AdoptReply>),
     /// Forget the replica of a room (it moved, stopped, or chose another backup).
     ReplicaDrop(ReplicaKey),
+    /// A room whose home is this node runs at `RoomAt` (sent by the room, again every
+    /// [`crate::room::HOME_REFRESH`], and by a room that moves, for its successor).
+    Register(RoomAt),
+    /// That instance no longer runs (it stopped, moved on, or is back at its home).
+    Unregister(RoomAt),
+    /// Where a room runs, as far as this node knows (no creation, no asking around).
+    #[rpc]
+    Locate(RoomAt, RpcReplyPort<Located>),
+    /// One page of the rooms running on this node (admin API).
+    #[rpc]
+    List(RoomListQuery, RpcReplyPort<RoomListPage>),
     /// Housekeeping, sent by the host to itself every second: the node's room memory is
     /// regulated, replicas too old to be restored and moves that never finished are dropped.
     Tick(crate::room::Empty),
@@ -129,13 +174,27 @@ const ARRIVING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90
 /// How often the host does its housekeeping.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Chunks of rooms on their way here, by move id.
+/// How long after placement changed a home that does not know a room asks the previous home
+/// before creating it (rooms that run away from their new home tell it within a second).
+const SETTLE_WINDOW: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long asking another node where a room runs may take.
+const ASK_OTHERS_MS: u64 = 1_000;
+
+/// Chunks of rooms on their way here, by move id; replicas kept here; the directory of rooms
+/// homed here that run elsewhere.
 #[derive(Default)]
 pub struct HostState {
     /// Chunks of moves and replica syncs under way, with when their first chunk came.
     arriving: HashMap<String, (Vec<AdoptChunk>, std::time::Instant)>,
     /// Replicas of rooms owned elsewhere, for which this node is the backup.
     replicas: HashMap<String, Replica>,
+    /// Rooms whose home is this node that run on another node: where, and when they last said
+    /// so. Bounded by the rooms the other nodes run (each node's `rooms.max_rooms`); an entry
+    /// not refreshed for three times [`crate::room::HOME_REFRESH`], or whose node left, goes.
+    homed: HashMap<String, (RoomAt, std::time::Instant)>,
+    /// The active nodes as last seen, the ones before them, and when they changed.
+    view: (Vec<String>, Vec<String>, Option<std::time::Instant>),
 }
 
 /// A replica kept here: the room's state, its history (held to the same bounds as the owner's),
@@ -174,6 +233,15 @@ impl HostState {
         self.arriving.remove(id).map(|(c, _)| c).unwrap_or_default()
     }
 
+    /// Notes the active nodes; when they changed, the previous list is kept (for
+    /// [`SETTLE_WINDOW`]) to find the rooms' previous homes.
+    fn note_view(&mut self, active: Vec<String>) {
+        if active != self.view.0 {
+            self.view.1 = std::mem::replace(&mut self.view.0, active);
+            self.view.2 = Some(std::time::Instant::now());
+        }
+    }
+
     /// Removes a replica, giving its bytes back.
     fn drop_replica(&mut self, room: &str, memory: &RoomMemory) -> Option<Replica> {
         let r = self.replicas.remove(room)?;
@@ -201,23 +269,172 @@ impl RoomHostActor {
         }
     }
 
-    /// Starts a room actor here and makes it findable.
+    /// Starts a room actor here and makes it findable; answers where it runs.
     async fn start(
         &self,
         myself: &ActorRef<RoomHostMessage>,
         args: RoomArgs,
-    ) -> Result<(), String> {
+    ) -> Result<RoomAt, String> {
         let room = args.name.clone();
         let group = group_of(&room);
         let name = crate::directory::room_actor_name(&room, &args.epoch, &self.node);
-        match Actor::spawn_linked(Some(name), RoomActor, args, myself.get_cell()).await {
+        match Actor::spawn_linked(Some(name.clone()), RoomActor, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 ractor::pg::join(group, vec![actor.get_cell()]);
-                Ok(())
+                Ok(RoomAt {
+                    room: room.to_string(),
+                    node: self.node.clone(),
+                    name,
+                })
             }
             Err(e) => Err(format!("cannot start room `{room}`: {e}")),
         }
     }
+
+    fn is_live(&self, node: &str) -> bool {
+        node == self.node || self.members.live().iter().any(|n| n == node)
+    }
+
+    /// Where `room` runs as this node knows it: here, or where its directory entry says (an
+    /// entry whose node is no longer live is dropped).
+    fn located(&self, state: &mut HostState, room: &RoomName) -> Option<RoomAt> {
+        if let Some(r) = crate::directory::find_local(room) {
+            return Some(r.at(room.as_str()));
+        }
+        let (at, _) = state.homed.get(room.as_str())?;
+        if at.node != self.node && self.is_live(&at.node) {
+            return Some(at.clone());
+        }
+        state.homed.remove(room.as_str());
+        None
+    }
+
+    /// Where a room this node does not know runs, asked of the nodes that may know: its home
+    /// in this node's own view (the asker's view may differ while placement settles, or across
+    /// a partition that just healed), and, in the seconds after placement changed, its previous
+    /// home (the room has not told this node yet).
+    async fn ask_other_homes(&self, state: &HostState, room: &RoomName) -> Option<RoomAt> {
+        let active = self.members.active();
+        let mine = crate::directory::owner(room.as_str(), &active);
+        let prev = state
+            .view
+            .2
+            .filter(|t| t.elapsed() <= SETTLE_WINDOW)
+            .and_then(|_| crate::directory::owner(room.as_str(), &state.view.1));
+        let mut asked: Vec<&str> = Vec::new();
+        for home in [mine, prev].into_iter().flatten() {
+            if home == self.node || asked.contains(&home) || !self.is_live(home) {
+                continue;
+            }
+            asked.push(home);
+            let Some(host) = crate::directory::host_of(home) else {
+                continue;
+            };
+            let q = RoomAt {
+                room: room.to_string(),
+                ..RoomAt::default()
+            };
+            let found = ractor::call_t!(host, RoomHostMessage::Locate, ASK_OTHERS_MS, q);
+            if let Some(a) = found
+                .ok()
+                .and_then(|f| f.at.into_iter().find(|a| self.is_live(&a.node)))
+            {
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    /// A room homed here says where it runs. Another live instance with the same epoch is the
+    /// other half of a move (the newer word wins); with another epoch it is a rival: the
+    /// rendezvous rule picks the one that stays, and the other is told to yield.
+    fn register(&self, state: &mut HostState, at: RoomAt) {
+        let Ok(room) = RoomName::parse(&at.room) else {
+            return;
+        };
+        if at.node == self.node || !self.is_live(&at.node) {
+            return;
+        }
+        let Some((new_epoch, new_node)) = crate::directory::parse_room_actor(&at.name) else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        let current = self.located(state, &room).filter(|c| c.name != at.name);
+        let Some(c) = current else {
+            state.homed.insert(at.room.clone(), (at, now));
+            return;
+        };
+        let Some((cur_epoch, cur_node)) = crate::directory::parse_room_actor(&c.name) else {
+            state.homed.insert(at.room.clone(), (at, now));
+            return;
+        };
+        if cur_epoch == new_epoch {
+            state.homed.insert(at.room.clone(), (at, now));
+            return;
+        }
+        let new_wins = crate::directory::rival_wins(
+            room.as_str(),
+            (cur_node, cur_epoch),
+            (new_node, new_epoch),
+        );
+        let (winner, loser) = if new_wins {
+            (at.clone(), c.clone())
+        } else {
+            (c.clone(), at.clone())
+        };
+        if winner.node == self.node {
+            state.homed.remove(room.as_str());
+        } else {
+            state.homed.insert(at.room.clone(), (winner.clone(), now));
+        }
+        tokio::spawn(tell_loser(self.node.clone(), winner, loser));
+    }
+
+    /// A room failed (it never ran its `post_stop`): the relays of every node are told, so
+    /// members of it re-join, and its home forgets it.
+    fn room_failed(&self, name: &str) {
+        let Some(room) = crate::directory::room_of_actor(name) else {
+            return;
+        };
+        let _ = self.relay.cast(RelayMessage::Moved {
+            room: room.clone(),
+            rejoin: true,
+        });
+        for r in crate::relay::ingress::remote_all() {
+            let _ = r.cast(crate::relay::ingress::IngressMessage::Moved(
+                crate::relay::ingress::MovedNote {
+                    room: room.to_string(),
+                    rejoin: true,
+                },
+            ));
+        }
+        let active = self.members.active();
+        if let Some(home) = crate::directory::owner(room.as_str(), &active) {
+            if let Some(host) = crate::directory::host_of(home) {
+                let _ = host.cast(RoomHostMessage::Unregister(RoomAt {
+                    room: room.to_string(),
+                    node: self.node.clone(),
+                    name: name.to_owned(),
+                }));
+            }
+        }
+    }
+}
+
+/// Two live instances of one room: once both answer (neither is a stopped one whose word is on
+/// its way), the loser is told which one stays.
+async fn tell_loser(me: String, winner: RoomAt, loser: RoomAt) {
+    let (Some(w), Some(l)) = (
+        RoomRef::resolve(&winner, &me),
+        RoomRef::resolve(&loser, &me),
+    ) else {
+        return;
+    };
+    if crate::room::wire::info(&w).await.is_err() || crate::room::wire::info(&l).await.is_err() {
+        return;
+    }
+    tracing::warn!(room = %winner.room, winner = %winner.node, loser = %loser.node, "two owners of a room met at its home: the loser yields");
+    let _ = l.send(RoomMessage::Rival(RivalNote { winner }));
 }
 
 /// The room host; one per node.
@@ -267,6 +484,7 @@ impl Actor for RoomHostActor {
                     Err(e) => {
                         let _ = reply.send(AdoptReply {
                             error: Some(e.to_string()),
+                            name: None,
                         });
                         return Ok(());
                     }
@@ -284,18 +502,17 @@ impl Actor for RoomHostActor {
                             "node `{}` is draining and takes no rooms",
                             self.node
                         )),
+                        name: None,
                     });
                     return Ok(());
                 }
                 // A second instance of a room on one node is never made on purpose: the one
                 // running here stays, and the mover keeps its own (the rooms settle it).
-                if crate::directory::instances(&room)
-                    .iter()
-                    .any(|c| c.get_id().is_local())
-                {
+                if crate::directory::find_local(&room).is_some() {
                     state.arriving.remove(&id);
                     let _ = reply.send(AdoptReply {
                         error: Some(format!("room `{room}` already runs on this node")),
+                        name: None,
                     });
                     return Ok(());
                 }
@@ -306,17 +523,26 @@ impl Actor for RoomHostActor {
                 }
                 let chunks = state.take_arrived(&id);
                 let out = match migration::assemble(&room, chunks) {
-                    None => Some("the moved room's chunks do not fit together".to_owned()),
+                    None => Err("the moved room's chunks do not fit together".to_owned()),
                     Some(moved) => {
                         let epoch: Arc<str> = Arc::from(moved.epoch.as_str());
                         let args = self.args(room.clone(), epoch, Some(moved));
-                        self.start(&myself, args).await.err()
+                        self.start(&myself, args).await
                     }
                 };
-                if out.is_none() {
+                if out.is_ok() {
                     tracing::info!(room = %room, "room adopted");
                 }
-                let _ = reply.send(AdoptReply { error: out });
+                let _ = reply.send(match out {
+                    Ok(at) => AdoptReply {
+                        error: None,
+                        name: Some(at.name),
+                    },
+                    Err(e) => AdoptReply {
+                        error: Some(e),
+                        name: None,
+                    },
+                });
             }
             RoomHostMessage::Ensure(req, reply) => {
                 let room = match RoomName::parse(&req.room) {
@@ -324,13 +550,21 @@ impl Actor for RoomHostActor {
                     Err(e) => {
                         let _ = reply.send(EnsureReply {
                             error: Some(e.to_string()),
-                            settling: false,
+                            ..EnsureReply::default()
                         });
                         return Ok(());
                     }
                 };
-                if crate::directory::find(&room).is_some() {
-                    let _ = reply.send(EnsureReply::default());
+                state.note_view(self.members.active());
+                let mut at = self.located(state, &room);
+                if at.is_none() {
+                    at = self.ask_other_homes(state, &room).await;
+                }
+                if at.is_some() || !req.create {
+                    let _ = reply.send(EnsureReply {
+                        at,
+                        ..EnsureReply::default()
+                    });
                     return Ok(());
                 }
                 // Create only what this node owns in its own view too: a node whose view lags
@@ -348,6 +582,7 @@ impl Actor for RoomHostActor {
                     let _ = reply.send(EnsureReply {
                         error: Some(why),
                         settling: true,
+                        at: None,
                     });
                     return Ok(());
                 }
@@ -360,7 +595,7 @@ impl Actor for RoomHostActor {
                             self.node,
                             self.memory.max_rooms()
                         )),
-                        settling: false,
+                        ..EnsureReply::default()
                     });
                     return Ok(());
                 }
@@ -385,6 +620,7 @@ impl Actor for RoomHostActor {
                             self.node
                         )),
                         settling: true,
+                        at: None,
                     });
                     return Ok(());
                 }
@@ -408,8 +644,8 @@ impl Actor for RoomHostActor {
                 };
                 let args_epoch = epoch.clone();
                 let args = self.args(room.clone(), epoch, restored);
-                let error = self.start(&myself, args).await.err();
-                if error.is_none() {
+                let started = self.start(&myself, args).await;
+                if started.is_ok() {
                     crate::events::emit(crate::events::Event::RoomCreated {
                         room: room.to_string(),
                         epoch: args_epoch.to_string(),
@@ -421,9 +657,15 @@ impl Actor for RoomHostActor {
                         tracing::info!(room = %room, "room created");
                     }
                 }
-                let _ = reply.send(EnsureReply {
-                    error,
-                    settling: false,
+                let _ = reply.send(match started {
+                    Ok(at) => EnsureReply {
+                        at: Some(at),
+                        ..EnsureReply::default()
+                    },
+                    Err(e) => EnsureReply {
+                        error: Some(e),
+                        ..EnsureReply::default()
+                    },
                 });
             }
             RoomHostMessage::ReplicaSync(chunk) => {
@@ -479,6 +721,7 @@ impl Actor for RoomHostActor {
                 }
                 let _ = reply.send(AdoptReply {
                     error: (!held).then(|| "no replica in step".to_owned()),
+                    name: None,
                 });
             }
             RoomHostMessage::ReplicaDrop(k) => {
@@ -490,8 +733,50 @@ impl Actor for RoomHostActor {
                     state.drop_replica(&k.room, &self.memory);
                 }
             }
+            RoomHostMessage::Register(at) => self.register(state, at),
+            RoomHostMessage::Unregister(at) => {
+                if state
+                    .homed
+                    .get(&at.room)
+                    .is_some_and(|(cur, _)| cur.name == at.name)
+                {
+                    state.homed.remove(&at.room);
+                }
+            }
+            RoomHostMessage::Locate(q, reply) => {
+                let mut found = Vec::new();
+                if let Ok(room) = RoomName::parse(&q.room) {
+                    found.extend(
+                        crate::directory::local_instances(&room)
+                            .iter()
+                            .map(|r| r.at(room.as_str())),
+                    );
+                    if let Some(a) = self
+                        .located(state, &room)
+                        .filter(|a| !found.iter().any(|f| f.name == a.name))
+                    {
+                        found.push(a);
+                    }
+                }
+                let _ = reply.send(Located { at: found });
+            }
+            RoomHostMessage::List(q, reply) => {
+                tokio::spawn(async move {
+                    let _ = reply.send(crate::room::listing::local_page(q).await);
+                });
+            }
             RoomHostMessage::Tick(_) => {
                 self.memory.regulate(crate::ids::now_micros());
+                state.note_view(self.members.active());
+                // Directory entries not refreshed, or of nodes that left, go.
+                let stale = crate::room::HOME_REFRESH * 3;
+                let live = self.members.live();
+                state
+                    .homed
+                    .retain(|_, (at, seen)| seen.elapsed() <= stale && live.contains(&at.node));
+                self.metrics
+                    .room_directory_entries
+                    .set(i64::try_from(state.homed.len()).unwrap_or(i64::MAX));
                 // A replica too old to be restored is only memory; a move whose last chunk
                 // never came, too.
                 let stale: Vec<String> = state
@@ -519,6 +804,9 @@ impl Actor for RoomHostActor {
     ) -> Result<(), ActorProcessingErr> {
         if let SupervisionEvent::ActorFailed(who, reason) = event {
             tracing::error!(actor = %who.get_id(), name = ?who.get_name(), %reason, "room failed");
+            if let Some(name) = who.get_name() {
+                self.room_failed(&name);
+            }
         }
         Ok(())
     }

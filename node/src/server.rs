@@ -167,6 +167,18 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         crate::relay::ingress::GROUP.to_owned(),
         vec![ingress.get_cell()],
     );
+    let gateway = Actor::spawn(
+        Some(crate::room::gateway::name_of(&node)),
+        crate::room::gateway::GatewayActor,
+        (),
+    )
+    .await
+    .map(|(r, _)| r)
+    .map_err(|e| StartError::Actor("room_gateway", e.to_string()))?;
+    ractor::pg::join(
+        crate::room::gateway::GROUP.to_owned(),
+        vec![gateway.get_cell()],
+    );
     let placement = crate::directory::Placement {
         node: node.clone(),
         host: room_host.clone(),

@@ -8,6 +8,7 @@ mod backend_api;
 mod cluster;
 mod cluster_abuse;
 mod cluster_big_room;
+mod cluster_room_cost;
 mod cluster_slow_peer;
 mod cluster_stop;
 mod conformance;

@@ -11,7 +11,7 @@ use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 
 /// Version of the cluster protocol spoken by this build. Peers with another version are refused.
-pub const CLUSTER_PROTOCOL_VERSION: u32 = 1;
+pub const CLUSTER_PROTOCOL_VERSION: u32 = 2;
 
 /// The cluster protocol version this process speaks: [`CLUSTER_PROTOCOL_VERSION`], unless
 /// `GATEHOUSE_CLUSTER_PROTOCOL_VERSION` says otherwise (to rehearse a mixed-version cluster:

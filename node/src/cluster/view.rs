@@ -360,10 +360,10 @@ mod tests {
     fn refuses_other_versions_and_itself() {
         let mut v = View::new("a", "i0", Duration::from_secs(1));
         let mut other = hb("b", "1", 1);
-        other.version = 2;
+        other.version = CLUSTER_PROTOCOL_VERSION + 1;
         assert_eq!(
             v.on_heartbeat(&other, Instant::now(), 1),
-            Change::Incompatible(2)
+            Change::Incompatible(CLUSTER_PROTOCOL_VERSION + 1)
         );
         assert_eq!(
             v.on_heartbeat(&hb("a", "x", 1), Instant::now(), 1),

@@ -9,7 +9,7 @@ use crate::directory;
 use crate::metrics::Metrics;
 use crate::relay::RelayMessage;
 use crate::room::wire::{self, JoinReply, JoinRequest, Publisher};
-use crate::room::RoomMessage;
+use crate::room::RoomRef;
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
 use protocol::client::{
@@ -19,7 +19,6 @@ use protocol::client::{
 use protocol::codes::{close, ErrorCode};
 use protocol::room::RoomName;
 use protocol::server::{failure, success, ServerFrame};
-use ractor::ActorRef;
 use serde_json::value::RawValue;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -194,7 +193,7 @@ impl Conn {
 
     async fn call_join(
         &self,
-        room_ref: &ActorRef<RoomMessage>,
+        room_ref: &RoomRef,
         since: Option<Since>,
         last: Option<u32>,
     ) -> Result<JoinReply, wire::RoomCallError> {
@@ -233,8 +232,15 @@ impl Conn {
             let msg = format!("not allowed to join `{room}`");
             return self.reject(id, ErrorCode::Forbidden, &msg, None).await;
         }
-        // A join of a room that exists nowhere creates it: at most so many per second.
-        if directory::find(&room).is_none() {
+        // A join of a room that runs nowhere creates it: at most so many per second.
+        let existing = match directory::find_local(&room) {
+            Some(r) => Some(r),
+            None => directory::locate(&self.ctx.placement, &room)
+                .await
+                .ok()
+                .flatten(),
+        };
+        if existing.is_none() {
             if let Err(wait_ms) = self.take_room_create() {
                 let l = &self.ctx.config.limits;
                 let msg = format!(
@@ -254,8 +260,13 @@ impl Conn {
         });
         // A room that stopped between lookup and join is looked up (re-created) once more.
         let mut outcome = None;
+        let mut found = existing;
         for _ in 0..2 {
-            let room_ref = match directory::lookup(&self.ctx.placement, &room).await {
+            let looked_up = match found.take() {
+                Some(r) => Ok(r),
+                None => directory::lookup(&self.ctx.placement, &room).await,
+            };
+            let room_ref = match looked_up {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(client = %self.handle.info.client, room = %room, error = %e, "room lookup failed");
@@ -310,6 +321,7 @@ impl Conn {
             Joined {
                 room_ref,
                 prev: None,
+                at: std::time::Instant::now(),
             },
         );
         // From here on live messages above `o.seq` may be written by the pump too; the reply,
@@ -345,9 +357,11 @@ impl Conn {
     pub(super) async fn rejoin(&mut self, r: crate::outbound::Rehome) -> Result<(), Exit> {
         let (old_epoch, old_seq, prev) =
             match (self.joined.get(&r.room), self.local.cursor(&r.room)) {
-                // Not a member any more, or already joined there.
+                // Not a member any more, or already joined there since the owner was lost.
                 (None, _) | (_, None) => return Ok(()),
-                (Some(j), _) if j.room_ref.get_id() == r.owner.get_id() => return Ok(()),
+                (Some(j), _) if j.room_ref.same(&r.owner) && r.lost_at.is_none_or(|t| j.at > t) => {
+                    return Ok(())
+                }
                 (Some(j), Some(c)) => (c.epoch, c.delivered, j.prev.clone()),
             };
         // Resume from where this connection is: a room restored from its replica has the same
@@ -398,6 +412,7 @@ impl Conn {
                 }
                 if let Some(j) = self.joined.get_mut(&r.room) {
                     j.room_ref = r.owner.clone();
+                    j.at = std::time::Instant::now();
                     let mut cursors = self.local.cursors.borrow_mut();
                     if let Some(c) = cursors.get_mut(&r.room) {
                         if c.epoch == o.epoch {
@@ -463,7 +478,7 @@ impl Conn {
         self.ok(id, &result).await
     }
 
-    fn joined_ref(&self, room: &RoomName) -> Option<ActorRef<RoomMessage>> {
+    fn joined_ref(&self, room: &RoomName) -> Option<RoomRef> {
         self.joined.get(room).map(|j| j.room_ref.clone())
     }
 

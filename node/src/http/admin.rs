@@ -17,7 +17,9 @@ use crate::hub::HubMessage;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
 use crate::rate_limit::Limits;
+use crate::room::listing::{self, RoomListQuery};
 use crate::room::wire::{self, RoomInfo};
+use crate::room_host::RoomHostMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::codes::ErrorCode;
 use protocol::room::RoomName;
@@ -73,7 +75,7 @@ struct ListQuery {
     q: Option<String>,
     node: Option<String>,
     room: Option<String>,
-    /// Sort column (`CLIENT_SORTS` / `ROOM_SORTS`); numeric columns sort largest first.
+    /// Sort column (`CLIENT_SORTS` / `listing::SORTS`); numeric columns sort largest first.
     sort: Option<String>,
 }
 
@@ -87,8 +89,8 @@ const CLIENT_SORTS: [&str; 7] = [
     "queue_bytes",
     "connected_at",
 ];
-/// `sort` values of `/rooms`; the first is the default.
-const ROOM_SORTS: [&str; 4] = ["name", "members", "msgs_per_s", "owner"];
+/// How long a node's page of rooms may take (each node asks each of its rooms).
+const PEER_MS: u64 = 10_000;
 
 /// The requested sort column, checked against `allowed`.
 fn sort_column(q: &ListQuery, allowed: &[&'static str]) -> Result<&'static str, ApiError> {
@@ -101,55 +103,6 @@ fn sort_column(q: &ListQuery, allowed: &[&'static str]) -> Result<&'static str, 
             allowed.join(", ")
         ))
     })
-}
-
-/// A cursor key part for a numeric column sorted largest first.
-fn desc(v: u64) -> String {
-    format!("{:020}", u64::MAX - v)
-}
-
-/// Sorts `items` by their cursor key (the sort column, then a unique tie-breaker) and pages.
-fn sorted_page<T: serde::Serialize>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    q: &ListQuery,
-) -> serde_json::Value {
-    let mut keyed: Vec<(String, T)> = items.into_iter().map(|i| (key(&i), i)).collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut body = page(keyed, |(k, _)| k.clone(), q);
-    if let Some(items) = body["items"].as_array_mut() {
-        for i in items.iter_mut() {
-            *i = i[1].take();
-        }
-    }
-    body
-}
-
-/// Renames a key of a JSON object.
-fn rename(v: &mut serde_json::Value, from: &str, to: &str) {
-    if let Some(obj) = v.as_object_mut() {
-        if let Some(x) = obj.remove(from) {
-            obj.insert(to.to_owned(), x);
-        }
-    }
-}
-
-fn page<T: serde::Serialize>(
-    items: Vec<T>,
-    key: impl Fn(&T) -> String,
-    q: &ListQuery,
-) -> serde_json::Value {
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
-    let total = items.len();
-    let start = q
-        .cursor
-        .as_ref()
-        .map_or(0, |c| items.partition_point(|i| key(i) <= *c));
-    let slice: Vec<&T> = items.iter().skip(start).take(limit).collect();
-    let next = (start + slice.len() < total)
-        .then(|| slice.last().map(|i| key(i)))
-        .flatten();
-    json!({ "items": slice, "total": total, "next_cursor": next })
 }
 
 async fn stats(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpResponse, ApiError> {
@@ -216,9 +169,9 @@ async fn clients(
         None => None,
         Some(room) => {
             let room = super::error::room_name(room)?;
-            let members = match crate::directory::find(&room) {
-                Some(r) => wire::presence(&r).await.unwrap_or_default(),
-                None => Vec::new(),
+            let members = match crate::directory::locate(&ctx.placement, &room).await {
+                Ok(Some(r)) => wire::presence(&r).await.unwrap_or_default(),
+                _ => Vec::new(),
             };
             Some(members.into_iter().map(|m| m.client).collect())
         }
@@ -400,46 +353,51 @@ async fn set_limits(
     Ok(n)
 }
 
-/// How many rooms are asked for their info at once.
-const ROOM_INFO_CONCURRENCY: usize = 64;
-
-/// The info of every live room whose name contains `q`, asked of the rooms concurrently; rooms
-/// that did not answer are counted by their owner node, which is returned as missing.
-async fn room_infos(q: Option<&str>) -> (Vec<RoomInfo>, Vec<String>) {
-    use futures_util::StreamExt;
-    let rooms: Vec<ractor::ActorRef<crate::room::RoomMessage>> = ractor::pg::which_groups()
+/// One page of rooms from every live node (each lists the rooms running on it, sorted and cut
+/// to the page), merged: the page, the total, the next cursor, and the nodes that did not
+/// answer.
+async fn room_page(ctx: &NodeCtx, query: RoomListQuery) -> serde_json::Value {
+    let limit = query.limit.max(1);
+    let sort = query.sort.clone();
+    let asks = crate::directory::hosts(&ctx.placement)
         .into_iter()
-        .filter_map(|g| {
-            let name = g.strip_prefix("room:")?;
-            if q.is_some_and(|q| !name.contains(q)) {
-                return None;
+        .map(|(node, host)| {
+            let query = query.clone();
+            async move {
+                let page = match host {
+                    Some(h) => ractor::call_t!(h, RoomHostMessage::List, PEER_MS, query).ok(),
+                    None => None,
+                };
+                (node, page)
             }
-            crate::directory::find(&RoomName::parse(name).ok()?)
-        })
-        .collect();
-    let answers: Vec<(Option<RoomInfo>, Option<String>)> = futures_util::stream::iter(rooms)
-        .map(|r| async move {
-            match wire::info(&r).await {
-                Ok(info) => (Some(info), None),
-                Err(_) => {
-                    let owner = r
-                        .get_name()
-                        .as_deref()
-                        .and_then(crate::directory::parse_room_actor)
-                        .map(|(_, node)| node.to_owned());
-                    (None, owner)
-                }
-            }
-        })
-        .buffer_unordered(ROOM_INFO_CONCURRENCY)
-        .collect()
-        .await;
-    let mut missing: Vec<String> = answers.iter().filter_map(|(_, m)| m.clone()).collect();
+        });
+    let mut missing = Vec::new();
+    let (mut total, mut remaining) = (0, 0);
+    let mut keyed: Vec<(String, RoomInfo)> = Vec::new();
+    for (node, page) in futures_util::future::join_all(asks).await {
+        let Some(page) = page else {
+            missing.push(node);
+            continue;
+        };
+        total += page.total;
+        remaining += page.remaining;
+        keyed.extend(
+            page.rooms
+                .into_iter()
+                .map(|r| (listing::sort_key(&r, &sort), r)),
+        );
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.truncate(limit);
+    let next = (remaining > keyed.len())
+        .then(|| keyed.last().map(|(k, _)| k.clone()))
+        .flatten();
     missing.sort();
-    missing.dedup();
-    let mut out: Vec<RoomInfo> = answers.into_iter().filter_map(|(i, _)| i).collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    (out, missing)
+    let rooms: Vec<RoomInfo> = keyed.into_iter().map(|(_, r)| r).collect();
+    json!({
+        "rooms": rooms, "total": total, "next_cursor": next,
+        "partial": !missing.is_empty(), "missing": missing
+    })
 }
 
 async fn rooms(
@@ -448,23 +406,15 @@ async fn rooms(
     ctx: web::Data<NodeCtx>,
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
-    let sort = sort_column(&q, &ROOM_SORTS)?;
-    let (mut list, missing) = room_infos(q.q.as_deref().filter(|s| !s.is_empty())).await;
-    if let Some(n) = q.node.as_deref() {
-        list.retain(|r| r.owner == n || r.nodes.iter().any(|x| x == n));
-    }
-    let key = |r: &RoomInfo| match sort {
-        "members" => format!("{}#{}", desc(r.members as u64), r.name),
-        // Rates are whole or tenths of messages per second.
-        "msgs_per_s" => format!("{}#{}", desc((r.msgs_per_s * 1000.0) as u64), r.name),
-        "owner" => format!("{}#{}", r.owner, r.name),
-        _ => r.name.clone(),
+    let sort = sort_column(&q, &listing::SORTS)?;
+    let query = RoomListQuery {
+        q: q.q.clone().filter(|s| !s.is_empty()),
+        node: q.node.clone(),
+        sort: sort.to_owned(),
+        after: q.cursor.clone(),
+        limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
     };
-    let mut body = sorted_page(list, key, &q);
-    rename(&mut body, "items", "rooms");
-    body["partial"] = (!missing.is_empty()).into();
-    body["missing"] = json!(missing);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(room_page(&ctx, query).await))
 }
 
 /// `GET /admin/v1/events`: a WebSocket of this node's event log (one JSON object per text
@@ -578,7 +528,7 @@ async fn migrate(
             active.join(", ")
         )));
     }
-    let Some(r) = crate::directory::find(&room) else {
+    let Some(r) = running(&ctx, &room).await? else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("room `{room}` does not exist"),
@@ -600,6 +550,13 @@ async fn migrate(
     })))
 }
 
+/// The room's instance if it runs anywhere (never creates it).
+async fn running(ctx: &NodeCtx, room: &RoomName) -> Result<Option<crate::room::RoomRef>, ApiError> {
+    crate::directory::locate(&ctx.placement, room)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))
+}
+
 async fn room(
     req: HttpRequest,
     path: web::Path<String>,
@@ -608,7 +565,7 @@ async fn room(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
     let room = super::error::room_name(&path)?;
-    let Some(r) = crate::directory::find(&room) else {
+    let Some(r) = running(&ctx, &room).await? else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("room `{room}` does not exist"),
@@ -632,19 +589,17 @@ async fn room(
     body["members"] = json!(members);
     body["members_total"] = json!(total);
     body["next_cursor"] = json!(next);
-    // Every live instance of the room this node can see, by node: one, except for a moment
-    // during a migration or after a partition healed (the rival yields within ~2 s).
-    let mut instances: Vec<serde_json::Value> =
-        ractor::pg::get_members(&crate::directory::group_of(&room))
-            .into_iter()
-            .filter(crate::directory::is_live)
-            .filter_map(|c| {
-                let name = c.get_name()?;
-                let (epoch, node) = crate::directory::parse_room_actor(&name)?;
-                Some(serde_json::json!({"node": node, "epoch": epoch}))
-            })
-            .collect();
-    instances.sort_by_key(|v| v["node"].to_string());
+    // Every live instance of the room, by node (each live node says what runs on it): one,
+    // except for a moment during a migration or after a partition healed (the rival yields
+    // within ~2 s).
+    let (found, _missing) = crate::directory::instances_everywhere(&ctx.placement, &room).await;
+    let instances: Vec<serde_json::Value> = found
+        .iter()
+        .filter_map(|a| {
+            let (epoch, node) = crate::directory::parse_room_actor(&a.name)?;
+            Some(serde_json::json!({"node": node, "epoch": epoch}))
+        })
+        .collect();
     body["instances"] = serde_json::Value::Array(instances);
     Ok(HttpResponse::Ok().json(body))
 }

@@ -10,7 +10,7 @@ use crate::directory;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
 use crate::room::wire::{self, Publisher};
-use crate::room::RoomMessage;
+use crate::room::RoomRef;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::client::Since;
 use protocol::client::{PRESENCE_MAX_LIMIT, PRESENCE_REPLY_BYTES};
@@ -72,10 +72,7 @@ fn body_limit(ctx: &NodeCtx) -> usize {
         + 1024
 }
 
-async fn room_ref(
-    ctx: &NodeCtx,
-    room: &RoomName,
-) -> Result<ractor::ActorRef<RoomMessage>, ApiError> {
+async fn room_ref(ctx: &NodeCtx, room: &RoomName) -> Result<RoomRef, ApiError> {
     directory::lookup(&ctx.placement, room)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))
@@ -179,7 +176,7 @@ async fn presence(
     if q.limit == Some(0) {
         return Err(ApiError::bad_request("`limit` must be at least 1"));
     }
-    let Some(r) = directory::find(&room) else {
+    let Some(r) = running(&ctx, &room).await? else {
         return Ok(HttpResponse::Ok().json(json!({ "members": [], "count": 0, "next": null })));
     };
     let limit = q
@@ -199,6 +196,13 @@ async fn presence(
         .body(body))
 }
 
+/// The room's instance if it runs anywhere (never creates it).
+async fn running(ctx: &NodeCtx, room: &RoomName) -> Result<Option<RoomRef>, ApiError> {
+    directory::locate(&ctx.placement, room)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))
+}
+
 async fn history(
     req: HttpRequest,
     path: web::Path<String>,
@@ -207,7 +211,7 @@ async fn history(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx, "history")?;
     let room = super::error::room_name(&path)?;
-    let Some(r) = directory::find(&room) else {
+    let Some(r) = running(&ctx, &room).await? else {
         // No live room: no epoch and nothing in history.
         return Ok(HttpResponse::Ok().json(json!({
             "epoch": null, "seq": 0, "recovered": false, "messages": []
@@ -265,7 +269,7 @@ async fn get_snapshot(
             format!("room `{room}` has no snapshot"),
         )
     };
-    let Some(r) = directory::find(&room) else {
+    let Some(r) = running(&ctx, &room).await? else {
         return Err(missing());
     };
     let res = wire::get_snapshot(&r).await.map_err(|e| match e {

@@ -23,6 +23,15 @@ pub fn name_of(node: &str) -> String {
     format!("{GROUP}:{node}")
 }
 
+/// The ingress of every other node that is reachable.
+pub fn remote_all() -> Vec<ActorRef<IngressMessage>> {
+    ractor::pg::get_members(&GROUP.to_owned())
+        .into_iter()
+        .filter(|c| !c.get_id().is_local() && crate::room::address::is_live(c))
+        .map(ActorRef::from)
+        .collect()
+}
+
 /// A delivery in transit: shared locally, binary on the wire.
 #[derive(Debug, Clone)]
 pub struct SharedDelivery(pub Arc<Delivery>);

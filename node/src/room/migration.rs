@@ -82,6 +82,9 @@ pub struct AdoptChunk {
 pub struct AdoptReply {
     /// Why the move failed.
     pub error: Option<String>,
+    /// Once the last chunk started the room: its actor name on the adopting node.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 impl BytesConvertable for AdoptChunk {

@@ -1,5 +1,8 @@
 //! The room's messages and their payloads, encodable for other nodes: a room is owned by one
-//! node and reached from every node, so every variant is remotely usable (`RactorClusterMessage`).
+//! node and reached from every node, so every variant can cross the cluster link
+//! (`RactorClusterMessage`). A room actor itself is *not* remotely usable (its inbox type,
+//! [`RoomInbox`], says so): no peer holds a proxy of it. A message for a room on another node
+//! goes through that node's gateway ([`super::gateway`]) inside a [`super::RoomRef`].
 //! Local callers pass the values as they are (no encoding); only a call that crosses nodes is
 //! encoded, as one JSON payload per variant (fields may be added with `#[serde(default)]`;
 //! variants are never renamed: see ARCHITECTURE.md, "Compatibility").
@@ -7,10 +10,12 @@
 //! The typed helpers at the bottom ([`join`], [`publish`], …) are how the rest of the node talks
 //! to a room, so no caller builds these messages by hand.
 
+use super::address::RoomRef;
 use crate::outbound::Delivery;
 use protocol::client::Since;
 use protocol::room::RoomName;
-use ractor::{ActorRef, BytesConvertable, RpcReplyPort};
+use ractor::message::{BoxedDowncastErr, SerializedMessage};
+use ractor::{BytesConvertable, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -291,9 +296,58 @@ pub enum RoomMessage {
     /// Move the room to another node (admin `migrate`, drain).
     #[rpc]
     Migrate(MigrateRequest, RpcReplyPort<MigrateReply>),
+    /// From the room's home node: another instance of this room, with another epoch, is live
+    /// (after a partition healed); the one named `winner` keeps the room.
+    Rival(RivalNote),
+}
+
+/// Where one room instance runs: its node and its actor name (which carries its epoch, see
+/// [`crate::directory::room_actor_name`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomAt {
+    /// Room name.
+    pub room: String,
+    /// The node it runs on.
+    pub node: String,
+    /// Its actor name there.
+    pub name: String,
+}
+
+/// Two live instances of one room: the one that keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RivalNote {
+    /// The instance that keeps the room.
+    pub winner: RoomAt,
+}
+
+/// What a room actor takes: a [`RoomMessage`], from this node (as it is) or from another node
+/// through the gateway (decoded here, in the room's own task). Unlike [`RoomMessage`] it is not
+/// serializable, so ractor_cluster never advertises a room actor to its peers: a room costs a
+/// node nothing unless the node owns it, keeps its replica or holds its members.
+pub struct RoomInbox(pub RoomMessage);
+
+impl ractor::Message for RoomInbox {
+    fn deserialize(bytes: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
+        <RoomMessage as ractor::Message>::deserialize(bytes).map(RoomInbox)
+    }
 }
 
 // === encodings ===
+
+/// Decodes a room payload from a peer. The empty payload is the gateway's answer to a call for
+/// a room that is no longer on its node: it unwinds without the panic hook (nothing logged),
+/// and the cluster library, which decodes replies under `catch_unwind`, drops the caller's reply
+/// port, so the call fails at once instead of timing out. Any other payload that does not decode
+/// panics the same way with a message (a bug or a peer of another build).
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> T {
+    if bytes.is_empty() {
+        std::panic::resume_unwind(Box::new("room gone"));
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => panic!("a {what} from a peer must decode: {e}"),
+    }
+}
 
 macro_rules! json_bytes {
     ($($t:ty),*) => {$(
@@ -302,9 +356,8 @@ macro_rules! json_bytes {
                 serde_json::to_vec(&self).expect("room payloads always encode")
             }
             fn from_bytes(bytes: Vec<u8>) -> Self {
-                // A payload that does not decode is dropped by ractor (it catches this panic);
-                // the caller's call times out.
-                serde_json::from_slice(&bytes).expect("a room payload from a peer must decode")
+                // A payload that does not decode is dropped by ractor (it catches this panic).
+                decode(&bytes, "room payload")
             }
         }
     )*};
@@ -324,7 +377,9 @@ json_bytes!(
     RoomInfo,
     Empty,
     MigrateRequest,
-    MigrateReply
+    MigrateReply,
+    RivalNote,
+    RoomAt
 );
 
 /// One delivery as carried inside JSON payloads.
@@ -385,8 +440,7 @@ impl BytesConvertable for JoinReply {
         serde_json::to_vec(&j).expect("join replies always encode")
     }
     fn from_bytes(bytes: Vec<u8>) -> Self {
-        let j: JoinReplyJson =
-            serde_json::from_slice(&bytes).expect("a join reply from a peer must decode");
+        let j: JoinReplyJson = decode(&bytes, "join reply");
         Self {
             error: j.error,
             seq: j.seq,
@@ -419,8 +473,7 @@ impl BytesConvertable for HistoryPage {
         serde_json::to_vec(&j).expect("history pages always encode")
     }
     fn from_bytes(bytes: Vec<u8>) -> Self {
-        let j: HistoryPageJson =
-            serde_json::from_slice(&bytes).expect("a history page from a peer must decode");
+        let j: HistoryPageJson = decode(&bytes, "history page");
         Self {
             epoch: Arc::from(j.epoch),
             seq: j.seq,
@@ -443,24 +496,17 @@ pub enum RoomCallError {
     Refused(String),
 }
 
-fn unavailable<E: std::fmt::Display>(e: E) -> RoomCallError {
-    RoomCallError::Unavailable(e.to_string())
-}
-
 /// How long a call may wait for its room, milliseconds.
 pub const CALL_MS: u64 = 5_000;
 
 /// Joins `room` (the caller subscribed at its relay first).
-pub async fn join(
-    room: &ActorRef<RoomMessage>,
-    mut req: JoinRequest,
-) -> Result<JoinReply, RoomCallError> {
-    let remote = !room.get_id().is_local();
+pub async fn join(room: &RoomRef, mut req: JoinRequest) -> Result<JoinReply, RoomCallError> {
+    let remote = !room.is_local();
     if remote {
         req.replay_bytes = Some(LINK_PAGE_BYTES as u64);
     }
     let recovering = req.since.is_some();
-    let mut r = ractor::call_t!(room, RoomMessage::Join, CALL_MS, req).map_err(unavailable)?;
+    let mut r = room.call(|p| RoomMessage::Join(req, p), CALL_MS).await?;
     if let Some(e) = r.error.take() {
         return Err(RoomCallError::Refused(e));
     }
@@ -491,7 +537,7 @@ pub const LINK_PAGE_BYTES: usize = 512 * 1024;
 /// `count` of them and `bytes` of frames; true when that is all of them, false when it stops
 /// early: history no longer holds the next one, the room changed epoch or did not answer.
 async fn read_on(
-    room: &ActorRef<RoomMessage>,
+    room: &RoomRef,
     mut since: Since,
     until: u64,
     count: usize,
@@ -505,7 +551,7 @@ async fn read_on(
             limit: (until - since.seq).min((count - out.len()) as u64),
             max_bytes: Some(LINK_PAGE_BYTES as u64),
         };
-        let Ok(page) = ractor::call_t!(room, RoomMessage::History, CALL_MS, req) else {
+        let Ok(page) = room.call(|p| RoomMessage::History(req, p), CALL_MS).await else {
             return (out, false);
         };
         let contiguous = *page.epoch == *since.epoch
@@ -532,8 +578,8 @@ async fn read_on(
 }
 
 /// Leaves `room` (fire and forget).
-pub fn leave(room: &ActorRef<RoomMessage>, client: &str, node: &str) {
-    let _ = room.cast(RoomMessage::Leave(LeaveRequest {
+pub fn leave(room: &RoomRef, client: &str, node: &str) {
+    let _ = room.send(RoomMessage::Leave(LeaveRequest {
         client: client.to_owned(),
         node: node.to_owned(),
     }));
@@ -541,58 +587,42 @@ pub fn leave(room: &ActorRef<RoomMessage>, client: &str, node: &str) {
 
 /// Publishes into `room`.
 pub async fn publish(
-    room: &ActorRef<RoomMessage>,
+    room: &RoomRef,
     from: Publisher,
     data: Box<RawValue>,
 ) -> Result<Published, RoomCallError> {
-    ractor::call_t!(
-        room,
-        RoomMessage::Publish,
+    room.call(
+        |p| RoomMessage::Publish(PublishRequest { from, data }, p),
         CALL_MS,
-        PublishRequest { from, data }
     )
-    .map_err(unavailable)
+    .await
 }
 
 /// Sends a publish now (so publishes from one connection reach the room in the order they were
 /// sent) and returns the wait for its answer, which the caller may hold while it goes on.
 pub fn publish_started(
-    room: &ActorRef<RoomMessage>,
+    room: &RoomRef,
     from: Publisher,
     data: Box<RawValue>,
 ) -> impl std::future::Future<Output = Result<Published, RoomCallError>> + 'static {
-    let (tx, rx) = ractor::concurrency::oneshot();
-    let sent = room
-        .cast(RoomMessage::Publish(
-            PublishRequest { from, data },
-            tx.into(),
-        ))
-        .map_err(unavailable);
-    async move {
-        sent?;
-        match tokio::time::timeout(std::time::Duration::from_millis(CALL_MS), rx).await {
-            Ok(Ok(p)) => Ok(p),
-            Ok(Err(e)) => Err(unavailable(e)),
-            Err(_) => Err(RoomCallError::Unavailable(
-                "the room did not answer in time".into(),
-            )),
-        }
-    }
+    room.call_started(
+        |p| RoomMessage::Publish(PublishRequest { from, data }, p),
+        CALL_MS,
+    )
 }
 
 /// Members of `room`, read page by page (each page one bounded message across the link); a
 /// client's `presence` gets one page at a time instead ([`presence_page`]).
-pub async fn presence(room: &ActorRef<RoomMessage>) -> Result<Vec<PresenceEntry>, RoomCallError> {
+pub async fn presence(room: &RoomRef) -> Result<Vec<PresenceEntry>, RoomCallError> {
     let mut members = Vec::new();
     let mut after = None;
     loop {
-        let page = ractor::call_t!(
-            room,
-            RoomMessage::Presence,
-            CALL_MS,
-            PresencePage { after, limit: None }
-        )
-        .map_err(unavailable)?;
+        let page = room
+            .call(
+                |p| RoomMessage::Presence(PresencePage { after, limit: None }, p),
+                CALL_MS,
+            )
+            .await?;
         members.extend(page.members);
         match page.next {
             Some(next) => after = Some(next),
@@ -608,7 +638,7 @@ pub async fn presence(room: &ActorRef<RoomMessage>) -> Result<Vec<PresenceEntry>
 /// cursor to ask again with (the last client id taken) when more members follow, `None` when
 /// the page reached the end of the list.
 pub async fn presence_page(
-    room: &ActorRef<RoomMessage>,
+    room: &RoomRef,
     after: Option<String>,
     limit: usize,
     mut take: impl FnMut(&PresenceEntry) -> bool,
@@ -617,16 +647,13 @@ pub async fn presence_page(
     let mut taken = 0;
     let mut last: Option<String> = None;
     loop {
-        let page = ractor::call_t!(
-            room,
-            RoomMessage::Presence,
-            CALL_MS,
-            PresencePage {
-                after: cursor.clone(),
-                limit: u32::try_from(limit - taken).ok(),
-            }
-        )
-        .map_err(unavailable)?;
+        let req = PresencePage {
+            after: cursor.clone(),
+            limit: u32::try_from(limit - taken).ok(),
+        };
+        let page = room
+            .call(|p| RoomMessage::Presence(req, p), CALL_MS)
+            .await?;
         // A room that does not read `after` (a node of an older version) lists from the start:
         // what the client already has is skipped here.
         let fresh = page
@@ -658,7 +685,7 @@ pub async fn presence_page(
 /// (escapes, commas and brackets included; at least one entry when any remain). Answers the
 /// array, how many it holds and the cursor of the next page (see [`presence_page`]).
 pub async fn presence_json(
-    room: &ActorRef<RoomMessage>,
+    room: &RoomRef,
     after: Option<String>,
     limit: usize,
     max_bytes: usize,
@@ -698,18 +725,17 @@ pub async fn presence_json(
 
 /// History of `room`.
 pub async fn history(
-    room: &ActorRef<RoomMessage>,
+    room: &RoomRef,
     since: Option<Since>,
     limit: usize,
 ) -> Result<HistoryPage, RoomCallError> {
-    let remote = !room.get_id().is_local();
+    let remote = !room.is_local();
     let req = HistoryRequest {
         since,
         limit: limit as u64,
         max_bytes: remote.then_some(LINK_PAGE_BYTES as u64),
     };
-    let mut page =
-        ractor::call_t!(room, RoomMessage::History, CALL_MS, req).map_err(unavailable)?;
+    let mut page = room.call(|p| RoomMessage::History(req, p), CALL_MS).await?;
     if !remote {
         return Ok(page);
     }
@@ -731,17 +757,13 @@ pub async fn history(
 }
 
 /// Stores a snapshot; answers its seq.
-pub async fn set_snapshot(
-    room: &ActorRef<RoomMessage>,
-    data: Box<RawValue>,
-) -> Result<u64, RoomCallError> {
-    let r = ractor::call_t!(
-        room,
-        RoomMessage::SetSnapshot,
-        CALL_MS,
-        SnapshotPut { data }
-    )
-    .map_err(unavailable)?;
+pub async fn set_snapshot(room: &RoomRef, data: Box<RawValue>) -> Result<u64, RoomCallError> {
+    let r = room
+        .call(
+            |p| RoomMessage::SetSnapshot(SnapshotPut { data }, p),
+            CALL_MS,
+        )
+        .await?;
     match (r.seq, r.error) {
         (Some(seq), _) => Ok(seq),
         (None, e) => Err(RoomCallError::Refused(e.unwrap_or_default())),
@@ -750,10 +772,11 @@ pub async fn set_snapshot(
 
 /// Reads the snapshot: (seq, epoch, data).
 pub async fn get_snapshot(
-    room: &ActorRef<RoomMessage>,
+    room: &RoomRef,
 ) -> Result<Option<(u64, String, Box<RawValue>)>, RoomCallError> {
-    let r =
-        ractor::call_t!(room, RoomMessage::GetSnapshot, CALL_MS, Empty {}).map_err(unavailable)?;
+    let r = room
+        .call(|p| RoomMessage::GetSnapshot(Empty {}, p), CALL_MS)
+        .await?;
     match r.error {
         Some(e) => Err(RoomCallError::Refused(e)),
         None => Ok(r.snapshot),
@@ -761,12 +784,9 @@ pub async fn get_snapshot(
 }
 
 /// Moves `room` to node `to`; the call waits for the handoff (up to a minute for large rooms).
-pub async fn migrate(
-    room: &ActorRef<RoomMessage>,
-    to: &str,
-) -> Result<MigrateReply, RoomCallError> {
+pub async fn migrate(room: &RoomRef, to: &str) -> Result<MigrateReply, RoomCallError> {
     let req = MigrateRequest { to: to.to_owned() };
-    let r = ractor::call_t!(room, RoomMessage::Migrate, 60_000, req).map_err(unavailable)?;
+    let r = room.call(|p| RoomMessage::Migrate(req, p), 60_000).await?;
     match &r.error {
         Some(e) => Err(RoomCallError::Refused(e.clone())),
         None => Ok(r),
@@ -774,8 +794,8 @@ pub async fn migrate(
 }
 
 /// Admin summary of `room`.
-pub async fn info(room: &ActorRef<RoomMessage>) -> Result<RoomInfo, RoomCallError> {
-    ractor::call_t!(room, RoomMessage::Info, CALL_MS, Empty {}).map_err(unavailable)
+pub async fn info(room: &RoomRef) -> Result<RoomInfo, RoomCallError> {
+    room.call(|p| RoomMessage::Info(Empty {}, p), CALL_MS).await
 }
 
 #[cfg(test)]

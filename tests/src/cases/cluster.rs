@@ -278,12 +278,13 @@ async fn a_peer_with_the_wrong_cookie_is_refused_with_a_clear_log_line() {
 
 #[tokio::test]
 async fn a_peer_speaking_another_cluster_protocol_version_is_refused_with_a_clear_log_line() {
+    // This build speaks 2; the other node rehearses a newer version (3).
     let m = plan(2);
     let old = builder(&m[0], &[], COOKIE, "").start();
     let new = builder(&m[1], &[m[0].cluster_port], COOKIE, "")
-        .env("GATEHOUSE_CLUSTER_PROTOCOL_VERSION", "2")
+        .env("GATEHOUSE_CLUSTER_PROTOCOL_VERSION", "3")
         .start();
-    for (node, theirs) in [(&old, "2"), (&new, "1")] {
+    for (node, theirs) in [(&old, "3"), (&new, "2")] {
         crate::wait::until(
             "the refusal in the log",
             Duration::from_secs(10),

@@ -367,17 +367,13 @@ async fn a_partition_keeps_both_sides_serving_and_heals_to_one_owner_per_room() 
         "one owner per room {} ms after the heal: {owners_after:?}",
         healed.elapsed().as_millis()
     );
+    // (That no two owners assigned seqs under one epoch is checked per subscriber below: never a
+    // duplicate (epoch, seq).)
     let mut yielded = 0.0;
     for n in &nodes {
         yielded += n
             .metric(r#"gatehouse_room_conflicts_total{reason="yielded"}"#)
             .await;
-        assert_eq!(
-            n.metric(r#"gatehouse_room_conflicts_total{reason="same_epoch"}"#)
-                .await,
-            0.0,
-            "two owners assigned seqs under one epoch"
-        );
     }
     eprintln!("rival owners that yielded after the heal: {yielded}");
 

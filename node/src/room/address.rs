@@ -1,0 +1,173 @@
+//! A handle on one room instance: the room actor itself when it runs on this node, or its
+//! actor name and the gateway of the node it runs on ([`super::gateway`]). Everything that
+//! talks to a room holds one of these; nothing holds a cluster proxy of a room actor (there are
+//! none: room actors are not remotely usable).
+//!
+//! Owns nothing but the handle; it never looks a room up (that is [`crate::directory`]'s job).
+
+use super::gateway::{self, GatewayMessage};
+use super::wire::{RoomAt, RoomCallError, RoomInbox, RoomMessage};
+use ractor::{ActorCell, ActorRef, ActorStatus, RpcReplyPort};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One room instance, on this node or another.
+#[derive(Clone)]
+pub struct RoomRef {
+    /// The instance's actor name (unique: room, epoch, node and a random tag).
+    name: Arc<str>,
+    to: To,
+}
+
+#[derive(Clone)]
+enum To {
+    /// The actor, on this node.
+    Local(ActorRef<RoomInbox>),
+    /// The gateway of the node it runs on.
+    Remote(ActorRef<GatewayMessage>),
+}
+
+impl std::fmt::Debug for RoomRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Whether an actor counts as live: starting (just spawned, not yet running its first message)
+/// or running. Counting a starting room as absent would let concurrent joins create a second
+/// owner.
+pub fn is_live(c: &ActorCell) -> bool {
+    !matches!(c.get_status(), ActorStatus::Stopping | ActorStatus::Stopped)
+}
+
+impl RoomRef {
+    /// A room actor on this node.
+    pub fn local(actor: ActorRef<RoomInbox>) -> Self {
+        let name = actor.get_name().unwrap_or_default();
+        Self {
+            name: Arc::from(name),
+            to: To::Local(actor),
+        }
+    }
+
+    /// The live room actor named `name` on this node, if there is one.
+    pub fn local_named(name: &str) -> Option<Self> {
+        let cell = ractor::registry::where_is(name).filter(is_live)?;
+        crate::directory::parse_room_actor(name)?;
+        Some(Self {
+            name: Arc::from(name),
+            to: To::Local(ActorRef::from(cell)),
+        })
+    }
+
+    /// The instance `at` names: on this node (`me`) the actor itself, if it runs; elsewhere
+    /// through that node's gateway, if the node is reachable.
+    pub fn resolve(at: &RoomAt, me: &str) -> Option<Self> {
+        if at.node == me {
+            return Self::local_named(&at.name);
+        }
+        Some(Self {
+            name: Arc::from(at.name.as_str()),
+            to: To::Remote(gateway::of(&at.node)?),
+        })
+    }
+
+    /// The instance's actor name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The node it runs on (read off its name).
+    pub fn node(&self) -> &str {
+        crate::directory::parse_room_actor(&self.name).map_or("", |(_, n)| n)
+    }
+
+    /// Its epoch (read off its name).
+    pub fn epoch(&self) -> &str {
+        crate::directory::parse_room_actor(&self.name).map_or("", |(e, _)| e)
+    }
+
+    /// Where it runs, for a message to another node.
+    pub fn at(&self, room: &str) -> RoomAt {
+        RoomAt {
+            room: room.to_owned(),
+            node: self.node().to_owned(),
+            name: self.name.to_string(),
+        }
+    }
+
+    /// Whether both name the same instance.
+    pub fn same(&self, other: &RoomRef) -> bool {
+        self.name == other.name
+    }
+
+    /// Whether the instance runs on this node.
+    pub fn is_local(&self) -> bool {
+        matches!(self.to, To::Local(_))
+    }
+
+    /// The local actor, when the instance runs here.
+    pub fn as_local(&self) -> Option<&ActorRef<RoomInbox>> {
+        match &self.to {
+            To::Local(a) => Some(a),
+            To::Remote(_) => None,
+        }
+    }
+
+    /// Whether it may still answer: a local actor that has not stopped, or a remote one whose
+    /// node's gateway is reachable (a room that stops on a live node tells its members' relays
+    /// itself; see [`crate::relay`]).
+    pub fn is_live(&self) -> bool {
+        match &self.to {
+            To::Local(a) => is_live(&a.get_cell()),
+            To::Remote(g) => is_live(&g.get_cell()),
+        }
+    }
+
+    /// Sends a message (a cast, or a call whose reply port it carries).
+    pub fn send(&self, msg: RoomMessage) -> Result<(), RoomCallError> {
+        let sent = match &self.to {
+            To::Local(a) => a.send_message(RoomInbox(msg)).map_err(|_| ()),
+            To::Remote(g) => g
+                .send_message(GatewayMessage::Room {
+                    target: self.name.clone(),
+                    msg,
+                })
+                .map_err(|_| ()),
+        };
+        sent.map_err(|()| RoomCallError::Unavailable(format!("room `{}` is gone", self.name)))
+    }
+
+    /// Sends a call now and returns the wait for its answer (at most `ms`): calls from one
+    /// caller reach the room in the order they were started.
+    pub fn call_started<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> RoomMessage,
+        ms: u64,
+    ) -> impl Future<Output = Result<T, RoomCallError>> + 'static {
+        let timeout = Duration::from_millis(ms);
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let sent = self.send(build(RpcReplyPort::from((tx, timeout))));
+        let name = self.name.clone();
+        async move {
+            sent?;
+            match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(_)) => Err(RoomCallError::Unavailable(format!("room `{name}` is gone"))),
+                Err(_) => Err(RoomCallError::Unavailable(format!(
+                    "room `{name}` did not answer in {ms} ms"
+                ))),
+            }
+        }
+    }
+
+    /// A call: sends it and waits for the answer (at most `ms`).
+    pub async fn call<T: Send + 'static>(
+        &self,
+        build: impl FnOnce(RpcReplyPort<T>) -> RoomMessage,
+        ms: u64,
+    ) -> Result<T, RoomCallError> {
+        self.call_started(build, ms).await
+    }
+}

@@ -1,0 +1,140 @@
+//! Listing rooms for the admin API: each node lists the rooms that run on it (asked through its
+//! room host), sorted and cut to one page, and the node that answers merges the pages. What
+//! crosses the link is at most one page per node, whatever the number of rooms.
+//!
+//! Owns the sort keys of `/admin/v1/rooms`; reads rooms only through [`super::wire::info`].
+
+use super::address::RoomRef;
+use super::wire::{self, RoomInfo};
+use ractor::BytesConvertable;
+use serde::{Deserialize, Serialize};
+
+/// `sort` values of `/admin/v1/rooms`; the first is the default. Numeric columns sort largest
+/// first.
+pub const SORTS: [&str; 4] = ["name", "members", "msgs_per_s", "owner"];
+
+/// How many rooms are asked for their info at once.
+const INFO_CONCURRENCY: usize = 64;
+
+/// One page of rooms to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoomListQuery {
+    /// Only rooms whose name contains this.
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Only rooms owned by this node or with members on it.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Sort column (one of [`SORTS`]).
+    #[serde(default)]
+    pub sort: String,
+    /// Only rooms whose sort key comes after this one.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// At most this many.
+    #[serde(default)]
+    pub limit: usize,
+}
+
+/// One node's page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoomListPage {
+    /// The page, in sort order.
+    pub rooms: Vec<RoomInfo>,
+    /// Rooms that match the filters (before the cursor too).
+    pub total: usize,
+    /// Rooms that match after the cursor (listed or not).
+    pub remaining: usize,
+}
+
+impl BytesConvertable for RoomListQuery {
+    fn into_bytes(self) -> Vec<u8> {
+        serde_json::to_vec(&self).unwrap_or_default()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    }
+}
+
+impl BytesConvertable for RoomListPage {
+    fn into_bytes(self) -> Vec<u8> {
+        serde_json::to_vec(&self).unwrap_or_default()
+    }
+    fn from_bytes(bytes: Vec<u8>) -> Self {
+        serde_json::from_slice(&bytes).unwrap_or_default()
+    }
+}
+
+fn desc(v: u64) -> String {
+    format!("{:020}", u64::MAX - v)
+}
+
+/// A room's cursor key for `sort`: the column, then the name (unique).
+pub fn sort_key(r: &RoomInfo, sort: &str) -> String {
+    match sort {
+        "members" => format!("{}#{}", desc(r.members as u64), r.name),
+        // Rates are whole or tenths of messages per second.
+        "msgs_per_s" => format!("{}#{}", desc((r.msgs_per_s * 1000.0) as u64), r.name),
+        "owner" => format!("{}#{}", r.owner, r.name),
+        _ => r.name.clone(),
+    }
+}
+
+/// The rooms running on this node.
+pub fn local_rooms() -> Vec<(String, RoomRef)> {
+    ractor::pg::which_groups()
+        .into_iter()
+        .filter_map(|g| {
+            let name = g.strip_prefix("room:")?.to_owned();
+            let actor = ractor::pg::get_local_members(&g)
+                .into_iter()
+                .find(super::address::is_live)?;
+            Some((name, RoomRef::local(ractor::ActorRef::from(actor))))
+        })
+        .collect()
+}
+
+/// This node's page: every local room that matches is asked for its info (rooms that do not
+/// answer are left out), sorted, cut after the cursor.
+pub async fn local_page(query: RoomListQuery) -> RoomListPage {
+    use futures_util::StreamExt;
+    let q = query.q.as_deref().filter(|q| !q.is_empty());
+    let rooms: Vec<RoomRef> = local_rooms()
+        .into_iter()
+        .filter(|(name, _)| q.is_none_or(|q| name.contains(q)))
+        .map(|(_, r)| r)
+        .collect();
+    let infos: Vec<RoomInfo> = futures_util::stream::iter(rooms)
+        .map(|r| async move { wire::info(&r).await.ok() })
+        .buffer_unordered(INFO_CONCURRENCY)
+        .filter_map(|i| async move { i })
+        .collect()
+        .await;
+    let mut keyed: Vec<(String, RoomInfo)> = infos
+        .into_iter()
+        .filter(|r| {
+            query
+                .node
+                .as_deref()
+                .is_none_or(|n| r.owner == n || r.nodes.iter().any(|x| x == n))
+        })
+        .map(|r| (sort_key(&r, &query.sort), r))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let total = keyed.len();
+    let start = query
+        .after
+        .as_ref()
+        .map_or(0, |c| keyed.partition_point(|(k, _)| k <= c));
+    let remaining = total - start;
+    RoomListPage {
+        rooms: keyed
+            .into_iter()
+            .skip(start)
+            .take(query.limit.max(1))
+            .map(|(_, r)| r)
+            .collect(),
+        total,
+        remaining,
+    }
+}
