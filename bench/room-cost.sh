@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What one room costs on each node of a 4-node cluster, by the node's role for that room (issue
 # #15): its owner, its backup (the node that keeps its replica), the node that holds its members,
-# and a node that is none of these ("uninvolved": today it still holds a proxy and a
-# process-group entry for the room).
+# and a node that is none of these ("uninvolved": it should hold nothing for the room; before
+# cluster protocol 2 it held a proxy and a process-group entry).
 #
 #   bench/room-cost.sh [run] [OUT.jsonl]   one run (configured by the environment below)
 #   bench/room-cost.sh suite [OUT.jsonl]   RUNS runs of each standard configuration, then the fit
@@ -37,8 +37,9 @@
 #   B  Δ = own·a + (not owner)·p + backup·b' + member·c'
 #   C  Δ = own·a + (not owner)·p + backup·b' + (member, not owner)·c'
 # (p: what every node but the owner pays; b', c': what a backup and a member node pay on top). A
-# counts a node's roles as if they added up; they do not (node-a holds the members of rooms it
-# owns or backs up: one proxy, not two), and C is the one that fits. It also prints the fit of
+# counts a node's roles as if they added up; they did not while every non-owner held a proxy per
+# room (node-a held the members of rooms it owned or backed up: one proxy, not two); C fits both
+# before and after. It also prints the fit of
 # each replicate (run k of every configuration) with their medians, the direct figure of every
 # node that had a single role for all rooms, and the idle baseline. Needs python3.
 #
