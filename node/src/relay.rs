@@ -165,8 +165,9 @@ async fn rehome(myself: ActorRef<RelayMessage>, placement: Placement, r: Rehomin
     let owner = loop {
         let found = directory::lookup(&placement, &room).await;
         match found {
-            Ok(r) if old.as_ref().is_some_and(|o| o.same(&r)) => {
+            Ok(r) if announced && old.as_ref().is_some_and(|o| o.same(&r)) => {
                 // The mover is still visible here; its successor's membership is on its way.
+                // (An owner that was lost and is found again is the owner: it is back.)
                 if tokio::time::Instant::now() >= deadline {
                     break None;
                 }
@@ -324,6 +325,7 @@ impl Actor for RelayActor {
                             epoch: e.clone(),
                             seq: 0,
                             lost_at: if moved { None } else { r.lost_at },
+                            attempt: 0,
                         };
                         let mut fan = Fanout::default();
                         for s in r.subs.values() {
