@@ -42,5 +42,7 @@ pub mod stats;
 pub mod telemetry;
 pub mod webhook;
 pub mod websocket;
+#[cfg(test)]
+mod wire_pins;
 
 pub use server::{run, StartError};
