@@ -57,73 +57,54 @@ pub enum GatewayMessage {
     },
 }
 
-/// Puts `target` in front of an encoded message's variant.
-fn address(target: &str, msg: SerializedMessage) -> Result<SerializedMessage, BoxedDowncastErr> {
+/// Rewrites an encoded message's variant with `f`, which may also take something out of it.
+fn map_variant<T>(
+    msg: SerializedMessage,
+    f: impl FnOnce(String) -> Result<(T, String), BoxedDowncastErr>,
+) -> Result<(T, SerializedMessage), BoxedDowncastErr> {
     Ok(match msg {
         SerializedMessage::Cast {
             variant,
             args,
             metadata,
-        } => SerializedMessage::Cast {
-            variant: format!("{target}{SEP}{variant}"),
-            args,
-            metadata,
-        },
+        } => {
+            let (out, variant) = f(variant)?;
+            let msg = SerializedMessage::Cast {
+                variant,
+                args,
+                metadata,
+            };
+            (out, msg)
+        }
         SerializedMessage::Call {
             variant,
             args,
             reply,
             metadata,
-        } => SerializedMessage::Call {
-            variant: format!("{target}{SEP}{variant}"),
-            args,
-            reply,
-            metadata,
-        },
+        } => {
+            let (out, variant) = f(variant)?;
+            let msg = SerializedMessage::Call {
+                variant,
+                args,
+                reply,
+                metadata,
+            };
+            (out, msg)
+        }
         SerializedMessage::CallReply(..) => return Err(BoxedDowncastErr),
     })
 }
 
+/// Puts `target` in front of an encoded message's variant.
+fn address(target: &str, msg: SerializedMessage) -> Result<SerializedMessage, BoxedDowncastErr> {
+    map_variant(msg, |v| Ok(((), format!("{target}{SEP}{v}")))).map(|((), m)| m)
+}
+
 /// Splits an addressed message into its target and the room's own encoding.
 fn unaddress(msg: SerializedMessage) -> Result<(String, SerializedMessage), BoxedDowncastErr> {
-    let split = |v: String| -> Result<(String, String), BoxedDowncastErr> {
+    map_variant(msg, |v| {
         let (t, v) = v.split_once(SEP).ok_or(BoxedDowncastErr)?;
         Ok((t.to_owned(), v.to_owned()))
-    };
-    Ok(match msg {
-        SerializedMessage::Cast {
-            variant,
-            args,
-            metadata,
-        } => {
-            let (target, variant) = split(variant)?;
-            (
-                target,
-                SerializedMessage::Cast {
-                    variant,
-                    args,
-                    metadata,
-                },
-            )
-        }
-        SerializedMessage::Call {
-            variant,
-            args,
-            reply,
-            metadata,
-        } => {
-            let (target, variant) = split(variant)?;
-            (
-                target,
-                SerializedMessage::Call {
-                    variant,
-                    args,
-                    reply,
-                    metadata,
-                },
-            )
-        }
-        SerializedMessage::CallReply(..) => return Err(BoxedDowncastErr),
     })
 }
 
