@@ -549,6 +549,9 @@ impl Conn {
                 &self.ctx.node,
             );
         }
+        // Counted as closing until its last frames are out, so a shutdown does not stop the
+        // worker that carries it first.
+        let closing = self.ctx.conns.closing();
         self.ctx.conns.unregister(self.handle.id);
         self.ctx.metrics.connections_active.dec();
 
@@ -602,6 +605,8 @@ impl Conn {
             .await
             .is_ok_and(|r| r.is_ok())
         {
+            // Written: a shutdown need not wait for the client's answer to the close.
+            drop(closing);
             linger_close(&local.io, CLOSE_LINGER).await;
         }
     }

@@ -20,6 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// A connection as shown by the admin API.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -150,6 +151,18 @@ pub const GONE_MAX: usize = 100_000;
 pub struct HubIndex {
     state: std::sync::Mutex<HubState>,
     session_ttl: std::time::Duration,
+    /// Connections unregistered that are still writing their last frames (a shutdown waits for
+    /// them before it stops the listener whose workers carry them).
+    closing: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one connection as closing until dropped ([`HubIndex::closing`]).
+pub struct Closing(Arc<HubIndex>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.closing.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl HubIndex {
@@ -158,7 +171,19 @@ impl HubIndex {
         Self {
             state: std::sync::Mutex::new(HubState::default()),
             session_ttl,
+            closing: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// Counts a connection as closing (its last frames on their way) while the guard lives.
+    pub fn closing(self: &Arc<Self>) -> Closing {
+        self.closing.fetch_add(1, Ordering::AcqRel);
+        Closing(self.clone())
+    }
+
+    /// Connections still writing their last frames.
+    pub fn closing_count(&self) -> usize {
+        self.closing.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {

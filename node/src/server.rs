@@ -4,8 +4,9 @@
 //! listeners (bound before anything is announced, so a port conflict stops the start) → state
 //! `active`. Shutdown on SIGTERM/SIGINT: state `draining` (`/readyz` 503, new clients refused),
 //! every client gets `disconnect` + close 1001 (a one-node cluster has nowhere to move rooms),
-//! wait for connections to end (bounded by `shutdown_grace_s`), stop the listeners, flush the
-//! webhook, exit 0.
+//! wait for connections to end (bounded by `shutdown_grace_s`) and to have written their last
+//! frames (at most 5 s more: the listener's workers carry those writes), stop the listeners,
+//! flush the webhook, exit 0.
 
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::context::{Lifecycle, NodeCtx, NodeState};
@@ -345,10 +346,14 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         5_000
     )
     .unwrap_or(0);
-    if closed > 0 {
+    // Then wait (at most 5 s) until every connection is gone and has written its last frames,
+    // whether closed just now or by the drain before.
+    if closed > 0 || ctx.conns.closing_count() > 0 {
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
-            if ractor::call_t!(hub, HubMessage::Count, 1_000).unwrap_or(0) == 0 {
+            if ractor::call_t!(hub, HubMessage::Count, 1_000).unwrap_or(0) == 0
+                && ctx.conns.closing_count() == 0
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
