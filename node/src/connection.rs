@@ -70,9 +70,6 @@ pub(crate) struct Joined {
     prev: Option<(Arc<str>, u64)>,
     /// When this connection last joined the room's owner (a join or a re-join).
     at: std::time::Instant,
-    /// The owner a failed re-join is being retried at: a retry for any other (the relay has
-    /// named a newer owner since) is dropped.
-    retrying: Option<Arc<str>>,
 }
 
 /// How the main loop ended.

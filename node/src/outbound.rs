@@ -69,8 +69,6 @@ pub struct Rehome {
     /// members then, so a connection that joined before must join again, even if the owner
     /// found is the very instance it had (an owner behind a healed partition).
     pub lost_at: Option<std::time::Instant>,
-    /// How many times this connection already tried to re-join there (0 from the relay).
-    pub attempt: u8,
 }
 
 /// Why the node wants a connection closed.

@@ -325,7 +325,6 @@ impl Actor for RelayActor {
                             epoch: e.clone(),
                             seq: 0,
                             lost_at: if moved { None } else { r.lost_at },
-                            attempt: 0,
                         };
                         let mut fan = Fanout::default();
                         for s in r.subs.values() {

@@ -50,11 +50,6 @@ pub(crate) struct PublishDone {
 /// The wait for one publish's answer.
 pub(crate) type PendingPublish = std::pin::Pin<Box<dyn std::future::Future<Output = PublishDone>>>;
 
-/// How many times a connection retries a re-join its room's new owner refused, and how long it
-/// waits before each (5 s in all); the relay's owner check covers an owner that is gone.
-const REJOIN_ATTEMPTS: u8 = 20;
-const REJOIN_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
-
 impl Conn {
     /// Answers a failure: a `reply` with `ok:false` when the request had an id, else an `error`.
     pub(super) async fn reject(
@@ -327,7 +322,6 @@ impl Conn {
                 room_ref,
                 prev: None,
                 at: std::time::Instant::now(),
-                retrying: None,
             },
         );
         // From here on live messages above `o.seq` may be written by the pump too; the reply,
@@ -361,14 +355,6 @@ impl Conn {
     /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
     /// with everything the new owner already has, written before anything live.
     pub(super) async fn rejoin(&mut self, r: crate::outbound::Rehome) -> Result<(), Exit> {
-        if let Some(j) = self.joined.get_mut(&r.room) {
-            if r.attempt == 0 {
-                j.retrying = None;
-            } else if j.retrying.as_deref() != Some(r.owner.name()) {
-                // A retry for an owner the relay has replaced since.
-                return Ok(());
-            }
-        }
         let (old_epoch, old_seq, prev) =
             match (self.joined.get(&r.room), self.local.cursor(&r.room)) {
                 // Not a member any more, or already joined there since the owner was lost.
@@ -427,7 +413,6 @@ impl Conn {
                 if let Some(j) = self.joined.get_mut(&r.room) {
                     j.room_ref = r.owner.clone();
                     j.at = std::time::Instant::now();
-                    j.retrying = None;
                     let mut cursors = self.local.cursors.borrow_mut();
                     if let Some(c) = cursors.get_mut(&r.room) {
                         if c.epoch == o.epoch {
@@ -456,25 +441,9 @@ impl Conn {
                 Ok(())
             }
             Err(e) => {
-                // The new owner may not reach this node's relay yet (a link just replaced):
-                // try again shortly, a bounded number of times, unless the relay names a newer
-                // owner meanwhile.
-                let retry = r.attempt < REJOIN_ATTEMPTS;
-                tracing::warn!(client = %self.handle.info.client, room = %r.room, error = %e, attempt = r.attempt, retry, "re-joining the room at its new owner failed");
-                if retry {
-                    if let Some(j) = self.joined.get_mut(&r.room) {
-                        j.retrying = Some(std::sync::Arc::from(r.owner.name()));
-                    }
-                    let handle = self.handle.clone();
-                    let again = crate::outbound::Rehome {
-                        attempt: r.attempt + 1,
-                        ..r
-                    };
-                    tokio::spawn(async move {
-                        tokio::time::sleep(REJOIN_RETRY).await;
-                        let _ = handle.push(crate::outbound::Outbound::Rejoin(Box::new(again)), 0);
-                    });
-                }
+                // The relay sees a handle that died and re-homes the room again; a room that
+                // stopped tells its relays itself.
+                tracing::warn!(client = %self.handle.info.client, room = %r.room, error = %e, "re-joining the room at its new owner failed");
                 Ok(())
             }
         }
