@@ -540,7 +540,7 @@ impl Conn {
                 room: room.clone(),
                 conn: self.handle.id,
             });
-            crate::room::wire::leave(
+            crate::room::calls::leave(
                 &j.room_ref,
                 self.handle.info.client.as_str(),
                 &self.ctx.node,

@@ -16,7 +16,7 @@ use ractor::ActorRef;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-pub use crate::room::address::is_live;
+use crate::groups::is_live;
 
 /// How long a lookup may wait for a room host, milliseconds.
 pub const LOOKUP_TIMEOUT_MS: u64 = 5_000;
@@ -133,10 +133,7 @@ pub fn local_instances(room: &RoomName) -> Vec<RoomRef> {
 
 /// The live instance of a room on this node, if any (never asks another node).
 pub fn find_local(room: &RoomName) -> Option<RoomRef> {
-    ractor::pg::get_local_members(&group_of(room))
-        .into_iter()
-        .find(is_live)
-        .map(|c| RoomRef::local(ActorRef::from(c)))
+    local_instances(room).into_iter().next()
 }
 
 /// The room an instance's actor name belongs to (see [`room_actor_name`]).
@@ -184,7 +181,21 @@ pub fn owner<'a>(room: &str, nodes: &'a [String]) -> Option<&'a str> {
 
 /// The room host of `node` (this node's own included), if reachable.
 pub fn host_of(node: &str) -> Option<ActorRef<RoomHostMessage>> {
-    remote_host(node)
+    crate::groups::node_actor(room_host::GROUP, node)
+}
+
+/// Casts `msg` to the room host of `node`; false when that host is not reachable.
+pub fn tell_host(node: &str, msg: RoomHostMessage) -> bool {
+    host_of(node).is_some_and(|h| h.cast(msg).is_ok())
+}
+
+/// The room host of `node`: this node's own directly, another's through its group.
+fn host_for(p: &Placement, node: &str) -> Option<ActorRef<RoomHostMessage>> {
+    if node == p.node {
+        Some(p.host.clone())
+    } else {
+        host_of(node)
+    }
 }
 
 /// The room hosts of every live node (this one's included) that are reachable, by node.
@@ -193,22 +204,10 @@ pub fn hosts(p: &Placement) -> Vec<(String, Option<ActorRef<RoomHostMessage>>)> 
         .live()
         .into_iter()
         .map(|n| {
-            let h = if n == p.node {
-                Some(p.host.clone())
-            } else {
-                remote_host(&n)
-            };
+            let h = host_for(p, &n);
             (n, h)
         })
         .collect()
-}
-
-fn remote_host(node: &str) -> Option<ActorRef<RoomHostMessage>> {
-    let name = room_host::name_of(node);
-    ractor::pg::get_members(&room_host::GROUP.to_owned())
-        .into_iter()
-        .find(|c| c.get_name().as_deref() == Some(name.as_str()))
-        .map(ActorRef::from)
 }
 
 /// Returns the room's actor, creating it on its home node when it runs nowhere. While
@@ -265,13 +264,9 @@ async fn ask_once(
             p.lifecycle.get().as_str()
         )));
     }
-    let host = if home == p.node {
-        p.host.clone()
-    } else {
-        remote_host(&home).ok_or_else(|| {
-            LookupError::Unavailable(format!("home node `{home}` of `{room}` is not reachable"))
-        })?
-    };
+    let host = host_for(p, &home).ok_or_else(|| {
+        LookupError::Unavailable(format!("home node `{home}` of `{room}` is not reachable"))
+    })?;
     let res = ractor::call_t!(
         host,
         RoomHostMessage::Ensure,
@@ -314,11 +309,7 @@ pub async fn instances_everywhere(p: &Placement, room: &RoomName) -> (Vec<RoomAt
     };
     let asks = p.members.live().into_iter().map(|node| {
         let q = q.clone();
-        let host = if node == p.node {
-            Some(p.host.clone())
-        } else {
-            remote_host(&node)
-        };
+        let host = host_for(p, &node);
         async move {
             let found = match host {
                 Some(h) => ractor::call_t!(h, RoomHostMessage::Locate, 2_000, q).ok(),

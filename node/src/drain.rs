@@ -16,7 +16,7 @@
 
 use crate::context::{NodeCtx, NodeState};
 use crate::hub::HubMessage;
-use crate::room::wire;
+use crate::room::calls;
 use protocol::room::RoomName;
 use protocol::server::ServerFrame;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -245,7 +245,7 @@ async fn drain_once(
                 let Some(r) = crate::directory::find_local(&room) else {
                     continue;
                 };
-                match wire::migrate(&r, to).await {
+                match calls::migrate(&r, to).await {
                     Ok(_) => moved += 1,
                     Err(e) => {
                         tracing::warn!(room = %room, to, error = %e, "drain: migration failed; will retry")

@@ -23,6 +23,7 @@ pub mod directory;
 pub mod drain;
 pub mod events;
 pub mod fds;
+pub mod groups;
 pub mod http;
 pub mod hub;
 pub mod ids;

@@ -4,7 +4,7 @@
 //! them instead. Owns no state but the last active set it saw.
 
 use crate::context::{NodeCtx, NodeState};
-use crate::room::wire;
+use crate::room::calls;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,7 +48,7 @@ pub async fn run(ctx: Arc<NodeCtx>) {
             let [r] = inst.as_slice() else {
                 continue;
             };
-            match wire::migrate(r, owner).await {
+            match calls::migrate(r, owner).await {
                 Ok(_) => moved += 1,
                 Err(e) => {
                     tracing::warn!(room = %room, to = owner, error = %e, "rebalance: migration failed")

@@ -16,7 +16,7 @@ use crate::metrics::Metrics;
 use crate::outbound::Rehome;
 use crate::outbound::{ConnHandle, Delivery, Outbound};
 use crate::pump::{Fanout, Subscribers};
-use crate::room::wire;
+use crate::room::calls;
 use crate::room::RoomRef;
 use bytestring::ByteString;
 use protocol::room::RoomName;
@@ -187,7 +187,7 @@ async fn rehome(myself: ActorRef<RelayMessage>, placement: Placement, r: Rehomin
     let (epoch, moved) = match &owner {
         None => (None, false),
         Some(owner) => {
-            let epoch = wire::info(owner)
+            let epoch = calls::info(owner)
                 .await
                 .ok()
                 .map(|i| Arc::<str>::from(i.epoch.as_str()));

@@ -14,6 +14,7 @@
 
 pub mod address;
 pub mod budget;
+pub mod calls;
 pub mod gateway;
 pub mod history;
 pub mod listing;
@@ -143,15 +144,7 @@ impl RelayTarget {
 
 /// Finds `node`'s relay ingress through its process group.
 fn remote_relay(node: &str) -> Option<ActorRef<IngressMessage>> {
-    let name = ingress::name_of(node);
-    ractor::pg::get_members(&ingress::GROUP.to_owned())
-        .into_iter()
-        .find(|c| {
-            c.get_name().as_deref() == Some(name.as_str())
-                && !c.get_id().is_local()
-                && address::is_live(c)
-        })
-        .map(ActorRef::from)
+    crate::groups::node_actor(ingress::GROUP, node).filter(|a| !a.get_id().is_local())
 }
 
 /// The shared name of `node` (a handful of nodes: a scan).
@@ -756,15 +749,11 @@ impl RoomState {
         // first tick, when it runs away from home).
         let active = self.args.members.active();
         let room = self.args.name.as_str();
-        if let Some(host) =
-            crate::directory::owner(room, &active).and_then(crate::directory::host_of)
-        {
-            let _ = host.cast(RoomHostMessage::Register(successor.at(room)));
+        if let Some(home) = crate::directory::owner(room, &active) {
+            crate::directory::tell_host(home, RoomHostMessage::Register(successor.at(room)));
         }
         if let Some((told, _)) = self.home.take() {
-            if let Some(host) = crate::directory::host_of(&told) {
-                let _ = host.cast(RoomHostMessage::Unregister(self.at(myself)));
-            }
+            crate::directory::tell_host(&told, RoomHostMessage::Unregister(self.at(myself)));
         }
         let group = crate::directory::group_of(&self.args.name);
         ractor::pg::leave(group, vec![myself.get_cell()]);
@@ -834,21 +823,14 @@ impl RoomState {
         }
         if let Some((told, _)) = &self.home {
             if home.as_ref() != Some(told) {
-                if let Some(host) = crate::directory::host_of(told) {
-                    let _ = host.cast(RoomHostMessage::Unregister(self.at(myself)));
-                }
+                crate::directory::tell_host(told, RoomHostMessage::Unregister(self.at(myself)));
             }
         }
         self.home = None;
         if let Some(h) = home {
-            if let Some(host) = crate::directory::host_of(&h) {
-                if host
-                    .cast(RoomHostMessage::Register(self.at(myself)))
-                    .is_ok()
-                {
-                    tracing::debug!(room = %self.args.name, home = %h, "told the room's home where it runs");
-                    self.home = Some((h, Instant::now()));
-                }
+            if crate::directory::tell_host(&h, RoomHostMessage::Register(self.at(myself))) {
+                tracing::debug!(room = %self.args.name, home = %h, "told the room's home where it runs");
+                self.home = Some((h, Instant::now()));
             }
         }
     }
@@ -1072,9 +1054,7 @@ impl Actor for RoomActor {
             // Stopped without a successor: the home forgets it, and the relays that still have
             // members here (none, normally: an idle room has no members) re-home them.
             if let Some((home, _)) = state.home.take() {
-                if let Some(host) = crate::directory::host_of(&home) {
-                    let _ = host.cast(RoomHostMessage::Unregister(state.at(&myself)));
-                }
+                crate::directory::tell_host(&home, RoomHostMessage::Unregister(state.at(&myself)));
             }
             state.notify_relays(true);
         }
@@ -1188,7 +1168,7 @@ impl Actor for RoomActor {
                     .relays
                     .iter()
                     .filter(|(_, (t, _))| match t {
-                        RelayTarget::Remote(r, _) => !address::is_live(&r.get_cell()),
+                        RelayTarget::Remote(r, _) => !crate::groups::is_live(&r.get_cell()),
                         RelayTarget::Local(_) => false,
                     })
                     .map(|(n, _)| n.clone())

@@ -39,7 +39,7 @@ pub const GROUP: &str = "gatehouse.room_hosts";
 
 /// The actor name of `node`'s room host.
 pub fn name_of(node: &str) -> String {
-    format!("{GROUP}:{node}")
+    crate::groups::name_in(GROUP, node)
 }
 
 /// Asks for a room to exist on this node.
@@ -410,13 +410,12 @@ impl RoomHostActor {
         }
         let active = self.members.active();
         if let Some(home) = crate::directory::owner(room.as_str(), &active) {
-            if let Some(host) = crate::directory::host_of(home) {
-                let _ = host.cast(RoomHostMessage::Unregister(RoomAt {
-                    room: room.to_string(),
-                    node: self.node.clone(),
-                    name: name.to_owned(),
-                }));
-            }
+            let at = RoomAt {
+                room: room.to_string(),
+                node: self.node.clone(),
+                name: name.to_owned(),
+            };
+            crate::directory::tell_host(home, RoomHostMessage::Unregister(at));
         }
     }
 }
@@ -430,7 +429,7 @@ async fn tell_loser(me: String, winner: RoomAt, loser: RoomAt) {
     ) else {
         return;
     };
-    if crate::room::wire::info(&w).await.is_err() || crate::room::wire::info(&l).await.is_err() {
+    if crate::room::calls::info(&w).await.is_err() || crate::room::calls::info(&l).await.is_err() {
         return;
     }
     tracing::warn!(room = %winner.room, winner = %winner.node, loser = %loser.node, "two owners of a room met at its home: the loser yields");

@@ -8,6 +8,7 @@ use super::{emit, Conn, Exit, Joined};
 use crate::directory;
 use crate::metrics::Metrics;
 use crate::relay::RelayMessage;
+use crate::room::calls;
 use crate::room::wire::{self, JoinReply, JoinRequest, Publisher};
 use crate::room::RoomRef;
 use bytestring::ByteString;
@@ -206,7 +207,7 @@ impl Conn {
             quiet: false,
             replay_bytes: None,
         };
-        wire::join(room_ref, req).await
+        calls::join(room_ref, req).await
     }
 
     async fn join(
@@ -378,7 +379,7 @@ impl Conn {
             quiet: true,
             replay_bytes: None,
         };
-        match wire::join(&r.owner, req).await {
+        match calls::join(&r.owner, req).await {
             Ok(o) => {
                 let mut replay = o.replay;
                 if o.epoch != old_epoch {
@@ -392,7 +393,7 @@ impl Conn {
                                 seq,
                                 epoch: epoch.to_string(),
                             };
-                            wire::history(&r.owner, Some(since), cap)
+                            calls::history(&r.owner, Some(since), cap)
                                 .await
                                 .ok()
                                 .filter(|p| p.complete)
@@ -403,7 +404,7 @@ impl Conn {
                     // Otherwise a re-created room (new epoch): everything it has so far.
                     replay = match resumed {
                         Some(m) => m,
-                        None => wire::history(&r.owner, None, cap)
+                        None => calls::history(&r.owner, None, cap)
                             .await
                             .map(|p| p.messages)
                             .unwrap_or_default(),
@@ -459,7 +460,7 @@ impl Conn {
             room: room.clone(),
             conn: self.handle.id,
         });
-        wire::leave(
+        calls::leave(
             &j.room_ref,
             self.handle.info.client.as_str(),
             &self.ctx.node,
@@ -513,7 +514,7 @@ impl Conn {
                 None => break,
             }
         }
-        let answer = wire::publish_started(&room_ref, from, data);
+        let answer = calls::publish_started(&room_ref, from, data);
         let id = id.cloned();
         self.pending.push_back(Box::pin(async move {
             PublishDone {
@@ -582,7 +583,7 @@ impl Conn {
         let limit = limit
             .unwrap_or(PRESENCE_DEFAULT_LIMIT)
             .min(PRESENCE_MAX_LIMIT) as usize;
-        let page = wire::presence_json(&room_ref, after, limit, PRESENCE_REPLY_BYTES, false).await;
+        let page = calls::presence_json(&room_ref, after, limit, PRESENCE_REPLY_BYTES, false).await;
         match page {
             Ok((members, count, next)) => {
                 let result = raw(format!(
@@ -619,7 +620,7 @@ impl Conn {
         };
         let cap = self.ctx.config.rooms.history_size;
         let limit = limit.map_or(100, |l| l as usize).min(cap);
-        match wire::history(&room_ref, since, limit).await {
+        match calls::history(&room_ref, since, limit).await {
             Ok(page) => {
                 let messages = page.messages_json();
                 let result = raw(format!(

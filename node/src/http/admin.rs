@@ -17,12 +17,12 @@ use crate::hub::HubMessage;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
 use crate::rate_limit::Limits;
+use crate::room::calls;
 use crate::room::listing::{self, RoomListQuery};
 use crate::room::wire::{self, RoomInfo};
 use crate::room_host::RoomHostMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::codes::ErrorCode;
-use protocol::room::RoomName;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -170,7 +170,7 @@ async fn clients(
         Some(room) => {
             let room = super::error::room_name(room)?;
             let members = match crate::directory::locate(&ctx.placement, &room).await {
-                Ok(Some(r)) => wire::presence(&r).await.unwrap_or_default(),
+                Ok(Some(r)) => calls::presence(&r).await.unwrap_or_default(),
                 _ => Vec::new(),
             };
             Some(members.into_iter().map(|m| m.client).collect())
@@ -528,13 +528,13 @@ async fn migrate(
             active.join(", ")
         )));
     }
-    let Some(r) = running(&ctx, &room).await? else {
+    let Some(r) = crate::directory::locate(&ctx.placement, &room).await? else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("room `{room}` does not exist"),
         ));
     };
-    let out = wire::migrate(&r, &b.to).await.map_err(|e| match e {
+    let out = calls::migrate(&r, &b.to).await.map_err(|e| match e {
         wire::RoomCallError::Refused(m) => ApiError::with_status(409, ErrorCode::Unavailable, m),
         e => ApiError::unavailable(e.to_string()),
     })?;
@@ -550,13 +550,6 @@ async fn migrate(
     })))
 }
 
-/// The room's instance if it runs anywhere (never creates it).
-async fn running(ctx: &NodeCtx, room: &RoomName) -> Result<Option<crate::room::RoomRef>, ApiError> {
-    crate::directory::locate(&ctx.placement, room)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))
-}
-
 async fn room(
     req: HttpRequest,
     path: web::Path<String>,
@@ -565,20 +558,20 @@ async fn room(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
     let room = super::error::room_name(&path)?;
-    let Some(r) = running(&ctx, &room).await? else {
+    let Some(r) = crate::directory::locate(&ctx.placement, &room).await? else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("room `{room}` does not exist"),
         ));
     };
-    let info = wire::info(&r)
+    let info = calls::info(&r)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     // One page of members, in client id order, read as far as the page goes (a room of 55 000
     // members is not read whole to show 50 of them).
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let mut members = Vec::with_capacity(limit);
-    let next = wire::presence_page(&r, q.cursor.clone(), limit, |m| {
+    let next = calls::presence_page(&r, q.cursor.clone(), limit, |m| {
         members.push(m.clone());
         true
     })

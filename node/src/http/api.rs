@@ -9,6 +9,7 @@ use crate::context::NodeCtx;
 use crate::directory;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
+use crate::room::calls;
 use crate::room::wire::{self, Publisher};
 use crate::room::RoomRef;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -73,9 +74,7 @@ fn body_limit(ctx: &NodeCtx) -> usize {
 }
 
 async fn room_ref(ctx: &NodeCtx, room: &RoomName) -> Result<RoomRef, ApiError> {
-    directory::lookup(&ctx.placement, room)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))
+    Ok(directory::lookup(&ctx.placement, room).await?)
 }
 
 async fn publish(
@@ -88,7 +87,7 @@ async fn publish(
     let room = super::error::room_name(&path)?;
     let b: DataBody = body::json(payload, ctx.config.limits.max_message_bytes + 1024).await?;
     let r = room_ref(&ctx, &room).await?;
-    let p = wire::publish(&r, Publisher::Backend, b.data)
+    let p = calls::publish(&r, Publisher::Backend, b.data)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     Ok(HttpResponse::Ok().json(json!({ "seq": p.seq, "epoch": p.epoch })))
@@ -176,7 +175,7 @@ async fn presence(
     if q.limit == Some(0) {
         return Err(ApiError::bad_request("`limit` must be at least 1"));
     }
-    let Some(r) = running(&ctx, &room).await? else {
+    let Some(r) = crate::directory::locate(&ctx.placement, &room).await? else {
         return Ok(HttpResponse::Ok().json(json!({ "members": [], "count": 0, "next": null })));
     };
     let limit = q
@@ -184,7 +183,7 @@ async fn presence(
         .unwrap_or(PRESENCE_MAX_LIMIT)
         .min(PRESENCE_MAX_LIMIT) as usize;
     let (members, count, next) =
-        wire::presence_json(&r, q.after, limit, PRESENCE_REPLY_BYTES, true)
+        calls::presence_json(&r, q.after, limit, PRESENCE_REPLY_BYTES, true)
             .await
             .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let body = format!(
@@ -196,13 +195,6 @@ async fn presence(
         .body(body))
 }
 
-/// The room's instance if it runs anywhere (never creates it).
-async fn running(ctx: &NodeCtx, room: &RoomName) -> Result<Option<RoomRef>, ApiError> {
-    directory::locate(&ctx.placement, room)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))
-}
-
 async fn history(
     req: HttpRequest,
     path: web::Path<String>,
@@ -211,7 +203,7 @@ async fn history(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx, "history")?;
     let room = super::error::room_name(&path)?;
-    let Some(r) = running(&ctx, &room).await? else {
+    let Some(r) = crate::directory::locate(&ctx.placement, &room).await? else {
         // No live room: no epoch and nothing in history.
         return Ok(HttpResponse::Ok().json(json!({
             "epoch": null, "seq": 0, "recovered": false, "messages": []
@@ -223,7 +215,7 @@ async fn history(
         seq,
         epoch: q.epoch.clone().unwrap_or_default(),
     });
-    let page = wire::history(&r, since, limit)
+    let page = calls::history(&r, since, limit)
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     let messages = page.messages_json();
@@ -249,7 +241,7 @@ async fn put_snapshot(
     let room = super::error::room_name(&path)?;
     let b: DataBody = body::json(payload, body_limit(&ctx)).await?;
     let r = room_ref(&ctx, &room).await?;
-    match wire::set_snapshot(&r, b.data).await {
+    match calls::set_snapshot(&r, b.data).await {
         Ok(seq) => Ok(HttpResponse::Ok().json(json!({ "seq": seq }))),
         Err(wire::RoomCallError::Refused(e)) => Err(ApiError::new(ErrorCode::PayloadTooLarge, e)),
         Err(e) => Err(ApiError::unavailable(e.to_string())),
@@ -269,10 +261,10 @@ async fn get_snapshot(
             format!("room `{room}` has no snapshot"),
         )
     };
-    let Some(r) = running(&ctx, &room).await? else {
+    let Some(r) = crate::directory::locate(&ctx.placement, &room).await? else {
         return Err(missing());
     };
-    let res = wire::get_snapshot(&r).await.map_err(|e| match e {
+    let res = calls::get_snapshot(&r).await.map_err(|e| match e {
         wire::RoomCallError::Refused(e) => ApiError::new(ErrorCode::Internal, e),
         e => ApiError::unavailable(e.to_string()),
     })?;

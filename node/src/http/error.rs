@@ -48,6 +48,13 @@ impl ApiError {
     }
 }
 
+impl From<crate::directory::LookupError> for ApiError {
+    /// A room that could not be looked up (its home or owner did not answer): 503.
+    fn from(e: crate::directory::LookupError) -> Self {
+        Self::unavailable(e.to_string())
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         StatusCode::from_u16(self.status.unwrap_or_else(|| self.code.http_status()))

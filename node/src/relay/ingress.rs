@@ -20,14 +20,14 @@ pub const GROUP: &str = "gatehouse.relays";
 
 /// The actor name of `node`'s ingress.
 pub fn name_of(node: &str) -> String {
-    format!("{GROUP}:{node}")
+    crate::groups::name_in(GROUP, node)
 }
 
 /// The ingress of every other node that is reachable.
 pub fn remote_all() -> Vec<ActorRef<IngressMessage>> {
     ractor::pg::get_members(&GROUP.to_owned())
         .into_iter()
-        .filter(|c| !c.get_id().is_local() && crate::room::address::is_live(c))
+        .filter(|c| !c.get_id().is_local() && crate::groups::is_live(c))
         .map(ActorRef::from)
         .collect()
 }

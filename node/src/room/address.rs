@@ -7,7 +7,8 @@
 
 use super::gateway::{self, GatewayMessage};
 use super::wire::{RoomAt, RoomCallError, RoomInbox, RoomMessage};
-use ractor::{ActorCell, ActorRef, ActorStatus, RpcReplyPort};
+use crate::groups::is_live;
+use ractor::{ActorRef, RpcReplyPort};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,13 +33,6 @@ impl std::fmt::Debug for RoomRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.name)
     }
-}
-
-/// Whether an actor counts as live: starting (just spawned, not yet running its first message)
-/// or running. Counting a starting room as absent would let concurrent joins create a second
-/// owner.
-pub fn is_live(c: &ActorCell) -> bool {
-    !matches!(c.get_status(), ActorStatus::Stopping | ActorStatus::Stopped)
 }
 
 impl RoomRef {

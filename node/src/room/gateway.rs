@@ -18,6 +18,8 @@ use ractor::message::{BoxedDowncastErr, SerializedMessage};
 use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 use std::sync::Arc;
 
+use crate::groups::is_live;
+
 /// The process group of every node's room gateway.
 pub const GROUP: &str = "gatehouse.room_gateways";
 
@@ -27,16 +29,12 @@ const SEP: char = '\u{1}';
 
 /// The actor name of `node`'s gateway.
 pub fn name_of(node: &str) -> String {
-    format!("{GROUP}:{node}")
+    crate::groups::name_in(GROUP, node)
 }
 
 /// The gateway of another node, if that node is reachable.
 pub fn of(node: &str) -> Option<ActorRef<GatewayMessage>> {
-    let name = name_of(node);
-    ractor::pg::get_members(&GROUP.to_owned())
-        .into_iter()
-        .find(|c| c.get_name().as_deref() == Some(name.as_str()) && super::address::is_live(c))
-        .map(ActorRef::from)
+    crate::groups::node_actor(GROUP, node)
 }
 
 /// Messages accepted by the gateway.
@@ -138,7 +136,7 @@ fn gone(msg: SerializedMessage) {
 /// The live room actor of that name here (nothing else is reachable through the gateway).
 fn room_cell(target: &str) -> Option<ractor::ActorCell> {
     crate::directory::parse_room_actor(target)?;
-    ractor::registry::where_is(target).filter(super::address::is_live)
+    ractor::registry::where_is(target).filter(is_live)
 }
 
 /// The gateway; one per node.

@@ -2,10 +2,11 @@
 //! room host), sorted and cut to one page, and the node that answers merges the pages. What
 //! crosses the link is at most one page per node, whatever the number of rooms.
 //!
-//! Owns the sort keys of `/admin/v1/rooms`; reads rooms only through [`super::wire::info`].
+//! Owns the sort keys of `/admin/v1/rooms`; reads rooms only through [`super::calls::info`].
 
 use super::address::RoomRef;
-use super::wire::{self, RoomInfo};
+use super::calls;
+use super::wire::RoomInfo;
 use ractor::BytesConvertable;
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +89,7 @@ pub fn local_rooms() -> Vec<(String, RoomRef)> {
             let name = g.strip_prefix("room:")?.to_owned();
             let actor = ractor::pg::get_local_members(&g)
                 .into_iter()
-                .find(super::address::is_live)?;
+                .find(crate::groups::is_live)?;
             Some((name, RoomRef::local(ractor::ActorRef::from(actor))))
         })
         .collect()
@@ -105,7 +106,7 @@ pub async fn local_page(query: RoomListQuery) -> RoomListPage {
         .map(|(_, r)| r)
         .collect();
     let infos: Vec<RoomInfo> = futures_util::stream::iter(rooms)
-        .map(|r| async move { wire::info(&r).await.ok() })
+        .map(|r| async move { calls::info(&r).await.ok() })
         .buffer_unordered(INFO_CONCURRENCY)
         .filter_map(|i| async move { i })
         .collect()
