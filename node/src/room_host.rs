@@ -26,9 +26,7 @@ use crate::room::wire::RivalNote;
 use crate::room::{RoomActor, RoomArgs, RoomAt, RoomMessage, RoomRef};
 use cluster_config::RoomsSection;
 use protocol::room::RoomName;
-use ractor::{
-    Actor, ActorProcessingErr, ActorRef, BytesConvertable, RpcReplyPort, SupervisionEvent,
-};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -81,32 +79,7 @@ pub struct Located {
     pub at: Vec<RoomAt>,
 }
 
-impl BytesConvertable for Located {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).expect("replies always encode")
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).expect("a reply from a peer must decode")
-    }
-}
-
-impl BytesConvertable for EnsureRoom {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).expect("requests always encode")
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).expect("a request from a peer must decode")
-    }
-}
-
-impl BytesConvertable for EnsureReply {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).expect("replies always encode")
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).expect("a reply from a peer must decode")
-    }
-}
+crate::room::wire::json_payloads!(Located, EnsureRoom, EnsureReply, ReplicaKey);
 
 /// Messages accepted by [`RoomHostActor`], from any node.
 #[derive(RactorClusterMessage)]
@@ -148,15 +121,6 @@ pub struct ReplicaKey {
     pub room: String,
     /// Epoch of the replicated room.
     pub epoch: String,
-}
-
-impl BytesConvertable for ReplicaKey {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).expect("keys always encode")
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).expect("a key from a peer must decode")
-    }
 }
 
 /// A replica older than this (no sync or append) is never restored: its owner may have moved

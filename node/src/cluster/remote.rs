@@ -6,7 +6,7 @@
 //! invalid (`version == 0`), never a panic. Changing anything here is a cluster-upgrade event
 //! (ARCHITECTURE.md, "Compatibility").
 
-use ractor::{BytesConvertable, RpcReplyPort};
+use ractor::RpcReplyPort;
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 
@@ -82,9 +82,11 @@ pub struct StatsReply {
     pub json: String,
 }
 
-macro_rules! json_bytes {
+/// Encodes each type as one JSON payload; one that does not decode becomes the type's default
+/// (marked invalid where the type says so), never a panic.
+macro_rules! json_or_default {
     ($($t:ty),*) => {$(
-        impl BytesConvertable for $t {
+        impl ractor::BytesConvertable for $t {
             fn into_bytes(self) -> Vec<u8> {
                 serde_json::to_vec(&self).unwrap_or_default()
             }
@@ -163,7 +165,9 @@ pub struct NodeCommandReply {
     pub error: Option<String>,
 }
 
-json_bytes!(
+pub(crate) use json_or_default;
+
+json_or_default!(
     Heartbeat,
     StatsRequest,
     StatsReply,
@@ -192,6 +196,7 @@ pub enum EndpointMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ractor::BytesConvertable;
 
     #[test]
     fn payloads_round_trip_and_garbage_is_marked_invalid() {

@@ -7,7 +7,6 @@
 use super::address::RoomRef;
 use super::calls;
 use super::wire::RoomInfo;
-use ractor::BytesConvertable;
 use serde::{Deserialize, Serialize};
 
 /// `sort` values of `/admin/v1/rooms`; the first is the default. Numeric columns sort largest
@@ -48,23 +47,7 @@ pub struct RoomListPage {
     pub remaining: usize,
 }
 
-impl BytesConvertable for RoomListQuery {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).unwrap_or_default()
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).unwrap_or_default()
-    }
-}
-
-impl BytesConvertable for RoomListPage {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).unwrap_or_default()
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).unwrap_or_default()
-    }
-}
+crate::cluster::remote::json_or_default!(RoomListQuery, RoomListPage);
 
 fn desc(v: u64) -> String {
     format!("{:020}", u64::MAX - v)

@@ -13,7 +13,6 @@ use crate::outbound::Delivery;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use protocol::room::RoomName;
-use ractor::BytesConvertable;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -87,23 +86,7 @@ pub struct AdoptReply {
     pub name: Option<String>,
 }
 
-impl BytesConvertable for AdoptChunk {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).expect("chunks always encode")
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).expect("a chunk from a peer must decode")
-    }
-}
-
-impl BytesConvertable for AdoptReply {
-    fn into_bytes(self) -> Vec<u8> {
-        serde_json::to_vec(&self).expect("replies always encode")
-    }
-    fn from_bytes(bytes: Vec<u8>) -> Self {
-        serde_json::from_slice(&bytes).expect("a reply from a peer must decode")
-    }
-}
+super::wire::json_payloads!(AdoptChunk, AdoptReply);
 
 /// The whole state of a room in motion.
 #[derive(Debug, Clone, Default)]
@@ -231,6 +214,7 @@ pub fn assemble(room: &RoomName, chunks: Vec<AdoptChunk>) -> Option<MovedRoom> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ractor::BytesConvertable;
 
     #[test]
     fn large_state_moves_in_bounded_chunks_and_comes_back_whole() {

@@ -337,7 +337,7 @@ impl ractor::Message for RoomInbox {
 /// and the cluster library, which decodes replies under `catch_unwind`, drops the caller's reply
 /// port, so the call fails at once instead of timing out. Any other payload that does not decode
 /// panics the same way with a message (a bug or a peer of another build).
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> T {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> T {
     if bytes.is_empty() {
         std::panic::resume_unwind(Box::new("room gone"));
     }
@@ -347,21 +347,24 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> T {
     }
 }
 
-macro_rules! json_bytes {
+/// Encodes each type as one JSON payload; one that does not decode panics ([`decode`]), which
+/// ractor catches: the message is dropped (a call fails). For every payload of the room, its
+/// host and its moves.
+macro_rules! json_payloads {
     ($($t:ty),*) => {$(
-        impl BytesConvertable for $t {
+        impl ractor::BytesConvertable for $t {
             fn into_bytes(self) -> Vec<u8> {
-                serde_json::to_vec(&self).expect("room payloads always encode")
+                serde_json::to_vec(&self).expect("payloads always encode")
             }
             fn from_bytes(bytes: Vec<u8>) -> Self {
-                // A payload that does not decode is dropped by ractor (it catches this panic).
-                decode(&bytes, "room payload")
+                $crate::room::wire::decode(&bytes, stringify!($t))
             }
         }
     )*};
 }
+pub(crate) use json_payloads;
 
-json_bytes!(
+json_payloads!(
     JoinRequest,
     LeaveRequest,
     PublishRequest,
