@@ -29,10 +29,13 @@ pub async fn readyz(ctx: web::Data<NodeCtx>) -> HttpResponse {
 
 /// Prometheus text exposition.
 pub async fn metrics(ctx: web::Data<NodeCtx>) -> HttpResponse {
-    let remote = crate::cluster::remote_handles();
-    ctx.metrics
-        .cluster_remote_actors
-        .set(i64::try_from(remote).unwrap_or(i64::MAX));
+    // Counting the handles held for peers walks every process group, one per local room (about
+    // 5 ms at 9 000 rooms): off the worker, whose other connections would wait meanwhile.
+    if let Ok(remote) = web::block(crate::cluster::remote_handles).await {
+        ctx.metrics
+            .cluster_remote_actors
+            .set(i64::try_from(remote).unwrap_or(i64::MAX));
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(ctx.metrics.render())
