@@ -18,17 +18,20 @@ pub mod calls;
 pub mod gateway;
 pub mod history;
 pub mod listing;
-pub mod migration;
 pub mod snapshot;
-pub mod wire;
 
+use crate::delivery::Delivery;
 use crate::ids::now_micros;
 use crate::metrics::Metrics;
-use crate::outbound::Delivery;
-use crate::relay::ingress::{self, IngressMessage, PresenceEvent, SharedDelivery};
+use crate::relay::ingress;
 use crate::relay::RelayMessage;
-use crate::room_host::RoomHostMessage;
-pub use address::RoomRef;
+use crate::wire::host::RoomHostMessage;
+use crate::wire::ingress::{IngressMessage, PresenceEvent, SharedDelivery};
+use crate::wire::room::{
+    Empty, HistoryPage, JoinReply, JoinRequest, PresenceEntry, PresenceList, Publisher, RoomAt,
+    RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPutReply,
+};
+pub use address::{RoomCallError, RoomInbox, RoomRef};
 use history::{History, Recovery};
 use protocol::client::Since;
 use protocol::room::RoomName;
@@ -39,10 +42,6 @@ use snapshot::Snapshot;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-pub use wire::{
-    Empty, HistoryPage, JoinReply, JoinRequest, PresenceEntry, PresenceList, Publisher, RoomAt,
-    RoomInbox, RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPutReply,
-};
 
 /// Spawn arguments and immutable configuration of a room.
 pub struct RoomArgs {
@@ -70,7 +69,7 @@ pub struct RoomArgs {
     pub metrics: Arc<Metrics>,
     /// State moved from the previous owner (a migration) or restored from a replica, or
     /// `None` for a new room.
-    pub adopted: Option<migration::MovedRoom>,
+    pub adopted: Option<crate::wire::migration::MovedRoom>,
     /// Active nodes, for the choice of the backup that keeps this room's replica.
     pub members: Arc<crate::directory::Membership>,
 }
@@ -601,7 +600,7 @@ impl RoomState {
             self.args.epoch,
             now_micros()
         );
-        for c in migration::chunks(&self.args.name, &id, &state) {
+        for c in crate::wire::migration::chunks(&self.args.name, &id, &state) {
             if host.cast(RoomHostMessage::ReplicaSync(c)).is_err() {
                 return;
             }
@@ -613,19 +612,21 @@ impl RoomState {
     /// Tells the backup to forget this room's replica.
     fn drop_replica(&mut self) {
         if let Some((_, host, _)) = self.backup.take() {
-            let _ = host.cast(RoomHostMessage::ReplicaDrop(crate::room_host::ReplicaKey {
-                room: self.args.name.to_string(),
-                epoch: self.args.epoch.to_string(),
-            }));
+            let _ = host.cast(RoomHostMessage::ReplicaDrop(
+                crate::wire::host::ReplicaKey {
+                    room: self.args.name.to_string(),
+                    epoch: self.args.epoch.to_string(),
+                },
+            ));
         }
     }
 
     /// Everything that moves with the room.
-    fn moving_state(&self) -> migration::MovedRoom {
-        let mut members: Vec<migration::MovedMember> = self
+    fn moving_state(&self) -> crate::wire::migration::MovedRoom {
+        let mut members: Vec<crate::wire::migration::MovedMember> = self
             .members
             .iter()
-            .map(|(c, m)| migration::MovedMember {
+            .map(|(c, m)| crate::wire::migration::MovedMember {
                 client: c.to_string(),
                 user: m.user.to_string(),
                 node: m.node.to_string(),
@@ -633,7 +634,7 @@ impl RoomState {
             })
             .collect();
         members.sort_by(|a, b| a.client.cmp(&b.client));
-        migration::MovedRoom {
+        crate::wire::migration::MovedRoom {
             epoch: self.args.epoch.to_string(),
             seq: self.seq,
             members,
@@ -654,8 +655,12 @@ impl RoomState {
     /// last one starts the new owner, whose name comes back), leave the group, tell the home
     /// and the relays. Runs inside the actor's handler, so every message that arrives meanwhile
     /// waits in the mailbox (and is forwarded, in order, once the move is done).
-    async fn migrate(&mut self, myself: &ActorRef<RoomInbox>, to: &str) -> wire::MigrateReply {
-        let mut out = wire::MigrateReply {
+    async fn migrate(
+        &mut self,
+        myself: &ActorRef<RoomInbox>,
+        to: &str,
+    ) -> crate::wire::room::MigrateReply {
+        let mut out = crate::wire::room::MigrateReply {
             from: self.args.node.clone(),
             to: to.to_owned(),
             seq: self.seq,
@@ -691,7 +696,7 @@ impl RoomState {
             self.args.epoch,
             crate::ids::now_micros()
         );
-        let chunks = migration::chunks(&self.args.name, &move_id, &moving);
+        let chunks = crate::wire::migration::chunks(&self.args.name, &move_id, &moving);
         let n = chunks.len();
         let mut adopted = None;
         for c in chunks {
@@ -755,7 +760,7 @@ impl RoomState {
         if let Some((told, _)) = self.home.take() {
             crate::directory::tell_host(&told, RoomHostMessage::Unregister(self.at(myself)));
         }
-        let group = crate::directory::group_of(&self.args.name);
+        let group = crate::wire::names::group_of(&self.args.name);
         ractor::pg::leave(group, vec![myself.get_cell()]);
         self.drop_replica();
         self.moved = Some((successor, Instant::now() + FORWARD_GRACE));
@@ -779,7 +784,7 @@ impl RoomState {
                     });
                 }
                 RelayTarget::Remote(r, _) => {
-                    let _ = r.cast(IngressMessage::Moved(ingress::MovedNote {
+                    let _ = r.cast(IngressMessage::Moved(crate::wire::ingress::MovedNote {
                         room: self.args.name.to_string(),
                         rejoin,
                     }));
@@ -840,12 +845,12 @@ impl RoomState {
     /// members re-join the winner; what only the loser's side published is not in the winner's
     /// history, and its members see the winner's epoch). The loser checks the home's verdict
     /// with the same rule ([`crate::directory::rival_wins`]).
-    fn on_rival(&mut self, myself: &ActorRef<RoomInbox>, note: wire::RivalNote) {
+    fn on_rival(&mut self, myself: &ActorRef<RoomInbox>, note: crate::wire::room::RivalNote) {
         let w = note.winner;
         if w.name == myself.get_name().unwrap_or_default() {
             return;
         }
-        let Some((epoch, node)) = crate::directory::parse_room_actor(&w.name) else {
+        let Some((epoch, node)) = crate::wire::names::parse_room_actor(&w.name) else {
             return;
         };
         if epoch == &*self.args.epoch
@@ -870,7 +875,7 @@ impl RoomState {
     }
 
     /// One page of members after client id `after`, in client id order, at most
-    /// [`wire::PRESENCE_PAGE_BYTES`] and `limit` of them; `next` is set when more follow.
+    /// [`crate::wire::room::PRESENCE_PAGE_BYTES`] and `limit` of them; `next` is set when more follow.
     fn presence_page(&self, after: Option<&str>, limit: Option<u32>) -> PresenceList {
         let limit = limit.map_or(usize::MAX, |l| (l as usize).max(1));
         let from = match after {
@@ -885,7 +890,7 @@ impl RoomState {
             .range::<str, _>((from, std::ops::Bound::Unbounded))
         {
             let cost = c.len() + m.user.len() + m.node.len() + 48;
-            if (size + cost > wire::PRESENCE_PAGE_BYTES || members.len() == limit)
+            if (size + cost > crate::wire::room::PRESENCE_PAGE_BYTES || members.len() == limit)
                 && !members.is_empty()
             {
                 next = members.last().map(|e: &PresenceEntry| e.client.clone());
@@ -1090,7 +1095,7 @@ impl Actor for RoomActor {
             RoomMessage::Publish(req, reply) => {
                 let d = state.publish(&req.from, &req.data).await;
                 state.args.metrics.publishes.inc();
-                let _ = reply.send(wire::Published {
+                let _ = reply.send(crate::wire::room::Published {
                     seq: d.seq,
                     epoch: d.epoch.to_string(),
                 });

@@ -6,11 +6,12 @@
 //! It never touches rooms or connections; it owns the view and the dial schedule only.
 
 use super::events::SessionEvent;
-use super::remote::{protocol_version, EndpointMessage, Heartbeat};
 use super::view::{Change, PeerState, View};
 use super::GROUP;
 use crate::context::{Lifecycle, NodeState};
 use crate::ids::now_micros;
+use crate::wire::endpoint::{EndpointMessage, Heartbeat};
+use crate::wire::protocol_version;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServerMessage, NodeSessionMessage};
 use std::collections::{HashMap, HashSet};
