@@ -1,6 +1,6 @@
 //! Cluster membership on ractor_cluster: the transport (one `NodeServer`), the local
 //! [`manager`] that owns the view (dialing, heartbeats, failure detection), the remote
-//! [`endpoint`] peers talk to, and the wire types in [`remote`] (the only messages that cross
+//! [`endpoint`] peers talk to (its messages are in `wire::endpoint`, with everything else that crosses
 //! nodes). Supervision: the node's `server` spawns the NodeServer, the manager and the
 //! endpoint; the NodeServer owns one session per peer.
 //!
@@ -12,7 +12,6 @@
 //! remotely usable actors: a peer reaches them through its room gateway, so what ractor_cluster
 //! keeps per peer ([`remote_handles`]) is a fixed few actors, never one per room.
 
-pub mod agreement;
 pub mod endpoint;
 pub mod events;
 pub mod frames;
@@ -26,18 +25,18 @@ pub mod transport;
 pub mod unsent;
 pub mod view;
 
-use crate::context::{Lifecycle, NodeCtx};
+use crate::lifecycle::Lifecycle;
 use crate::wire::endpoint::EndpointMessage;
 use cluster_config::Config;
-pub use manager::{ClusterMessage, PeerInfo};
+pub use manager::ClusterMessage;
 use ractor::{Actor, ActorRef};
 use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{NodeServer, NodeServerMessage};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The process group every node's endpoint joins.
-pub const GROUP: &str = "gatehouse.cluster";
+pub const GROUP: &str = crate::wire::names::ENDPOINTS;
 
 /// How many handles this node holds for actors on other nodes: the process-group entries
 /// ractor_cluster keeps for each peer's remotely usable actors (its endpoint, relay, room host
@@ -84,8 +83,6 @@ pub struct Cluster {
     pub accept: tokio::task::JoinHandle<()>,
     /// Address peers dial (`advertise:port`).
     pub addr: String,
-    /// Filled with the node context once it exists (the endpoint answers stats with it).
-    pub ctx: Arc<OnceLock<Arc<NodeCtx>>>,
 }
 
 impl Cluster {
@@ -103,16 +100,17 @@ pub fn has_other_seeds(seeds: &[String], own: &str) -> bool {
     seeds.iter().any(|s| s != own)
 }
 
-/// Starts the transport, the manager and the endpoint.
+/// Starts the transport, the manager and the endpoint. Also returns the queue of what peers
+/// ask of this node beyond membership, for the node to answer (`peer_requests`).
 pub async fn start(
     config: &Config,
     incarnation: &str,
     lifecycle: Arc<Lifecycle>,
     public_addr: String,
-    members: Arc<crate::directory::Membership>,
-    agreement: Arc<agreement::Agreement>,
+    members: Arc<crate::placement::Membership>,
+    agreement: Arc<crate::placement::agreement::Agreement>,
     metrics: Arc<crate::metrics::Metrics>,
-) -> Result<Cluster, ClusterError> {
+) -> Result<(Cluster, tokio::sync::mpsc::Receiver<endpoint::PeerRequest>), ClusterError> {
     let listen = config.node.cluster_listen;
     // Our own listener (see `transport`); a taken port is reported here, naming the field.
     let bind_err = |source| ClusterError::Bind {
@@ -167,7 +165,6 @@ pub async fn start(
             public_addr,
             seeds: config.node.seeds.clone(),
             lifecycle,
-            node_server: node_server.clone(),
             members,
             agreement,
             links: links.clone(),
@@ -184,24 +181,26 @@ pub async fn start(
             links,
         }),
     });
-    let ctx = Arc::new(OnceLock::new());
+    let (requests, requests_rx) = endpoint::peer_requests();
     let (endpoint, _) = Actor::spawn(
         Some(manager::endpoint_name(name, incarnation)),
         endpoint::EndpointActor,
         endpoint::EndpointState {
             manager: manager.clone(),
-            ctx: ctx.clone(),
+            requests,
         },
     )
     .await
     .map_err(|e| ClusterError::Spawn("endpoint", e.to_string()))?;
     ractor::pg::join(GROUP.to_owned(), vec![endpoint.get_cell()]);
-    Ok(Cluster {
-        manager,
-        endpoint,
-        node_server,
-        accept,
-        addr,
-        ctx,
-    })
+    Ok((
+        Cluster {
+            manager,
+            endpoint,
+            node_server,
+            accept,
+            addr,
+        },
+        requests_rx,
+    ))
 }

@@ -8,29 +8,27 @@
 //! heartbeat (ping every `heartbeat_ms`, 4009 after two missed pongs). Requests are handled in
 //! [`requests`]. This module never assigns seqs and never touches another connection.
 
-pub mod local;
 pub mod requests;
-pub mod room_map;
 
 use crate::admission::AdmitGuard;
 use crate::auth::Identity;
 use crate::context::NodeCtx;
 use crate::ids::{now_micros, ClientId, ConnId};
 use crate::metrics::LATENCY_SAMPLE;
+use crate::outbound::local::{ConnLocal, RoomWrite};
+use crate::outbound::room_map::RoomMap;
 use crate::outbound::{CloseRequest, ConnHandle, ConnInfo, ConnShared, Outbound};
 use crate::rate_limit::bucket::TokenBucket;
 use crate::relay::RelayMessage;
-use crate::room::RoomRef;
+use crate::room_access::RoomRef;
 use crate::webhook::{now_ms, Event};
 use crate::websocket::{linger_close, Reader, WsError, WsMessage};
 use crate::wire::endpoint::Limits;
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
-use local::{ConnLocal, RoomWrite};
 use protocol::codes::close;
 use protocol::room::RoomName;
 use protocol::server::{ServerFrame, WelcomeLimits};
-use room_map::RoomMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -61,7 +59,7 @@ pub struct Accepted {
 }
 
 /// A room this connection has joined (its epoch and highest seq written are its
-/// [`local::Cursor`], which the worker's pump advances too).
+/// [`crate::outbound::local::Cursor`], which the worker's pump advances too).
 pub(crate) struct Joined {
     room_ref: RoomRef,
     /// The epoch this connection had before the last epoch change, and how far it got in it:
@@ -115,11 +113,11 @@ pub(crate) struct Conn {
 const REPLY_ENVELOPE: usize = 64 * 1024;
 
 /// The largest reply one request can produce (`docs/protocol.md`, "Largest replies"): a
-/// join's replay or a history page (at most [`crate::room::MAX_REPLY_BYTES`]), a snapshot (at
+/// join's replay or a history page (at most [`crate::wire::room::MAX_REPLY_BYTES`]), a snapshot (at
 /// most `rooms.max_snapshot_bytes`) and their envelopes. This much of a reply may wait for a
 /// client that reads it without counting against its outbound budget.
 pub fn reply_allowance(config: &cluster_config::Config) -> usize {
-    crate::room::MAX_REPLY_BYTES + config.rooms.max_snapshot_bytes + REPLY_ENVELOPE
+    crate::wire::room::MAX_REPLY_BYTES + config.rooms.max_snapshot_bytes + REPLY_ENVELOPE
 }
 
 fn bytes_burst(l: &Limits) -> f64 {
@@ -170,10 +168,10 @@ async fn run(
         remote_ip: acc.remote_ip,
         connected_at: SystemTime::now(),
     };
-    let pump = crate::pump::Pump::local(&ctx.metrics);
+    let pump = crate::outbound::pump::Pump::local(&ctx.metrics);
     let local = Rc::new(ConnLocal::new(id, io, shared.clone()));
     *local.writer.borrow_mut() = writer;
-    let slot = crate::pump::Pump::register(local.clone());
+    let slot = crate::outbound::pump::Pump::register(local.clone());
     let handle = ConnHandle::new(id, info, shared, Some((pump, slot)));
     ctx.conns.register(handle.clone());
     ctx.metrics.connections_active.inc();
@@ -415,7 +413,7 @@ impl Conn {
                         self.local.writer.borrow_mut().pong(&b);
                         Ok(())
                     }
-                    Ok(WsMessage::Pong(_)) => {
+                    Ok(WsMessage::Pong) => {
                         missed_pongs = 0;
                         Ok(())
                     }
@@ -521,7 +519,7 @@ impl Conn {
     /// Leaves every room, unregisters, tells the client why, and closes the socket.
     async fn finish(mut self, exit: Exit) {
         // From here on the pump only queues for this connection, and the write side is ours.
-        crate::pump::Pump::unregister(self.slot);
+        crate::outbound::pump::Pump::unregister(self.slot);
         self.handle.shared.close_queue();
         self.local.cursors.borrow_mut().clear();
         let rooms: Vec<(RoomName, Joined)> = self.joined.drain().collect();
@@ -540,7 +538,7 @@ impl Conn {
                 room: room.clone(),
                 conn: self.handle.id,
             });
-            crate::room::calls::leave(
+            crate::room_access::calls::leave(
                 &j.room_ref,
                 self.handle.info.client.as_str(),
                 &self.ctx.node,

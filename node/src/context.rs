@@ -10,6 +10,7 @@ use crate::auth::Authenticator;
 use crate::cluster::ClusterMessage;
 use crate::directory::Placement;
 use crate::hub::HubMessage;
+use crate::lifecycle::{Lifecycle, NodeState};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::relay::RelayMessage;
@@ -17,71 +18,8 @@ use crate::session_token::SessionKeys;
 use crate::webhook::Webhook;
 use cluster_config::Config;
 use ractor::ActorRef;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Lifecycle state of a node (`docs/admin-api.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum NodeState {
-    /// Starting, not ready for clients.
-    Joining = 0,
-    /// Serving.
-    Active = 1,
-    /// Moving rooms and clients away; not accepting new clients.
-    Draining = 2,
-    /// Nothing left; waiting to stop.
-    Drained = 3,
-}
-
-impl NodeState {
-    /// The contract's name of the state.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Joining => "joining",
-            Self::Active => "active",
-            Self::Draining => "draining",
-            Self::Drained => "drained",
-        }
-    }
-
-    fn from_u8(v: u8) -> Self {
-        match v {
-            1 => Self::Active,
-            2 => Self::Draining,
-            3 => Self::Drained,
-            _ => Self::Joining,
-        }
-    }
-}
-
-/// The node's lifecycle state, shared by the HTTP edges and the cluster manager.
-#[derive(Debug)]
-pub struct Lifecycle(AtomicU8);
-
-impl Lifecycle {
-    /// Starts in `joining`.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self(AtomicU8::new(NodeState::Joining as u8)))
-    }
-
-    /// Current state.
-    pub fn get(&self) -> NodeState {
-        NodeState::from_u8(self.0.load(Ordering::Acquire))
-    }
-
-    /// Moves to `s`.
-    pub fn set(&self, s: NodeState) {
-        let old = NodeState::from_u8(self.0.swap(s as u8, Ordering::AcqRel));
-        if old != s {
-            tracing::info!(from = old.as_str(), to = s.as_str(), "node state changed");
-            crate::events::emit(crate::events::Event::NodeState {
-                state: s.as_str().to_owned(),
-            });
-        }
-    }
-}
 
 /// Shared node context.
 pub struct NodeCtx {
@@ -118,7 +56,7 @@ pub struct NodeCtx {
     /// The bound public and admin addresses (the config may say port 0).
     pub bound: (std::net::SocketAddr, std::net::SocketAddr),
     /// The drainer.
-    pub drain: crate::drain::Drainer,
+    pub drain: crate::lifecycle::Drainer,
     lifecycle: Arc<Lifecycle>,
 }
 
@@ -130,7 +68,7 @@ impl NodeCtx {
         incarnation: String,
         lifecycle: Arc<Lifecycle>,
         cluster: ActorRef<ClusterMessage>,
-        drain: crate::drain::Drainer,
+        drain: crate::lifecycle::Drainer,
         bound: (std::net::SocketAddr, std::net::SocketAddr),
         metrics: Arc<Metrics>,
         auth: Authenticator,

@@ -14,9 +14,10 @@
 //! The drainer is one task per node driven by [`DrainCommand`]s; it owns no room or connection
 //! state, only the order of the steps.
 
-use crate::context::{NodeCtx, NodeState};
+use crate::context::NodeCtx;
 use crate::hub::HubMessage;
-use crate::room::calls;
+use crate::lifecycle::{DrainCommand, Drainer, NodeState};
+use crate::room_access::calls;
 use protocol::room::RoomName;
 use protocol::server::ServerFrame;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,33 +29,6 @@ use tokio::sync::{mpsc, Notify};
 /// draining at the same moment has announced it by then (a state change is sent on the cluster
 /// manager's next tick, 250 ms).
 pub const PEER_STATE_SETTLE: Duration = Duration::from_millis(600);
-
-/// What the drainer is told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DrainCommand {
-    /// Start (or continue) draining; `exit` makes the process end when drained.
-    Start {
-        /// End the process when drained.
-        exit: bool,
-    },
-    /// Stop a drain in progress and return to `active`.
-    Cancel,
-}
-
-/// The handle the rest of the node uses.
-#[derive(Clone)]
-pub struct Drainer {
-    tx: mpsc::Sender<DrainCommand>,
-    /// Notified when a drain that should end the process is done.
-    pub exit: Arc<Notify>,
-}
-
-impl Drainer {
-    /// Sends a command; false when the drainer is gone.
-    pub fn send(&self, cmd: DrainCommand) -> bool {
-        self.tx.try_send(cmd).is_ok()
-    }
-}
 
 /// Applies an admin `drain` / `undrain` to this node; answers its state.
 pub fn command(ctx: &NodeCtx, op: &str) -> crate::wire::endpoint::NodeCommandReply {
@@ -90,7 +64,7 @@ pub fn command(ctx: &NodeCtx, op: &str) -> crate::wire::endpoint::NodeCommandRep
 
 /// Rooms whose owner runs on this node.
 pub fn owned_rooms() -> Vec<RoomName> {
-    crate::room::listing::local_rooms()
+    crate::room_access::listing::local_rooms()
         .into_iter()
         .filter_map(|(name, _)| RoomName::parse(&name).ok())
         .collect()
@@ -99,13 +73,7 @@ pub fn owned_rooms() -> Vec<RoomName> {
 /// Creates the drainer; [`run`] must be spawned with the receiver once the context exists.
 pub fn channel() -> (Drainer, mpsc::Receiver<DrainCommand>) {
     let (tx, rx) = mpsc::channel(16);
-    (
-        Drainer {
-            tx,
-            exit: Arc::new(Notify::new()),
-        },
-        rx,
-    )
+    (Drainer::new(tx, Arc::new(Notify::new())), rx)
 }
 
 enum Outcome {
@@ -239,7 +207,7 @@ async fn drain_once(
                     return Outcome::Cancelled;
                 }
                 let targets = other_active(ctx);
-                let Some(to) = crate::directory::owner(room.as_str(), &targets) else {
+                let Some(to) = crate::placement::owner(room.as_str(), &targets) else {
                     break;
                 };
                 let Some(r) = crate::directory::find_local(&room) else {

@@ -3,7 +3,7 @@
 //! A WebSocket handshake through actix-http borrowed blocks of several KiB (the dispatcher and
 //! its two 8 KiB buffers) and freed them once the socket was handed to the connection task,
 //! while the connection's own small, long-lived allocations were made in between (`/ws`
-//! handshakes now skip actix-http, [`crate::http::front`]; other HTTP connections still
+//! handshakes now skip actix-http, `http::front`; other HTTP connections still
 //! borrow such blocks). With glibc's defaults
 //! those blocks come from the heap and leave holes among the long-lived allocations. Measured
 //! with 10 000 idle joined connections (`gatehouse-bench idle`, release, 2026-11-23):

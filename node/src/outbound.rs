@@ -6,6 +6,10 @@
 //! that would overflow it marks the connection as a slow consumer and wakes it to close. The
 //! pusher (relay, hub) never blocks, so one client that never reads slows nobody else.
 
+pub mod local;
+pub mod pump;
+pub mod room_map;
+
 use crate::delivery::Delivery;
 use crate::ids::{ClientId, ConnId, UserId};
 use crate::wire::endpoint::Limits;
@@ -39,7 +43,7 @@ pub struct Rehome {
     /// Room.
     pub room: RoomName,
     /// The new owner.
-    pub owner: crate::room::RoomRef,
+    pub owner: crate::room_access::RoomRef,
     /// Its epoch (new unless the history survived).
     pub epoch: Arc<str>,
     /// Its seq when we re-joined.
@@ -225,7 +229,7 @@ pub struct HandleInner {
     pub shared: Arc<ConnShared>,
     /// The pump of the worker this connection runs on, and the connection's slot there (see
     /// `pump`).
-    pump: Option<(crate::pump::Pump, usize)>,
+    pump: Option<(crate::outbound::pump::Pump, usize)>,
 }
 
 impl std::ops::Deref for ConnHandle {
@@ -253,7 +257,7 @@ impl ConnHandle {
         id: ConnId,
         info: ConnInfo,
         shared: Arc<ConnShared>,
-        pump: Option<(crate::pump::Pump, usize)>,
+        pump: Option<(crate::outbound::pump::Pump, usize)>,
     ) -> Self {
         Self(Arc::new(HandleInner {
             id,
@@ -264,14 +268,8 @@ impl ConnHandle {
     }
 
     /// The pump of this connection's worker and the connection's slot there, if it has one.
-    pub fn pump(&self) -> Option<&(crate::pump::Pump, usize)> {
+    pub fn pump(&self) -> Option<&(crate::outbound::pump::Pump, usize)> {
         self.pump.as_ref()
-    }
-
-    /// Whether nothing waits in the connection's queue (so a frame written around the queue
-    /// cannot overtake one in it).
-    pub fn queue_empty(&self) -> bool {
-        self.shared.queue_empty()
     }
 
     /// Counts `bytes` against the queue budget before they are queued (by a pump); overflow

@@ -3,8 +3,9 @@
 //! what every node computes. Only an active node moves its rooms; a draining node's drain moves
 //! them instead. Owns no state but the last active set it saw.
 
-use crate::context::{NodeCtx, NodeState};
-use crate::room::calls;
+use crate::context::NodeCtx;
+use crate::lifecycle::NodeState;
+use crate::room_access::calls;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +35,7 @@ pub async fn run(ctx: Arc<NodeCtx>) {
         }
         let mut moved = 0;
         for room in crate::drain::owned_rooms() {
-            let Some(owner) = crate::directory::owner(room.as_str(), &active) else {
+            let Some(owner) = crate::placement::owner(room.as_str(), &active) else {
                 continue;
             };
             // Only rooms that now belong to a node that just joined move (placement chosen

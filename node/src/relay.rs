@@ -13,19 +13,17 @@
 use crate::delivery::Delivery;
 use crate::directory::{self, Placement};
 use crate::ids::{ClientId, ConnId};
-use crate::metrics::Metrics;
+use crate::outbound::pump::{Fanout, Subscribers};
 use crate::outbound::Rehome;
 use crate::outbound::{ConnHandle, Outbound};
-use crate::pump::{Fanout, Subscribers};
-use crate::room::calls;
-use crate::room::RoomRef;
+use crate::room_access::calls;
+use crate::room_access::RoomRef;
 use bytestring::ByteString;
 use protocol::room::RoomName;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 pub mod ingress;
@@ -102,12 +100,8 @@ struct Subscriber {
 
 /// The relay; one per node.
 pub struct RelayActor {
-    /// Shared metrics.
-    pub metrics: Arc<Metrics>,
-    /// This node's name.
-    pub node: String,
-    /// Room placement, set once the room host exists.
-    pub placement: Arc<OnceLock<Placement>>,
+    /// Room placement, for finding an owner again.
+    pub placement: Placement,
 }
 
 /// One room's local subscribers and the owner they joined.
@@ -292,9 +286,7 @@ impl Actor for RelayActor {
                 }
             }
             RelayMessage::Moved { room, rejoin } => {
-                let Some(placement) = self.placement.get() else {
-                    return Ok(());
-                };
+                let placement = &self.placement;
                 if let Some(r) = state.rooms.get_mut(&room) {
                     if !r.rehoming && !r.subs.is_empty() {
                         r.rehoming = true;
@@ -357,9 +349,7 @@ impl Actor for RelayActor {
                 }
             }
             RelayMessage::Tick => {
-                let Some(placement) = self.placement.get() else {
-                    return Ok(());
-                };
+                let placement = &self.placement;
                 for (room, r) in &mut state.rooms {
                     let lost = r.owner.as_ref().is_some_and(|o| !o.is_live());
                     let retry = r.owner.is_none()

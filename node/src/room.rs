@@ -3,7 +3,7 @@
 //! A room is found through [`crate::directory`] (on its node, the local process group
 //! `room:<name>`; from another node, through the room's home node), never through a global map,
 //! so the cluster can place it on any node. A room actor is not remotely usable: other nodes
-//! reach it through its node's gateway ([`gateway`]) with a [`RoomRef`]. It knows its subscribers per node (the
+//! reach it through its node's gateway (`room_access::gateway`) with a [`RoomRef`]. It knows its subscribers per node (the
 //! node's relay and a count), not per connection: each publish is encoded once and sent once to
 //! each node's relay, which fans it out locally. It never touches a socket and never waits on a
 //! connection or a relay (casts only).
@@ -12,12 +12,8 @@
 //! only when a room is created without its history; a join's reply carries the replay of
 //! everything up to the seq at that moment, and every later seq goes through the relays.
 
-pub mod address;
 pub mod budget;
-pub mod calls;
-pub mod gateway;
 pub mod history;
-pub mod listing;
 pub mod snapshot;
 
 use crate::delivery::Delivery;
@@ -25,13 +21,14 @@ use crate::ids::now_micros;
 use crate::metrics::Metrics;
 use crate::relay::ingress;
 use crate::relay::RelayMessage;
+use crate::room_access::{RoomInbox, RoomRef};
 use crate::wire::host::RoomHostMessage;
 use crate::wire::ingress::{IngressMessage, PresenceEvent, SharedDelivery};
+use crate::wire::room::MAX_REPLY_BYTES;
 use crate::wire::room::{
     Empty, HistoryPage, JoinReply, JoinRequest, PresenceEntry, PresenceList, Publisher, RoomAt,
     RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPutReply,
 };
-pub use address::{RoomCallError, RoomInbox, RoomRef};
 use history::{History, Recovery};
 use protocol::client::Since;
 use protocol::room::RoomName;
@@ -71,15 +68,11 @@ pub struct RoomArgs {
     /// `None` for a new room.
     pub adopted: Option<crate::wire::migration::MovedRoom>,
     /// Active nodes, for the choice of the backup that keeps this room's replica.
-    pub members: Arc<crate::directory::Membership>,
+    pub members: Arc<crate::placement::Membership>,
 }
 
 /// How long a publish waits for the replica's acknowledgement before going on without one.
 const REPLICA_MS: u64 = 500;
-
-/// Most frame bytes in one join reply or history page: such a reply may cross nodes, and must
-/// stay far below the cluster link's 16 MiB frame limit (encoded, a frame can double in size).
-pub const MAX_REPLY_BYTES: usize = 4 << 20;
 
 /// Bytes a snapshot holds (compressed).
 fn snapshot_bytes(s: &Snapshot) -> usize {
@@ -579,13 +572,13 @@ impl RoomState {
     fn sync_backup(&mut self) {
         let mut others = self.args.members.active();
         others.retain(|n| *n != self.args.node);
-        let want = crate::directory::owner(self.args.name.as_str(), &others).map(str::to_owned);
+        let want = crate::placement::owner(self.args.name.as_str(), &others).map(str::to_owned);
         if want.as_deref() == self.backup.as_ref().map(|(n, _, _)| n.as_str()) {
             return;
         }
         self.drop_replica();
         let Some(node) = want else { return };
-        let Some(host) = crate::directory::host_of(&node) else {
+        let Some(host) = crate::placement::host_of(&node) else {
             return;
         };
         // The whole state crosses the link: wait until the backup's link has room.
@@ -670,7 +663,7 @@ impl RoomState {
         if to == self.args.node {
             return out;
         }
-        let Some(host) = crate::directory::host_of(to) else {
+        let Some(host) = crate::placement::host_of(to) else {
             out.error = Some(format!("node `{to}` is not reachable"));
             return out;
         };
@@ -754,11 +747,11 @@ impl RoomState {
         // first tick, when it runs away from home).
         let active = self.args.members.active();
         let room = self.args.name.as_str();
-        if let Some(home) = crate::directory::owner(room, &active) {
-            crate::directory::tell_host(home, RoomHostMessage::Register(successor.at(room)));
+        if let Some(home) = crate::placement::owner(room, &active) {
+            crate::placement::tell_host(home, RoomHostMessage::Register(successor.at(room)));
         }
         if let Some((told, _)) = self.home.take() {
-            crate::directory::tell_host(&told, RoomHostMessage::Unregister(self.at(myself)));
+            crate::placement::tell_host(&told, RoomHostMessage::Unregister(self.at(myself)));
         }
         let group = crate::wire::names::group_of(&self.args.name);
         ractor::pg::leave(group, vec![myself.get_cell()]);
@@ -806,7 +799,7 @@ impl RoomState {
     /// node; `None` when the room runs at home (or no node is active).
     fn home_node(&self) -> Option<String> {
         let active = self.args.members.active();
-        crate::directory::owner(self.args.name.as_str(), &active)
+        crate::placement::owner(self.args.name.as_str(), &active)
             .filter(|h| *h != self.args.node)
             .map(str::to_owned)
     }
@@ -828,12 +821,12 @@ impl RoomState {
         }
         if let Some((told, _)) = &self.home {
             if home.as_ref() != Some(told) {
-                crate::directory::tell_host(told, RoomHostMessage::Unregister(self.at(myself)));
+                crate::placement::tell_host(told, RoomHostMessage::Unregister(self.at(myself)));
             }
         }
         self.home = None;
         if let Some(h) = home {
-            if crate::directory::tell_host(&h, RoomHostMessage::Register(self.at(myself))) {
+            if crate::placement::tell_host(&h, RoomHostMessage::Register(self.at(myself))) {
                 tracing::debug!(room = %self.args.name, home = %h, "told the room's home where it runs");
                 self.home = Some((h, Instant::now()));
             }
@@ -844,7 +837,7 @@ impl RoomState {
     /// the rendezvous winner of the two nodes keeps the room, the other hands over to it (its
     /// members re-join the winner; what only the loser's side published is not in the winner's
     /// history, and its members see the winner's epoch). The loser checks the home's verdict
-    /// with the same rule ([`crate::directory::rival_wins`]).
+    /// with the same rule ([`crate::placement::rival_wins`]).
     fn on_rival(&mut self, myself: &ActorRef<RoomInbox>, note: crate::wire::room::RivalNote) {
         let w = note.winner;
         if w.name == myself.get_name().unwrap_or_default() {
@@ -854,7 +847,7 @@ impl RoomState {
             return;
         };
         if epoch == &*self.args.epoch
-            || !crate::directory::rival_wins(
+            || !crate::placement::rival_wins(
                 self.args.name.as_str(),
                 (&self.args.node, &self.args.epoch),
                 (node, epoch),
@@ -1059,7 +1052,7 @@ impl Actor for RoomActor {
             // Stopped without a successor: the home forgets it, and the relays that still have
             // members here (none, normally: an idle room has no members) re-home them.
             if let Some((home, _)) = state.home.take() {
-                crate::directory::tell_host(&home, RoomHostMessage::Unregister(state.at(&myself)));
+                crate::placement::tell_host(&home, RoomHostMessage::Unregister(state.at(&myself)));
             }
             state.notify_relays(true);
         }

@@ -18,7 +18,8 @@ use crate::metrics::Metrics;
 use crate::relay::RelayMessage;
 use crate::room::budget::RoomMemory;
 use crate::room::history::History;
-use crate::room::{RoomActor, RoomArgs, RoomRef};
+use crate::room::{RoomActor, RoomArgs};
+use crate::room_access::RoomRef;
 use crate::wire::host::{EnsureReply, Located, RoomHostMessage};
 use crate::wire::migration::{self, AdoptChunk, AdoptReply, MovedRoom};
 use crate::wire::names::group_of;
@@ -194,19 +195,19 @@ impl RoomHostActor {
     /// home (the room has not told this node yet).
     async fn ask_other_homes(&self, state: &HostState, room: &RoomName) -> Option<RoomAt> {
         let active = self.members.active();
-        let mine = crate::directory::owner(room.as_str(), &active);
+        let mine = crate::placement::owner(room.as_str(), &active);
         let prev = state
             .view
             .2
             .filter(|t| t.elapsed() <= SETTLE_WINDOW)
-            .and_then(|_| crate::directory::owner(room.as_str(), &state.view.1));
+            .and_then(|_| crate::placement::owner(room.as_str(), &state.view.1));
         let mut asked: Vec<&str> = Vec::new();
         for home in [mine, prev].into_iter().flatten() {
             if home == self.node || asked.contains(&home) || !self.is_live(home) {
                 continue;
             }
             asked.push(home);
-            let Some(host) = crate::directory::host_of(home) else {
+            let Some(host) = crate::placement::host_of(home) else {
                 continue;
             };
             let q = RoomAt {
@@ -251,7 +252,7 @@ impl RoomHostActor {
             state.homed.insert(at.room.clone(), (at, now));
             return;
         }
-        let new_wins = crate::directory::rival_wins(
+        let new_wins = crate::placement::rival_wins(
             room.as_str(),
             (cur_node, cur_epoch),
             (new_node, new_epoch),
@@ -288,13 +289,13 @@ impl RoomHostActor {
             ));
         }
         let active = self.members.active();
-        if let Some(home) = crate::directory::owner(room.as_str(), &active) {
+        if let Some(home) = crate::placement::owner(room.as_str(), &active) {
             let at = RoomAt {
                 room: room.to_string(),
                 node: self.node.clone(),
                 name: name.to_owned(),
             };
-            crate::directory::tell_host(home, RoomHostMessage::Unregister(at));
+            crate::placement::tell_host(home, RoomHostMessage::Unregister(at));
         }
     }
 }
@@ -308,7 +309,9 @@ async fn tell_loser(me: String, winner: RoomAt, loser: RoomAt) {
     ) else {
         return;
     };
-    if crate::room::calls::info(&w).await.is_err() || crate::room::calls::info(&l).await.is_err() {
+    if crate::room_access::calls::info(&w).await.is_err()
+        || crate::room_access::calls::info(&l).await.is_err()
+    {
         return;
     }
     tracing::warn!(room = %winner.room, winner = %winner.node, loser = %loser.node, "two owners of a room met at its home: the loser yields");
@@ -320,11 +323,11 @@ pub struct RoomHostActor {
     /// This node's name.
     pub node: String,
     /// Active and live nodes (for placement checks and the rooms' choice of backup).
-    pub members: Arc<crate::directory::Membership>,
+    pub members: Arc<crate::placement::Membership>,
     /// This node's lifecycle: only an active node creates rooms.
-    pub lifecycle: Arc<crate::context::Lifecycle>,
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
     /// Whether the cluster agrees that the nodes this one sees as down are gone.
-    pub agreement: Arc<crate::cluster::agreement::Agreement>,
+    pub agreement: Arc<crate::placement::agreement::Agreement>,
     /// This node's relay.
     pub relay: ActorRef<RelayMessage>,
     /// Room defaults.
@@ -372,7 +375,7 @@ impl Actor for RoomHostActor {
                 // active node (a drain that races another node's drain, staggered stops).
                 if matches!(
                     self.lifecycle.get(),
-                    crate::context::NodeState::Draining | crate::context::NodeState::Drained
+                    crate::lifecycle::NodeState::Draining | crate::lifecycle::NodeState::Drained
                 ) {
                     state.arriving.remove(&id);
                     let _ = reply.send(AdoptReply {
@@ -448,13 +451,13 @@ impl Actor for RoomHostActor {
                 // Create only what this node owns in its own view too: a node whose view lags
                 // (a peer that just turned active, not yet counted everywhere) may have picked
                 // this one while another node picks the newcomer.
-                let active = if self.lifecycle.get() == crate::context::NodeState::Active {
+                let active = if self.lifecycle.get() == crate::lifecycle::NodeState::Active {
                     self.members.active()
                 } else {
                     Vec::new()
                 };
                 if let Err(why) =
-                    crate::directory::may_create(room.as_str(), &self.node, &active, &req.live)
+                    crate::placement::may_create(room.as_str(), &self.node, &active, &req.live)
                 {
                     tracing::debug!(room = %room, %why, "ensure declined");
                     let _ = reply.send(EnsureReply {
@@ -488,7 +491,7 @@ impl Actor for RoomHostActor {
                     .get(room.as_str())
                     .is_some_and(|r| r.at.elapsed() <= REPLICA_FRESH);
                 if fresh
-                    && crate::directory::owner(room.as_str(), &self.members.active())
+                    && crate::placement::owner(room.as_str(), &self.members.active())
                         != Some(self.node.as_str())
                 {
                     tracing::info!(room = %room, "replica kept: the room's owner is counted active again; placement is settling");
@@ -640,7 +643,7 @@ impl Actor for RoomHostActor {
             }
             RoomHostMessage::List(q, reply) => {
                 tokio::spawn(async move {
-                    let _ = reply.send(crate::room::listing::local_page(q).await);
+                    let _ = reply.send(crate::room_access::listing::local_page(q).await);
                 });
             }
             RoomHostMessage::Tick(_) => {

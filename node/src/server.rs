@@ -9,8 +9,9 @@
 //! flush the webhook, exit 0.
 
 use crate::auth::{AuthSetupError, Authenticator};
-use crate::context::{Lifecycle, NodeCtx, NodeState};
+use crate::context::NodeCtx;
 use crate::hub::{HubActor, HubMessage};
+use crate::lifecycle::{Lifecycle, NodeState};
 use crate::metrics::{spawn_sampler, Metrics};
 use crate::rate_limit::{Policy, RateLimiter, RateLimiterActor, RateLimiterState};
 use crate::relay::RelayActor;
@@ -117,19 +118,23 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     )
     .await?;
     let lifecycle = Lifecycle::new();
-    let relay_placement = Arc::new(std::sync::OnceLock::new());
+    let members = Arc::new(crate::placement::Membership::default());
+    // Placement finds this node's room host by name, so the relay (which the host's rooms
+    // need) is given it at start, before the host exists.
+    let placement = crate::directory::Placement {
+        node: node.clone(),
+        members: members.clone(),
+        lifecycle: lifecycle.clone(),
+    };
     let relay = spawn_actor(
         "relay",
         RelayActor {
-            metrics: metrics.clone(),
-            node: node.clone(),
-            placement: relay_placement.clone(),
+            placement: placement.clone(),
         },
         (),
     )
     .await?;
-    let members = Arc::new(crate::directory::Membership::default());
-    let agreement = Arc::new(crate::cluster::agreement::Agreement::default());
+    let agreement = Arc::new(crate::placement::agreement::Agreement::default());
     let room_host = Actor::spawn(
         Some(crate::room_host::name_of(&node)),
         RoomHostActor {
@@ -170,24 +175,17 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         vec![ingress.get_cell()],
     );
     let gateway = Actor::spawn(
-        Some(crate::room::gateway::name_of(&node)),
-        crate::room::gateway::GatewayActor,
+        Some(crate::room_access::gateway::name_of(&node)),
+        crate::room_access::gateway::GatewayActor,
         (),
     )
     .await
     .map(|(r, _)| r)
     .map_err(|e| StartError::Actor("room_gateway", e.to_string()))?;
     ractor::pg::join(
-        crate::room::gateway::GROUP.to_owned(),
+        crate::room_access::gateway::GROUP.to_owned(),
         vec![gateway.get_cell()],
     );
-    let placement = crate::directory::Placement {
-        node: node.clone(),
-        host: room_host.clone(),
-        members,
-        lifecycle: lifecycle.clone(),
-    };
-    let _ = relay_placement.set(placement.clone());
     let policy = Arc::new(Policy::new(Limits {
         msgs_per_sec: config.limits.msgs_per_sec,
         burst: config.limits.burst,
@@ -217,7 +215,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     let admin_addr = admin_l.local_addr()?;
 
     let incarnation = format!("{:016x}", rand::random::<u64>());
-    let cluster = crate::cluster::start(
+    let (cluster, peer_requests) = crate::cluster::start(
         &config,
         &incarnation,
         lifecycle.clone(),
@@ -244,7 +242,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         limiter.clone(),
         webhook,
     ));
-    let _ = cluster.ctx.set(ctx.clone());
+    let peer_task = tokio::spawn(crate::peer_requests::serve(ctx.clone(), peer_requests));
     let drain_task = tokio::spawn(crate::drain::run(ctx.clone(), drain_rx));
     let rebalance_task = config
         .node
@@ -325,7 +323,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     tokio::select! {
         () = wait_for_signal() => {
             tracing::info!("shutting down: draining first");
-            drainer.send(crate::drain::DrainCommand::Start { exit: true });
+            drainer.send(crate::lifecycle::DrainCommand::Start { exit: true });
             let grace = config.node.shutdown_grace;
             if tokio::time::timeout(grace, drainer.exit.notified()).await.is_err() {
                 tracing::warn!(grace_s = grace.as_secs(), "drain did not finish within the grace period");
@@ -362,6 +360,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     }
     ctx.set_state(NodeState::Drained);
     drain_task.abort();
+    peer_task.abort();
     if let Some(t) = rebalance_task {
         t.abort();
     }

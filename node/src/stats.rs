@@ -16,7 +16,7 @@ pub async fn node_stats(ctx: &NodeCtx) -> serde_json::Value {
     let m = &ctx.metrics;
     let draining = matches!(
         ctx.state(),
-        crate::context::NodeState::Draining | crate::context::NodeState::Drained
+        crate::lifecycle::NodeState::Draining | crate::lifecycle::NodeState::Drained
     );
     json!({
         "name": ctx.node,

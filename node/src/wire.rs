@@ -1,7 +1,7 @@
 //! Everything that crosses between nodes, in one place: the messages of each remotely usable
 //! actor (the cluster endpoint, the room gateway and the rooms behind it, the room host, the
 //! relay ingress), their payloads, how each is encoded, the names nodes find those actors by,
-//! and [`CLUSTER_PROTOCOL_VERSION`]. [`pins`] pins the bytes of every message, so a change
+//! and [`CLUSTER_PROTOCOL_VERSION`]. `pins` pins the bytes of every message, so a change
 //! here is a visible, reviewed diff (ARCHITECTURE.md, "Compatibility").
 //!
 //! Imports only core values ([`crate::delivery`]), `protocol`, serde and ractor: editing a

@@ -8,12 +8,12 @@
 use super::events::SessionEvent;
 use super::view::{Change, PeerState, View};
 use super::GROUP;
-use crate::context::{Lifecycle, NodeState};
 use crate::ids::now_micros;
+use crate::lifecycle::{Lifecycle, NodeState};
 use crate::wire::endpoint::{EndpointMessage, Heartbeat};
 use crate::wire::protocol_version;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
-use ractor_cluster::{NodeServerMessage, NodeSessionMessage};
+use ractor_cluster::NodeSessionMessage;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,12 +102,10 @@ pub struct ManagerArgs {
     pub seeds: Vec<String>,
     /// The node's lifecycle state.
     pub lifecycle: Arc<Lifecycle>,
-    /// The ractor_cluster node server.
-    pub node_server: ActorRef<NodeServerMessage>,
     /// Active and live nodes, kept here for room placement.
-    pub members: Arc<crate::directory::Membership>,
+    pub members: Arc<crate::placement::Membership>,
     /// Whether the peers agree on who is down (for the room host's restores).
-    pub agreement: Arc<super::agreement::Agreement>,
+    pub agreement: Arc<crate::placement::agreement::Agreement>,
     /// The links' counters (queued bytes, fences).
     pub links: Arc<super::transport::Links>,
     /// What dialing needs (the node server, the links, the handshake fences).

@@ -6,12 +6,12 @@
 //!   pings ahead of bulk data, so a peer that reads slowly is not marked down for it. What waits
 //!   for a peer is that queue plus what the library still holds (counted where it is enqueued,
 //!   [`crate::peer_queue`]); rooms hold their deliveries back above half the budget, and over
-//!   [`OUTBOUND_BUDGET`] (only replies and moves can take it there), or a write that makes no
-//!   progress for [`WRITE_STALL`], the link is cut as after a link drop: the session stops (its
+//!   `link_stats::OUTBOUND_BUDGET` (only replies and moves can take it there), or a write that makes no
+//!   progress for `link_stats::WRITE_STALL`, the link is cut as after a link drop: the session stops (its
 //!   queue is freed), the manager marks the peer down unless another link to it lives, and
 //!   dials it again later.
 //! - **A fence for a silent link.** Heartbeats cross every link twice a second; a link that
-//!   carries nothing for [`READ_SILENCE`] (including a socket that connects and never speaks,
+//!   carries nothing for `link_stats::READ_SILENCE` (including a socket that connects and never speaks,
 //!   which the library's listener would hold forever) is closed.
 //! - **TCP options**: no Nagle, keepalive, TCP_USER_TIMEOUT so unacknowledged data to a vanished
 //!   host fails the socket in seconds, not the kernel's 15 minutes, and TCP_NOTSENT_LOWAT so
@@ -27,9 +27,7 @@
 //! control frames from bulk, and never touches the view.
 
 use super::handshake::{HandshakeFence, Handshakes, Slot};
-pub use super::link_stats::{
-    Fences, LinkStats, NOTSENT_LOWAT, OUTBOUND_BUDGET, READ_SILENCE, WRITE_STALL,
-};
+pub use super::link_stats::{Fences, LinkStats, NOTSENT_LOWAT};
 use ractor::ActorRef;
 use ractor_cluster::{BoxRead, BoxWrite, ClusterBidiStream, NodeServerMessage};
 use std::collections::HashMap;
@@ -92,13 +90,6 @@ impl Links {
                 }
             }
         }
-    }
-
-    /// Links authenticating now (tests).
-    pub fn pending_count(&self) -> usize {
-        self.pending
-            .lock()
-            .map_or(0, |m| m.values().map(Vec::len).sum())
     }
 
     /// The counters of the link with this label.

@@ -8,8 +8,8 @@ use super::{emit, Conn, Exit, Joined};
 use crate::directory;
 use crate::metrics::Metrics;
 use crate::relay::RelayMessage;
-use crate::room::calls;
-use crate::room::RoomRef;
+use crate::room_access::calls;
+use crate::room_access::RoomRef;
 use crate::wire::room::{JoinReply, JoinRequest, Publisher};
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
@@ -45,7 +45,7 @@ pub(crate) struct PublishDone {
     id: Option<RequestId>,
     room: RoomName,
     hook_data: Option<Box<RawValue>>,
-    answer: Result<crate::wire::room::Published, crate::room::RoomCallError>,
+    answer: Result<crate::wire::room::Published, crate::room_access::RoomCallError>,
 }
 
 /// The wait for one publish's answer.
@@ -197,7 +197,7 @@ impl Conn {
         room_ref: &RoomRef,
         since: Option<Since>,
         last: Option<u32>,
-    ) -> Result<JoinReply, crate::room::RoomCallError> {
+    ) -> Result<JoinReply, crate::room_access::RoomCallError> {
         let req = JoinRequest {
             client: self.handle.info.client.to_string(),
             user: self.handle.info.user.to_string(),
@@ -329,7 +329,7 @@ impl Conn {
         // snapshot and replay below are queued first (no await in between), so they go first.
         self.local.cursors.borrow_mut().insert(
             room.clone(),
-            super::local::Cursor {
+            crate::outbound::local::Cursor {
                 epoch: o.epoch.clone(),
                 delivered: o.seq,
             },

@@ -15,8 +15,8 @@ use crate::context::NodeCtx;
 use crate::hub::HubMessage;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
-use crate::room::calls;
-use crate::room::listing;
+use crate::room_access::calls;
+use crate::room_access::listing;
 use crate::wire::endpoint::Limits;
 use crate::wire::endpoint::{ClientsRequest, EndpointMessage, StatsRequest};
 use crate::wire::host::RoomHostMessage;
@@ -536,7 +536,7 @@ async fn migrate(
         ));
     };
     let out = calls::migrate(&r, &b.to).await.map_err(|e| match e {
-        crate::room::RoomCallError::Refused(m) => {
+        crate::room_access::RoomCallError::Refused(m) => {
             ApiError::with_status(409, ErrorCode::Unavailable, m)
         }
         e => ApiError::unavailable(e.to_string()),

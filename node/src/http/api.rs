@@ -8,8 +8,8 @@ use crate::context::NodeCtx;
 use crate::directory;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
-use crate::room::calls;
-use crate::room::RoomRef;
+use crate::room_access::calls;
+use crate::room_access::RoomRef;
 use crate::wire::endpoint::ClientsRequest;
 use crate::wire::room::Publisher;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -243,7 +243,7 @@ async fn put_snapshot(
     let r = room_ref(&ctx, &room).await?;
     match calls::set_snapshot(&r, b.data).await {
         Ok(seq) => Ok(HttpResponse::Ok().json(json!({ "seq": seq }))),
-        Err(crate::room::RoomCallError::Refused(e)) => {
+        Err(crate::room_access::RoomCallError::Refused(e)) => {
             Err(ApiError::new(ErrorCode::PayloadTooLarge, e))
         }
         Err(e) => Err(ApiError::unavailable(e.to_string())),
@@ -267,7 +267,7 @@ async fn get_snapshot(
         return Err(missing());
     };
     let res = calls::get_snapshot(&r).await.map_err(|e| match e {
-        crate::room::RoomCallError::Refused(e) => ApiError::new(ErrorCode::Internal, e),
+        crate::room_access::RoomCallError::Refused(e) => ApiError::new(ErrorCode::Internal, e),
         e => ApiError::unavailable(e.to_string()),
     })?;
     let Some((seq, epoch, data)) = res else {

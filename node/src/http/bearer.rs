@@ -51,7 +51,7 @@ pub fn check(req: &HttpRequest, expected: Option<&Secret>, what: &str) -> Result
 
 /// Whether the request comes from this host, not through a proxy: its TCP peer is on loopback
 /// and is the address the request carries. (The admin listener's connections have no
-/// [`TcpPeer`]: nothing relays them, so their peer address is the TCP peer.)
+/// `TcpPeer`: nothing relays them, so their peer address is the TCP peer.)
 fn true_loopback(req: &HttpRequest) -> bool {
     let peer = req.peer_addr();
     let tcp = req

@@ -40,7 +40,7 @@ pub async fn echo_on(io: TcpStream, leftover: Vec<u8>, max: usize) {
             WsMessage::Text(t) => writer.text(t.as_bytes()),
             WsMessage::Binary(b) => writer.binary(&b),
             WsMessage::Ping(p) => writer.pong(&p),
-            WsMessage::Pong(_) => {}
+            WsMessage::Pong => {}
             WsMessage::Close(r) => break Some(r.map_or(1000, |r| u16::from(r.code))),
         }
         if writer.flush(&io).await.is_err() {

@@ -148,7 +148,7 @@ where
         Ok((peer, _)) => {
             // Boxed: the dispatcher's future is large, and this future is every handshake's
             // task.
-            ticket.to_http();
+            ticket.hand_to_http();
             let served = Box::pin(http.call((io, Protocol::Http1, Some(peer)))).await;
             drop(ticket);
             served

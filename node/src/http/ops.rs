@@ -1,7 +1,8 @@
 //! Operational endpoints on the public listener, without auth: `/healthz` (liveness),
 //! `/readyz` (readiness: 200 only while `active`), `/metrics` (Prometheus text).
 
-use crate::context::{NodeCtx, NodeState};
+use crate::context::NodeCtx;
+use crate::lifecycle::NodeState;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 

@@ -182,7 +182,7 @@ impl Ticket {
 
     /// The head is complete and goes to actix-http: the socket stays counted but is no longer
     /// the one to drop.
-    pub fn to_http(&mut self) {
+    pub fn hand_to_http(&mut self) {
         let id = self.id;
         LOCAL.with_borrow_mut(|l| {
             if l.heads.remove(&id).is_some() {
@@ -229,7 +229,7 @@ mod tests {
         let p = Pending::new(3, 10, 1, Arc::new(Metrics::new()));
         let a = p.enter().expect("room");
         let mut b = p.enter().expect("room");
-        b.to_http();
+        b.hand_to_http();
         let c = p.enter().expect("room");
         // Full: the oldest unfinished head (a; b is an HTTP exchange) is told to go.
         let d = p.enter().expect("room made");
@@ -241,9 +241,9 @@ mod tests {
         drop(d);
         // Only HTTP exchanges left and the worker full: a new socket is refused.
         let mut e = p.enter().expect("room");
-        e.to_http();
+        e.hand_to_http();
         let mut f = p.enter().expect("room");
-        f.to_http();
+        f.hand_to_http();
         assert!(p.enter().is_none(), "full of HTTP exchanges");
         drop(e);
         assert!(p.enter().is_some());

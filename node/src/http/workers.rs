@@ -2,7 +2,7 @@
 //! tokio runtime (a `LocalRuntime`, as actix-server's workers have: actix-http and the
 //! connection tasks spawn `!Send` tasks); it accepts from the shared listening socket itself
 //! and serves each socket it accepts with [`super::front`] on the same thread. A connection
-//! lives on the worker that accepted it (its pump, [`crate::pump`], is that worker's).
+//! lives on the worker that accepted it (its pump, [`crate::outbound::pump`], is that worker's).
 //!
 //! Why not actix-server: its accept loop runs on a thread of its own and hands every socket to
 //! a worker through a channel, a cross-thread wake and a context switch per connection (on the

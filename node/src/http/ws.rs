@@ -7,8 +7,9 @@
 use super::error::ApiError;
 use crate::admission::{origin_allowed, Refusal};
 use crate::connection::Accepted;
-use crate::context::{NodeCtx, NodeState};
+use crate::context::NodeCtx;
 use crate::ids::{now_micros, ClientId};
+use crate::lifecycle::NodeState;
 use crate::metrics::Metrics;
 use actix_http::RequestHead;
 use actix_web::http::header::{self, HeaderMap};

@@ -2,7 +2,7 @@
 //! system allocator (`#[global_allocator]` in the `gatehouse` binary).
 //!
 //! Every connection served by actix-http (backend and admin API requests, metrics scrapes,
-//! upgrades outside [`crate::http::front`]'s fast path) borrows and returns a few blocks of
+//! upgrades outside `http::front`'s fast path) borrows and returns a few blocks of
 //! 4–16 KiB: the dispatcher's two 8 KiB buffers and the task cell of its future (tokio aligns
 //! task cells to 128 bytes, so glibc serves them through `posix_memalign`). With blocks of
 //! 4 KiB and more mapped on their own ([`super::tune_allocator`]) each of them cost an `mmap`,

@@ -78,11 +78,6 @@ impl RoomMemory {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// The budget, bytes.
-    pub fn budget(&self) -> usize {
-        self.budget
-    }
-
     /// Whether the node holds more than its budget.
     pub fn over(&self) -> bool {
         self.used() > self.budget

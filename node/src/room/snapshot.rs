@@ -48,6 +48,7 @@ impl Snapshot {
     }
 
     /// Compressed size, bytes.
+    #[cfg(test)]
     pub fn compressed_len(&self) -> usize {
         self.compressed.len()
     }

@@ -29,8 +29,8 @@ pub enum WsMessage {
     Binary(Bytes),
     /// A ping (answer with a pong carrying the same bytes).
     Ping(Bytes),
-    /// A pong.
-    Pong(Bytes),
+    /// A pong (its bytes are not looked at).
+    Pong,
     /// A close frame.
     Close(Option<CloseReason>),
 }
@@ -118,7 +118,7 @@ impl Reader {
                 Frame::Text(b) => WsMessage::Text(utf8(b)?),
                 Frame::Binary(b) => WsMessage::Binary(b),
                 Frame::Ping(b) => WsMessage::Ping(b),
-                Frame::Pong(b) => WsMessage::Pong(b),
+                Frame::Pong(_) => WsMessage::Pong,
                 Frame::Close(r) => WsMessage::Close(r),
                 Frame::Continuation(item) => match self.continuation(item)? {
                     Some(m) => m,

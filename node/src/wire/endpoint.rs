@@ -72,7 +72,7 @@ pub struct ClientQuery {
     pub node: Option<String>,
     /// Only these clients (the members of a room, looked up once by the asker).
     pub members: Option<Vec<String>>,
-    /// Sort column (see [`sort_key`]).
+    /// Sort column (see `clients::sort_key`).
     pub sort: String,
     /// Only rows whose key sorts after this cursor.
     pub after: Option<String>,

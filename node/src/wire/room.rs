@@ -1,13 +1,13 @@
 //! The room's messages and their payloads, encodable for other nodes: a room is owned by one
 //! node and reached from every node, so every variant can cross the cluster link
 //! (`RactorClusterMessage`). A room actor itself is *not* remotely usable (its inbox type,
-//! [`RoomInbox`], says so): no peer holds a proxy of it. A message for a room on another node
-//! goes through that node's gateway ([`super::gateway`]) inside a [`super::RoomRef`].
+//! `room_access::RoomInbox`, says so): no peer holds a proxy of it. A message for a room on another node
+//! goes through that node's gateway (`room_access::gateway`) inside a `room_access::RoomRef`.
 //! Local callers pass the values as they are (no encoding); only a call that crosses nodes is
 //! encoded, as one JSON payload per variant (fields may be added with `#[serde(default)]`;
 //! variants are never renamed: see ARCHITECTURE.md, "Compatibility").
 //!
-//! Messages and encodings only: the typed calls that send them are in [`super::calls`].
+//! Messages and encodings only: the typed calls that send them are in `room_access::calls`.
 
 use crate::delivery::Delivery;
 use protocol::client::Since;
@@ -141,6 +141,10 @@ pub struct PresencePage {
 /// Most bytes of members in one presence page: a room of any size is listed across the
 /// cluster link in messages of this size (far below ractor_cluster's 16 MiB frame limit).
 pub const PRESENCE_PAGE_BYTES: usize = 512 * 1024;
+
+/// Most frame bytes in one join reply or history page: such a reply may cross nodes, and must
+/// stay far below the cluster link's 16 MiB frame limit (encoded, a frame can double in size).
+pub const MAX_REPLY_BYTES: usize = 4 << 20;
 
 /// A history read.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -62,6 +62,7 @@ impl<V> RoomMap<V> {
     }
 
     /// Whether no room is held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -1,5 +1,5 @@
 //! Whether this node's view of which peers are down is shared by the rest of the cluster (see
-//! [`super::view::View::agreed`]), published by the cluster manager for the room host. The room
+//! `cluster::view::View::agreed`), published by the cluster manager for the room host. The room
 //! host restores a room from its replica with the same epoch only under agreement: a peer that
 //! only this side sees as down may still be serving the room on the other side of a partition.
 //!

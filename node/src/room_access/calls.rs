@@ -270,7 +270,7 @@ pub async fn history(
             epoch: page.epoch.to_string(),
         };
         let count = limit.saturating_sub(page.messages.len());
-        let room_left = crate::room::MAX_REPLY_BYTES.saturating_sub(bytes);
+        let room_left = crate::wire::room::MAX_REPLY_BYTES.saturating_sub(bytes);
         let (more, _) = read_on(room, since, page.seq, count, room_left).await;
         page.messages.extend(more);
     }

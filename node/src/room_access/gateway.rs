@@ -4,7 +4,7 @@
 //! or hold its members.
 //!
 //! A message for a room on another node travels as a [`GatewayMessage::Room`]: the room's
-//! [`RoomMessage`], encoded as the room's own encoding with the target actor's name in front of
+//! `RoomMessage`, encoded as the room's own encoding with the target actor's name in front of
 //! the variant. The gateway hands it on, still encoded, to the room actor of that name here
 //! (the room decodes it in its own task), in the order it arrived, so one caller's messages
 //! reach the room in the order they were sent. A call for a room that is no longer here is

@@ -91,19 +91,9 @@ impl RoomRef {
         })
     }
 
-    /// The instance's actor name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The node it runs on (read off its name).
     pub fn node(&self) -> &str {
         crate::wire::names::parse_room_actor(&self.name).map_or("", |(_, n)| n)
-    }
-
-    /// Its epoch (read off its name).
-    pub fn epoch(&self) -> &str {
-        crate::wire::names::parse_room_actor(&self.name).map_or("", |(e, _)| e)
     }
 
     /// Where it runs, for a message to another node.
@@ -123,14 +113,6 @@ impl RoomRef {
     /// Whether the instance runs on this node.
     pub fn is_local(&self) -> bool {
         matches!(self.to, To::Local(_))
-    }
-
-    /// The local actor, when the instance runs here.
-    pub fn as_local(&self) -> Option<&ActorRef<RoomInbox>> {
-        match &self.to {
-            To::Local(a) => Some(a),
-            To::Remote(_) => None,
-        }
     }
 
     /// Whether it may still answer: a local actor that has not stopped, or a remote one whose

@@ -29,10 +29,10 @@
 //! Owns the work in flight and the worker's table of connections (slots); never decides who
 //! gets what (the relay does).
 
-use crate::connection::local::{ConnLocal, RoomWrite};
 use crate::delivery::Delivery;
 use crate::ids::{now_micros, ConnId};
 use crate::metrics::{Metrics, LATENCY_SAMPLE};
+use crate::outbound::local::{ConnLocal, RoomWrite};
 use crate::outbound::{ConnHandle, Outbound};
 use std::cell::RefCell;
 use std::collections::VecDeque;

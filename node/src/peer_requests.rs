@@ -1,0 +1,31 @@
+//! Answers what other nodes ask of this one beyond membership: its statistics, its
+//! connections (list, kick, throttle, send to a user) and drain commands. The cluster endpoint
+//! queues these requests ([`PeerRequest`]); this task, started once the node is assembled,
+//! takes them one at a time, in order, and answers from the node's context.
+//!
+//! Sits above membership and the operations it calls (`stats`, `clients`, `drain`): the
+//! cluster layer never imports them.
+
+use crate::cluster::endpoint::PeerRequest;
+use crate::context::NodeCtx;
+use crate::wire::endpoint::StatsReply;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Answers every request until the endpoint is gone.
+pub async fn serve(ctx: Arc<NodeCtx>, mut requests: mpsc::Receiver<PeerRequest>) {
+    while let Some(request) = requests.recv().await {
+        match request {
+            PeerRequest::Stats(reply) => {
+                let json = crate::stats::node_stats(&ctx).await.to_string();
+                let _ = reply.send(StatsReply { json });
+            }
+            PeerRequest::Node(cmd, reply) => {
+                let _ = reply.send(crate::drain::command(&ctx, &cmd.op));
+            }
+            PeerRequest::Clients(req, reply) => {
+                let _ = reply.send(crate::clients::local(&ctx, req).await);
+            }
+        }
+    }
+}
