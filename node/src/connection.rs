@@ -12,7 +12,6 @@ pub mod requests;
 
 use crate::admission::AdmitGuard;
 use crate::auth::Identity;
-use crate::context::NodeCtx;
 use crate::ids::{now_micros, ClientId, ConnId};
 use crate::metrics::LATENCY_SAMPLE;
 use crate::outbound::local::{ConnLocal, RoomWrite};
@@ -82,9 +81,33 @@ enum Exit {
     Gone,
 }
 
+/// What a connection's task needs of the node, and nothing more: it is built once by the
+/// node's context (`context::NodeCtx::conn`) and shared by every connection, so a connection
+/// cannot reach the cluster, the drainer, the hub actor or the admin surfaces.
+pub struct ConnDeps {
+    /// Validated configuration (limits, rooms).
+    pub config: Arc<cluster_config::Config>,
+    /// This node's name.
+    pub node: String,
+    /// Metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The hub's index, where connections add and remove themselves.
+    pub conns: Arc<crate::hub::HubIndex>,
+    /// The limits that apply (read at connect).
+    pub policy: Arc<crate::rate_limit::Policy>,
+    /// The local relay.
+    pub relay: ractor::ActorRef<crate::relay::RelayMessage>,
+    /// Room placement (finding and creating rooms).
+    pub placement: crate::directory::Placement,
+    /// Session token keys (the `welcome`'s resume token).
+    pub sessions: crate::session_token::SessionKeys,
+    /// Webhook producer.
+    pub webhook: crate::webhook::Webhook,
+}
+
 /// The connection's own state.
 pub(crate) struct Conn {
-    ctx: Arc<NodeCtx>,
+    ctx: Arc<ConnDeps>,
     handle: ConnHandle,
     /// Socket write side and room cursors, shared with the worker's pump.
     local: Rc<ConnLocal>,
@@ -128,7 +151,7 @@ fn bytes_burst(l: &Limits) -> f64 {
 /// Spawns the connection's task on the current HTTP worker, on the upgraded socket `io`;
 /// `leftover` holds bytes the client sent right after the handshake, `response` the encoded
 /// `101` response, written together with the `welcome`.
-pub fn spawn(ctx: Arc<NodeCtx>, io: TcpStream, leftover: &[u8], response: &[u8], acc: Accepted) {
+pub fn spawn(ctx: Arc<ConnDeps>, io: TcpStream, leftover: &[u8], response: &[u8], acc: Accepted) {
     // A `debug` span: at `info` a span per connection costs ≈ 0.5 KiB of every idle connection
     // (the subscriber's slot and formatted fields), a tenth of its footprint. With
     // `GATEHOUSE_LOG=debug` every event of the connection carries client, user and IP; at
@@ -147,7 +170,7 @@ pub fn spawn(ctx: Arc<NodeCtx>, io: TcpStream, leftover: &[u8], response: &[u8],
 }
 
 async fn run(
-    ctx: Arc<NodeCtx>,
+    ctx: Arc<ConnDeps>,
     io: TcpStream,
     reader: Reader,
     writer: crate::websocket::Writer,
@@ -155,7 +178,7 @@ async fn run(
 ) {
     let cfg = &ctx.config.limits;
     let id = ConnId::next();
-    let (limits, throttled) = ctx.limiter.policy.for_client(&acc.client);
+    let (limits, throttled) = ctx.policy.for_client(&acc.client);
     let shared = Arc::new(ConnShared::new(
         cfg.outbound_queue,
         cfg.outbound_queue_bytes,
@@ -208,7 +231,7 @@ async fn run(
 }
 
 fn emit(
-    ctx: &NodeCtx,
+    ctx: &ConnDeps,
     kind: WebhookEvent,
     h: &ConnHandle,
     room: Option<&RoomName>,

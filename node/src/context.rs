@@ -1,6 +1,8 @@
-//! The node's shared context: configuration, the actor references every edge needs, the
-//! authenticator, admission table, session keys, webhook producer, metrics and the node's
-//! lifecycle state. Built once at start and handed to the HTTP edges by `Arc`.
+//! The node's shared context for its operations and HTTP surfaces: configuration, the actor
+//! references the edges need, the authenticator, admission table, metrics and the node's
+//! lifecycle state. Built once at start and handed to the HTTP edges by `Arc`. A connection's
+//! task gets only the narrower part it needs ([`ConnDeps`]: limits, relay, placement, session
+//! keys, webhook producer), never this.
 //!
 //! Holds references and read-mostly values only: all mutable room and connection state lives
 //! in actors or in each connection's own task.
@@ -8,6 +10,7 @@
 use crate::admission::Admission;
 use crate::auth::Authenticator;
 use crate::cluster::ClusterMessage;
+use crate::connection::ConnDeps;
 use crate::directory::Placement;
 use crate::hub::HubMessage;
 use crate::lifecycle::{Lifecycle, NodeState};
@@ -33,8 +36,6 @@ pub struct NodeCtx {
     pub auth: Authenticator,
     /// Connection caps.
     pub admission: Arc<Admission>,
-    /// Session token keys.
-    pub sessions: SessionKeys,
     /// Connection hub.
     pub hub: ActorRef<HubMessage>,
     /// The hub's index, where connections add and remove themselves.
@@ -45,8 +46,9 @@ pub struct NodeCtx {
     pub placement: Placement,
     /// Rate-limit policy: the table connections read and the actor that changes it.
     pub limiter: RateLimiter,
-    /// Webhook producer.
-    pub webhook: Webhook,
+    /// What each connection's task is given (a part of this context, see
+    /// [`crate::connection::ConnDeps`]); session keys and the webhook producer live there.
+    pub conn: Arc<ConnDeps>,
     /// When the node started.
     pub started: Instant,
     /// This process's incarnation id (a restarted node gets a new one).
@@ -80,6 +82,17 @@ impl NodeCtx {
         webhook: Webhook,
     ) -> Self {
         let c = &config;
+        let conn = Arc::new(ConnDeps {
+            config: config.clone(),
+            node: c.node.name.clone(),
+            metrics: metrics.clone(),
+            conns: conns.clone(),
+            policy: limiter.policy.clone(),
+            relay: relay.clone(),
+            placement: placement.clone(),
+            sessions: SessionKeys::from_cookie(c.node.cookie.expose()),
+            webhook,
+        });
         Self {
             node: c.node.name.clone(),
             admission: Admission::new(
@@ -87,7 +100,6 @@ impl NodeCtx {
                 c.auth.max_connections_per_user,
                 c.limits.max_connections,
             ),
-            sessions: SessionKeys::from_cookie(c.node.cookie.expose()),
             config: config.clone(),
             metrics,
             auth,
@@ -96,7 +108,7 @@ impl NodeCtx {
             relay,
             placement,
             limiter,
-            webhook,
+            conn,
             started: Instant::now(),
             incarnation,
             cluster,

@@ -370,8 +370,10 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     drop(data);
     // The webhook sender ends once every producer is gone; give it a bounded time to flush.
     if let Some(task) = webhook_task {
-        if let Ok(mut ctx) = Arc::try_unwrap(ctx) {
-            ctx.webhook.close();
+        if let Ok(ctx) = Arc::try_unwrap(ctx) {
+            if let Ok(mut conn) = Arc::try_unwrap(ctx.conn) {
+                conn.webhook.close();
+            }
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }

@@ -321,7 +321,7 @@ async fn upgrade(ctx: Arc<NodeCtx>, io: TcpStream, head: Box<RequestHead>, len: 
     };
     let out = switching_protocols(&head, true);
     // The `101` is not written here: it goes out in one `write` with the `welcome`.
-    crate::connection::spawn(ctx, io, &[], &out, acc);
+    crate::connection::spawn(ctx.conn.clone(), io, &[], &out, acc);
 }
 
 /// The encoded `101 Switching Protocols` answer to a verified upgrade head; for a client

@@ -80,7 +80,7 @@ async fn handle(ctx: Arc<NodeCtx>, req: Request, framed: Framed<TcpStream, h1::C
         Ok(Target::Client(acc)) => {
             // The `101` is not written here: it goes out in one `write` with the `welcome`.
             let res = super::front::switching_protocols(head, true);
-            crate::connection::spawn(ctx, parts.io, &parts.read_buf, &res, acc);
+            crate::connection::spawn(ctx.conn.clone(), parts.io, &parts.read_buf, &res, acc);
         }
         Ok(Target::Echo) => {
             let mut io = parts.io;

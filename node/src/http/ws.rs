@@ -64,7 +64,8 @@ fn resume(
     let ttl = ctx.config.limits.session_ttl.as_secs();
     let verified = token
         .and_then(|t| {
-            ctx.sessions
+            ctx.conn
+                .sessions
                 .verify(t, SESSION_MAX_AGE_S, now_micros() / 1_000_000)
         })
         // An anonymous client may only resume an anonymous session: a token alone never grants
