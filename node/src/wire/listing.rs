@@ -12,7 +12,7 @@ pub struct RoomListQuery {
     /// Only rooms owned by this node or with members on it.
     #[serde(default)]
     pub node: Option<String>,
-    /// Sort column (one of `room::listing::SORTS`).
+    /// Sort column (one of `room_access::listing::SORTS`).
     #[serde(default)]
     pub sort: String,
     /// Only rooms whose sort key comes after this one.
