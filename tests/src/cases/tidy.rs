@@ -109,6 +109,19 @@ fn crate_paths(src: &str) -> Vec<String> {
     out
 }
 
+/// The top-level module a source file (relative to `node/src`) belongs to.
+fn top_module(rel: &std::path::Path) -> String {
+    rel.components()
+        .next()
+        .map(|c| {
+            c.as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
 /// The imports of the node that break the layer table, as "file: a -> b (why)".
 fn layer_violations(src_dir: &std::path::Path) -> Vec<String> {
     let layer = |m: &str| {
@@ -122,16 +135,7 @@ fn layer_violations(src_dir: &std::path::Path) -> Vec<String> {
     let mut bad = Vec::new();
     for f in &files {
         let rel = f.strip_prefix(src_dir).unwrap_or(f);
-        let top = rel
-            .components()
-            .next()
-            .map(|c| {
-                c.as_os_str()
-                    .to_string_lossy()
-                    .trim_end_matches(".rs")
-                    .to_owned()
-            })
-            .unwrap_or_default();
+        let top = top_module(rel);
         if matches!(top.as_str(), "lib" | "main") {
             continue;
         }
@@ -182,16 +186,7 @@ fn import_cycle(src_dir: &std::path::Path) -> Option<Vec<String>> {
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for f in &files {
         let rel = f.strip_prefix(src_dir).unwrap_or(f);
-        let top = rel
-            .components()
-            .next()
-            .map(|c| {
-                c.as_os_str()
-                    .to_string_lossy()
-                    .trim_end_matches(".rs")
-                    .to_owned()
-            })
-            .unwrap_or_default();
+        let top = top_module(rel);
         let src = std::fs::read_to_string(f).unwrap_or_default();
         let e = edges.entry(top.clone()).or_default();
         for to in crate_paths(&src) {
