@@ -1,7 +1,8 @@
 //! The cluster manager: this node's membership. It dials seeds and every peer it learns of
 //! (forever, with backoff), sends heartbeats to every peer's endpoint twice a second, keeps the
-//! [`View`], marks peers `down` on silence or a closed link, and stops the ractor_cluster
-//! session of a down peer so a restarted peer (new incarnation) is admitted at once.
+//! [`View`](super::view::View), marks peers `down` on silence or a closed link, and stops the
+//! ractor_cluster session of a down peer so a restarted peer (new incarnation) is admitted at
+//! once.
 //!
 //! It never touches rooms or connections; it owns the view and the dial schedule only.
 //!
