@@ -3,13 +3,14 @@
 //! with the answers summed or merged. Peers that do not answer in time are named in `missing`.
 //! Holds no state.
 
-use crate::cluster::remote::{ClientsReply, ClientsRequest, EndpointMessage};
 use crate::cluster::view::PeerState;
 use crate::cluster::ClusterMessage;
 use crate::context::NodeCtx;
-use crate::hub::{ClientSummary, HubMessage};
+use crate::hub::HubMessage;
 use crate::ids::{ClientId, UserId};
 use crate::rate_limit::RateLimitMessage;
+use crate::wire::endpoint::{ClientQuery, ClientSummary};
+use crate::wire::endpoint::{ClientsReply, ClientsRequest, EndpointMessage};
 use std::collections::HashSet;
 
 const LOCAL_MS: u64 = 5_000;
@@ -77,24 +78,6 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
             remaining: 0,
         },
     }
-}
-
-/// A page query over the cluster's connections (`GET /admin/v1/clients`), answered by every
-/// node for its own connections and merged by the asker.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct ClientQuery {
-    /// Substring of the client id or user id.
-    pub q: Option<String>,
-    /// Only connections on this node.
-    pub node: Option<String>,
-    /// Only these clients (the members of a room, looked up once by the asker).
-    pub members: Option<Vec<String>>,
-    /// Sort column (see [`sort_key`]).
-    pub sort: String,
-    /// Only rows whose key sorts after this cursor.
-    pub after: Option<String>,
-    /// Rows per page.
-    pub limit: usize,
 }
 
 /// A numeric column's key part, largest first.
@@ -258,7 +241,7 @@ pub async fn everywhere(ctx: &NodeCtx, req: ClientsRequest) -> ClusterAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::RateLimitView;
+    use crate::wire::endpoint::RateLimitView;
 
     fn summary(id: &str, user: &str, msgs_in: u64) -> ClientSummary {
         ClientSummary {

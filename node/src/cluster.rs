@@ -22,18 +22,17 @@ pub mod link_stats;
 pub mod log_limit;
 pub mod manager;
 pub mod outbox;
-pub mod remote;
 pub mod transport;
 pub mod unsent;
 pub mod view;
 
 use crate::context::{Lifecycle, NodeCtx};
+use crate::wire::endpoint::EndpointMessage;
 use cluster_config::Config;
 pub use manager::{ClusterMessage, PeerInfo};
 use ractor::{Actor, ActorRef};
 use ractor_cluster::node::NodeConnectionMode;
 use ractor_cluster::{NodeServer, NodeServerMessage};
-use remote::EndpointMessage;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, OnceLock};
 

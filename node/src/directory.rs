@@ -9,8 +9,10 @@
 //! the cluster manager's, shared read-only through [`Placement`].
 
 use crate::room::address::RoomRef;
-use crate::room::RoomAt;
-use crate::room_host::{self, EnsureRoom, RoomHostMessage};
+use crate::room_host;
+use crate::wire::host::{EnsureRoom, RoomHostMessage};
+use crate::wire::names::group_of;
+use crate::wire::room::RoomAt;
 use protocol::room::RoomName;
 use ractor::ActorRef;
 use std::sync::{Arc, RwLock};
@@ -97,31 +99,6 @@ pub struct Placement {
     pub lifecycle: Arc<crate::context::Lifecycle>,
 }
 
-/// The process group of a room.
-pub fn group_of(room: &RoomName) -> String {
-    format!("room:{room}")
-}
-
-/// The actor name of a room instance: its group, epoch and node (the node and epoch of any
-/// member of a room's group can be read off its name, without a call), plus a random tag so a
-/// room that comes back to a node where its forwarder still runs gets a fresh name.
-pub fn room_actor_name(room: &RoomName, epoch: &str, node: &str) -> String {
-    format!(
-        "{}@{epoch}~{node}~{:04x}",
-        group_of(room),
-        rand::random::<u16>()
-    )
-}
-
-/// (epoch, node) of a room instance, from its actor name (see [`room_actor_name`]).
-pub fn parse_room_actor(name: &str) -> Option<(&str, &str)> {
-    let mut right = name.rsplitn(3, '~');
-    let _tag = right.next()?;
-    let node = right.next()?;
-    let (_, epoch) = right.next()?.rsplit_once('@')?;
-    Some((epoch, node))
-}
-
 /// The live instances of a room on this node (normally none or one).
 pub fn local_instances(room: &RoomName) -> Vec<RoomRef> {
     ractor::pg::get_local_members(&group_of(room))
@@ -134,13 +111,6 @@ pub fn local_instances(room: &RoomName) -> Vec<RoomRef> {
 /// The live instance of a room on this node, if any (never asks another node).
 pub fn find_local(room: &RoomName) -> Option<RoomRef> {
     local_instances(room).into_iter().next()
-}
-
-/// The room an instance's actor name belongs to (see [`room_actor_name`]).
-pub fn room_of_actor(name: &str) -> Option<RoomName> {
-    let left = name.rsplitn(3, '~').nth(2)?;
-    let (group, _epoch) = left.rsplit_once('@')?;
-    RoomName::parse(group.strip_prefix("room:")?).ok()
 }
 
 /// Whether, of two live instances of one room, `other` (node, epoch) keeps the room rather
@@ -409,16 +379,6 @@ mod tests {
         // node-c creates it only once it counts itself.
         assert!(may_create(&room, "node-c", &v(&["node-a", "node-b"]), &[]).is_err());
         assert!(may_create(&room, "node-c", &abc, &[]).is_ok());
-    }
-
-    #[test]
-    fn room_actor_names_carry_room_epoch_and_node() {
-        let room = RoomName::parse("chat@home:1").unwrap();
-        let name = room_actor_name(&room, "0badcafe", "node-b");
-        assert_eq!(parse_room_actor(&name), Some(("0badcafe", "node-b")));
-        assert_eq!(room_of_actor(&name), Some(room));
-        assert_eq!(parse_room_actor("gatehouse.room_hosts:node-a"), None);
-        assert_eq!(room_of_actor("gatehouse.room_hosts:node-a"), None);
     }
 
     #[test]

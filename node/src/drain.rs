@@ -57,7 +57,7 @@ impl Drainer {
 }
 
 /// Applies an admin `drain` / `undrain` to this node; answers its state.
-pub fn command(ctx: &NodeCtx, op: &str) -> crate::cluster::remote::NodeCommandReply {
+pub fn command(ctx: &NodeCtx, op: &str) -> crate::wire::endpoint::NodeCommandReply {
     let sent = match op {
         "drain" => ctx.drain.send(DrainCommand::Start {
             exit: ctx.config.node.exit_when_drained,
@@ -71,7 +71,7 @@ pub fn command(ctx: &NodeCtx, op: &str) -> crate::cluster::remote::NodeCommandRe
             _ => true,
         },
         other => {
-            return crate::cluster::remote::NodeCommandReply {
+            return crate::wire::endpoint::NodeCommandReply {
                 state: ctx.state().as_str().into(),
                 error: Some(format!("unknown command `{other}`")),
             }
@@ -82,7 +82,7 @@ pub fn command(ctx: &NodeCtx, op: &str) -> crate::cluster::remote::NodeCommandRe
     } else {
         ctx.state()
     };
-    crate::cluster::remote::NodeCommandReply {
+    crate::wire::endpoint::NodeCommandReply {
         state: state.as_str().into(),
         error: (!sent).then(|| "the drainer is not running".into()),
     }

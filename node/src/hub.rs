@@ -14,53 +14,12 @@
 
 use crate::ids::{ClientId, ConnId, UserId};
 use crate::outbound::{ConnHandle, Outbound, Push};
-use crate::rate_limit::Limits;
+use crate::wire::endpoint::{ClientSummary, Limits, RateLimitView};
 use bytestring::ByteString;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-/// A connection as shown by the admin API.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct ClientSummary {
-    /// Client id.
-    pub id: String,
-    /// User id.
-    pub user: String,
-    /// Node name.
-    pub node: String,
-    /// Connection id on the node.
-    pub conn: u64,
-    /// Peer address.
-    pub remote_addr: String,
-    /// Rooms joined.
-    pub rooms: usize,
-    /// Seconds since the Unix epoch when the connection opened.
-    pub connected_at: u64,
-    /// Frames received.
-    pub msgs_in: u64,
-    /// Frames written.
-    pub msgs_out: u64,
-    /// Bytes waiting in the outbound queue.
-    pub queue_bytes: usize,
-    /// Limits in force.
-    pub rate_limit: RateLimitView,
-    /// Whether an operator throttle is in force.
-    pub throttled: bool,
-}
-
-/// Limits as shown by the admin API.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize)]
-pub struct RateLimitView {
-    /// Messages per second.
-    pub msgs_per_sec: u32,
-    /// Burst.
-    pub burst: u32,
-    /// Bytes per second.
-    pub bytes_per_sec: u64,
-}
 
 /// Messages accepted by [`HubActor`].
 pub enum HubMessage {

@@ -19,6 +19,7 @@ pub mod clients;
 pub mod cluster;
 pub mod connection;
 pub mod context;
+pub mod delivery;
 pub mod directory;
 pub mod drain;
 pub mod events;
@@ -43,7 +44,6 @@ pub mod stats;
 pub mod telemetry;
 pub mod webhook;
 pub mod websocket;
-#[cfg(test)]
-mod wire_pins;
+pub mod wire;
 
 pub use server::{run, StartError};

@@ -6,8 +6,9 @@
 //! that would overflow it marks the connection as a slow consumer and wakes it to close. The
 //! pusher (relay, hub) never blocks, so one client that never reads slows nobody else.
 
+use crate::delivery::Delivery;
 use crate::ids::{ClientId, ConnId, UserId};
-use crate::rate_limit::Limits;
+use crate::wire::endpoint::Limits;
 use bytestring::ByteString;
 use protocol::room::RoomName;
 use std::collections::VecDeque;
@@ -16,28 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::Notify;
-
-/// One published message, encoded once and shared by every subscriber, the relay and history.
-#[derive(Debug)]
-pub struct Delivery {
-    /// Room it was published to.
-    pub room: RoomName,
-    /// Sequence number assigned by the room's owner.
-    pub seq: u64,
-    /// Room epoch.
-    pub epoch: Arc<str>,
-    /// The encoded `message` frame.
-    pub frame: ByteString,
-    /// When the owner assigned `seq`, microseconds since the Unix epoch.
-    pub published_us: u64,
-}
-
-impl AsRef<[u8]> for Delivery {
-    /// The message frame's payload (what a connection's writer shares).
-    fn as_ref(&self) -> &[u8] {
-        self.frame.as_bytes()
-    }
-}
 
 /// A unit of work for a connection.
 #[derive(Debug)]

@@ -30,9 +30,10 @@
 //! gets what (the relay does).
 
 use crate::connection::local::{ConnLocal, RoomWrite};
+use crate::delivery::Delivery;
 use crate::ids::{now_micros, ConnId};
 use crate::metrics::{Metrics, LATENCY_SAMPLE};
-use crate::outbound::{ConnHandle, Delivery, Outbound};
+use crate::outbound::{ConnHandle, Outbound};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;

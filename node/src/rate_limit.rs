@@ -11,19 +11,9 @@ pub mod bucket;
 
 use crate::hub::HubMessage;
 use crate::ids::ClientId;
+use crate::wire::endpoint::Limits;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
-
-/// The limits one connection enforces.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Limits {
-    /// Inbound messages per second.
-    pub msgs_per_sec: u32,
-    /// Inbound message burst.
-    pub burst: u32,
-    /// Inbound bytes per second.
-    pub bytes_per_sec: u64,
-}
 
 /// The limits that apply, readable by every connection; written by [`RateLimiterActor`] only.
 #[derive(Debug)]

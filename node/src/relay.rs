@@ -10,11 +10,12 @@
 //! Ordering: the relay forwards in the order its mailbox receives, which is the order the owner
 //! sent; connections drop any seq they already have (replay/live overlap at join).
 
+use crate::delivery::Delivery;
 use crate::directory::{self, Placement};
 use crate::ids::{ClientId, ConnId};
 use crate::metrics::Metrics;
 use crate::outbound::Rehome;
-use crate::outbound::{ConnHandle, Delivery, Outbound};
+use crate::outbound::{ConnHandle, Outbound};
 use crate::pump::{Fanout, Subscribers};
 use crate::room::calls;
 use crate::room::RoomRef;

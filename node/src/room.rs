@@ -23,18 +23,21 @@ pub mod calls;
 pub mod gateway;
 pub mod history;
 pub mod listing;
-pub mod migration;
 pub mod snapshot;
 pub mod state;
-pub mod wire;
 
+use crate::delivery::Delivery;
 use crate::ids::now_micros;
 use crate::metrics::Metrics;
-use crate::outbound::Delivery;
-use crate::relay::ingress::{self, IngressMessage, PresenceEvent, SharedDelivery};
+use crate::relay::ingress;
 use crate::relay::RelayMessage;
-use crate::room_host::RoomHostMessage;
-pub use address::RoomRef;
+use crate::wire::host::RoomHostMessage;
+use crate::wire::ingress::{IngressMessage, PresenceEvent, SharedDelivery};
+use crate::wire::room::{
+    Empty, JoinReply, JoinRequest, Publisher, RoomAt, RoomInfo, RoomMessage, SnapshotGetReply,
+    SnapshotPutReply,
+};
+pub use address::{RoomCallError, RoomInbox, RoomRef};
 use protocol::room::RoomName;
 use protocol::server::From;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -45,10 +48,6 @@ pub use state::{HOME_REFRESH, MAX_REPLY_BYTES};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-pub use wire::{
-    Empty, HistoryPage, JoinReply, JoinRequest, PresenceEntry, PresenceList, Publisher, RoomAt,
-    RoomInbox, RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPutReply,
-};
 
 /// Spawn arguments and immutable configuration of a room.
 pub struct RoomArgs {
@@ -76,7 +75,7 @@ pub struct RoomArgs {
     pub metrics: Arc<Metrics>,
     /// State moved from the previous owner (a migration) or restored from a replica, or
     /// `None` for a new room.
-    pub adopted: Option<migration::MovedRoom>,
+    pub adopted: Option<crate::wire::migration::MovedRoom>,
     /// Active nodes, for the choice of the backup that keeps this room's replica.
     pub members: Arc<crate::directory::Membership>,
 }
@@ -412,7 +411,7 @@ impl RoomState {
             self.args.epoch,
             now_micros()
         );
-        for c in migration::chunks(&self.args.name, &id, &state) {
+        for c in crate::wire::migration::chunks(&self.args.name, &id, &state) {
             if host.cast(RoomHostMessage::ReplicaSync(c)).is_err() {
                 return;
             }
@@ -424,10 +423,12 @@ impl RoomState {
     /// Tells the backup to forget this room's replica.
     fn drop_replica(&mut self) {
         if let Some((_, host, _)) = self.backup.take() {
-            let _ = host.cast(RoomHostMessage::ReplicaDrop(crate::room_host::ReplicaKey {
-                room: self.args.name.to_string(),
-                epoch: self.args.epoch.to_string(),
-            }));
+            let _ = host.cast(RoomHostMessage::ReplicaDrop(
+                crate::wire::host::ReplicaKey {
+                    room: self.args.name.to_string(),
+                    epoch: self.args.epoch.to_string(),
+                },
+            ));
         }
     }
 
@@ -435,8 +436,12 @@ impl RoomState {
     /// last one starts the new owner, whose name comes back), leave the group, tell the home
     /// and the relays. Runs inside the actor's handler, so every message that arrives meanwhile
     /// waits in the mailbox (and is forwarded, in order, once the move is done).
-    async fn migrate(&mut self, myself: &ActorRef<RoomInbox>, to: &str) -> wire::MigrateReply {
-        let mut out = wire::MigrateReply {
+    async fn migrate(
+        &mut self,
+        myself: &ActorRef<RoomInbox>,
+        to: &str,
+    ) -> crate::wire::room::MigrateReply {
+        let mut out = crate::wire::room::MigrateReply {
             from: self.args.node.clone(),
             to: to.to_owned(),
             seq: self.room.seq(),
@@ -472,7 +477,7 @@ impl RoomState {
             self.args.epoch,
             crate::ids::now_micros()
         );
-        let chunks = migration::chunks(&self.args.name, &move_id, &moving);
+        let chunks = crate::wire::migration::chunks(&self.args.name, &move_id, &moving);
         let n = chunks.len();
         let mut adopted = None;
         for c in chunks {
@@ -540,7 +545,7 @@ impl RoomState {
                     );
                 }
                 HandOverStep::LeaveGroup => {
-                    let group = crate::directory::group_of(&self.args.name);
+                    let group = crate::wire::names::group_of(&self.args.name);
                     ractor::pg::leave(group, vec![myself.get_cell()]);
                 }
                 HandOverStep::DropReplica => self.drop_replica(),
@@ -564,7 +569,7 @@ impl RoomState {
                     });
                 }
                 RelayTarget::Remote(r, _) => {
-                    let _ = r.cast(IngressMessage::Moved(ingress::MovedNote {
+                    let _ = r.cast(IngressMessage::Moved(crate::wire::ingress::MovedNote {
                         room: self.args.name.to_string(),
                         rejoin,
                     }));
@@ -609,7 +614,7 @@ impl RoomState {
     /// the rendezvous winner of the two nodes keeps the room, the other hands over to it (its
     /// members re-join the winner; what only the loser's side published is not in the winner's
     /// history, and its members see the winner's epoch). See [`state::rival_verdict`].
-    fn on_rival(&mut self, myself: &ActorRef<RoomInbox>, note: wire::RivalNote) {
+    fn on_rival(&mut self, myself: &ActorRef<RoomInbox>, note: crate::wire::room::RivalNote) {
         let w = note.winner;
         let me = myself.get_name().unwrap_or_default();
         let RivalVerdict::Yield { node, epoch } = state::rival_verdict(
@@ -746,7 +751,7 @@ impl Actor for RoomActor {
             RoomMessage::Publish(req, reply) => {
                 let d = state.publish(&req.from, &req.data).await;
                 state.args.metrics.publishes.inc();
-                let _ = reply.send(wire::Published {
+                let _ = reply.send(crate::wire::room::Published {
                     seq: d.seq,
                     epoch: d.epoch.to_string(),
                 });

@@ -13,114 +13,29 @@
 //! is gone (the next lookup creates it again with a new epoch); the host never stops because a
 //! room did.
 
-use crate::directory::group_of;
 use crate::ids::new_epoch;
 use crate::metrics::Metrics;
-use crate::relay::ingress::SharedDelivery;
 use crate::relay::RelayMessage;
 use crate::room::budget::RoomMemory;
 use crate::room::history::History;
-use crate::room::listing::{RoomListPage, RoomListQuery};
-use crate::room::migration::{self, AdoptChunk, AdoptReply, MovedRoom};
-use crate::room::wire::RivalNote;
-use crate::room::{RoomActor, RoomArgs, RoomAt, RoomMessage, RoomRef};
+use crate::room::{RoomActor, RoomArgs, RoomRef};
+use crate::wire::host::{EnsureReply, Located, RoomHostMessage};
+use crate::wire::migration::{self, AdoptChunk, AdoptReply, MovedRoom};
+use crate::wire::names::group_of;
+use crate::wire::room::RivalNote;
+use crate::wire::room::{RoomAt, RoomMessage};
 use cluster_config::RoomsSection;
 use protocol::room::RoomName;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use ractor_cluster::RactorClusterMessage;
-use serde::{Deserialize, Serialize};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The process group of every node's room host.
-pub const GROUP: &str = "gatehouse.room_hosts";
+pub const GROUP: &str = crate::wire::names::ROOM_HOSTS;
 
 /// The actor name of `node`'s room host.
 pub fn name_of(node: &str) -> String {
     crate::groups::name_in(GROUP, node)
-}
-
-/// Asks for a room to exist on this node.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EnsureRoom {
-    /// Room name.
-    pub room: String,
-    /// The nodes the asker hears, itself included (empty from an older node).
-    #[serde(default)]
-    pub live: Vec<String>,
-    /// Create the room when it runs nowhere (false: only say where it runs).
-    #[serde(default = "yes")]
-    pub create: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// The outcome: where the room runs, or why not.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct EnsureReply {
-    /// Why not.
-    pub error: Option<String>,
-    /// The refusal is placement settling (this node does not own the room in its own view
-    /// yet): ask again shortly.
-    #[serde(default)]
-    pub settling: bool,
-    /// Where the room runs (`None` with no error: it runs nowhere and was not to be created).
-    #[serde(default)]
-    pub at: Option<RoomAt>,
-}
-
-/// Every instance of a room this node knows of: those running here, then where the directory
-/// says it runs.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Located {
-    /// The instances.
-    pub at: Vec<RoomAt>,
-}
-
-crate::room::wire::json_payloads!(Located, EnsureRoom, EnsureReply, ReplicaKey);
-
-/// Messages accepted by [`RoomHostActor`], from any node.
-#[derive(RactorClusterMessage)]
-pub enum RoomHostMessage {
-    /// Makes sure the room runs (here, unless a live owner exists anywhere).
-    #[rpc]
-    Ensure(EnsureRoom, RpcReplyPort<EnsureReply>),
-    /// One chunk of a room moving here; the last one starts the room with the moved state.
-    #[rpc]
-    Adopt(AdoptChunk, RpcReplyPort<AdoptReply>),
-    /// One chunk of a room's whole state for the replica kept here (this node is its backup).
-    ReplicaSync(AdoptChunk),
-    /// A message just published in a room replicated here; answered once it is held, so the
-    /// owner acknowledges a publish only when its replica has it.
-    #[rpc]
-    ReplicaAppend(SharedDelivery, RpcReplyPort<AdoptReply>),
-    /// Forget the replica of a room (it moved, stopped, or chose another backup).
-    ReplicaDrop(ReplicaKey),
-    /// A room whose home is this node runs at `RoomAt` (sent by the room, again every
-    /// [`crate::room::HOME_REFRESH`], and by a room that moves, for its successor).
-    Register(RoomAt),
-    /// That instance no longer runs (it stopped, moved on, or is back at its home).
-    Unregister(RoomAt),
-    /// Where a room runs, as far as this node knows (no creation, no asking around).
-    #[rpc]
-    Locate(RoomAt, RpcReplyPort<Located>),
-    /// One page of the rooms running on this node (admin API).
-    #[rpc]
-    List(RoomListQuery, RpcReplyPort<RoomListPage>),
-    /// Housekeeping, sent by the host to itself every second: the node's room memory is
-    /// regulated, replicas too old to be restored and moves that never finished are dropped.
-    Tick(crate::room::Empty),
-}
-
-/// Names a replica: room and epoch.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReplicaKey {
-    /// Room.
-    pub room: String,
-    /// Epoch of the replicated room.
-    pub epoch: String,
 }
 
 /// A replica older than this (no sync or append) is never restored: its owner may have moved
@@ -241,7 +156,7 @@ impl RoomHostActor {
     ) -> Result<RoomAt, String> {
         let room = args.name.clone();
         let group = group_of(&room);
-        let name = crate::directory::room_actor_name(&room, &args.epoch, &self.node);
+        let name = crate::wire::names::room_actor_name(&room, &args.epoch, &self.node);
         match Actor::spawn_linked(Some(name.clone()), RoomActor, args, myself.get_cell()).await {
             Ok((actor, _)) => {
                 ractor::pg::join(group, vec![actor.get_cell()]);
@@ -319,7 +234,7 @@ impl RoomHostActor {
         if at.node == self.node || !self.is_live(&at.node) {
             return;
         }
-        let Some((new_epoch, new_node)) = crate::directory::parse_room_actor(&at.name) else {
+        let Some((new_epoch, new_node)) = crate::wire::names::parse_room_actor(&at.name) else {
             return;
         };
         let now = std::time::Instant::now();
@@ -328,7 +243,7 @@ impl RoomHostActor {
             state.homed.insert(at.room.clone(), (at, now));
             return;
         };
-        let Some((cur_epoch, cur_node)) = crate::directory::parse_room_actor(&c.name) else {
+        let Some((cur_epoch, cur_node)) = crate::wire::names::parse_room_actor(&c.name) else {
             state.homed.insert(at.room.clone(), (at, now));
             return;
         };
@@ -357,7 +272,7 @@ impl RoomHostActor {
     /// A room failed (it never ran its `post_stop`): the relays of every node are told, so
     /// members of it re-join, and its home forgets it.
     fn room_failed(&self, name: &str) {
-        let Some(room) = crate::directory::room_of_actor(name) else {
+        let Some(room) = crate::wire::names::room_of_actor(name) else {
             return;
         };
         let _ = self.relay.cast(RelayMessage::Moved {
@@ -365,8 +280,8 @@ impl RoomHostActor {
             rejoin: true,
         });
         for r in crate::relay::ingress::remote_all() {
-            let _ = r.cast(crate::relay::ingress::IngressMessage::Moved(
-                crate::relay::ingress::MovedNote {
+            let _ = r.cast(crate::wire::ingress::IngressMessage::Moved(
+                crate::wire::ingress::MovedNote {
                     room: room.to_string(),
                     rejoin: true,
                 },
@@ -430,7 +345,7 @@ impl Actor for RoomHostActor {
         myself: ActorRef<Self::Msg>,
         (): (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        myself.send_interval(TICK, || RoomHostMessage::Tick(crate::room::Empty {}));
+        myself.send_interval(TICK, || RoomHostMessage::Tick(crate::wire::room::Empty {}));
         Ok(HostState::default())
     }
 

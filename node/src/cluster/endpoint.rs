@@ -3,8 +3,8 @@
 //! admin API of any node. It owns no state beyond the references it forwards to.
 
 use super::manager::ClusterMessage;
-use super::remote::{ClientsReply, EndpointMessage, NodeCommandReply, StatsReply};
 use crate::context::NodeCtx;
+use crate::wire::endpoint::{ClientsReply, EndpointMessage, NodeCommandReply, StatsReply};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::sync::{Arc, OnceLock};
 

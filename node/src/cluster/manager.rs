@@ -15,11 +15,12 @@
 pub mod state;
 
 use super::events::SessionEvent;
-use super::remote::{protocol_version, EndpointMessage, Heartbeat};
 use super::view::{Change, PeerState};
 use super::GROUP;
 use crate::context::{Lifecycle, NodeState};
 use crate::ids::now_micros;
+use crate::wire::endpoint::{EndpointMessage, Heartbeat};
+use crate::wire::protocol_version;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::{NodeServerMessage, NodeSessionMessage};
 use state::{Heard, JoinVerdict, MembershipState, Ownership};

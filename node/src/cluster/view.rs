@@ -5,9 +5,10 @@
 //! replaces the old one (a restart); silence longer than the timeout makes a peer `down`; a
 //! `down` peer that speaks again is back with the state it reports.
 
+use crate::wire::endpoint::{Heartbeat, Member};
+use crate::wire::protocol_version;
 #[cfg(test)]
-use super::remote::CLUSTER_PROTOCOL_VERSION;
-use super::remote::{protocol_version, Heartbeat, Member};
+use crate::wire::CLUSTER_PROTOCOL_VERSION;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

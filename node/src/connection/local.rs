@@ -13,8 +13,9 @@
 //! else stay with the connection task.
 
 use super::room_map::RoomMap;
+use crate::delivery::Delivery;
 use crate::ids::ConnId;
-use crate::outbound::{ConnShared, Delivery};
+use crate::outbound::ConnShared;
 use crate::websocket::Writer;
 use protocol::room::RoomName;
 use std::cell::{Cell, RefCell};

@@ -9,8 +9,8 @@ use crate::directory;
 use crate::metrics::Metrics;
 use crate::relay::RelayMessage;
 use crate::room::calls;
-use crate::room::wire::{self, JoinReply, JoinRequest, Publisher};
 use crate::room::RoomRef;
+use crate::wire::room::{JoinReply, JoinRequest, Publisher};
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
 use protocol::client::{
@@ -45,7 +45,7 @@ pub(crate) struct PublishDone {
     id: Option<RequestId>,
     room: RoomName,
     hook_data: Option<Box<RawValue>>,
-    answer: Result<wire::Published, wire::RoomCallError>,
+    answer: Result<crate::wire::room::Published, crate::room::RoomCallError>,
 }
 
 /// The wait for one publish's answer.
@@ -197,7 +197,7 @@ impl Conn {
         room_ref: &RoomRef,
         since: Option<Since>,
         last: Option<u32>,
-    ) -> Result<JoinReply, wire::RoomCallError> {
+    ) -> Result<JoinReply, crate::room::RoomCallError> {
         let req = JoinRequest {
             client: self.handle.info.client.to_string(),
             user: self.handle.info.user.to_string(),
@@ -537,7 +537,7 @@ impl Conn {
         } = done;
         let id = id.as_ref();
         match answer {
-            Ok(wire::Published { seq, .. }) => {
+            Ok(crate::wire::room::Published { seq, .. }) => {
                 if let Some(data) = hook_data {
                     self.ctx.webhook.emit(crate::webhook::Event {
                         kind: "publish",

@@ -9,18 +9,19 @@
 
 use super::body;
 use super::error::ApiError;
-use crate::cluster::remote::{ClientsRequest, EndpointMessage, StatsRequest};
 use crate::cluster::view::PeerState;
 use crate::cluster::ClusterMessage;
 use crate::context::NodeCtx;
 use crate::hub::HubMessage;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
-use crate::rate_limit::Limits;
 use crate::room::calls;
-use crate::room::listing::{self, RoomListQuery};
-use crate::room::wire::{self, RoomInfo};
-use crate::room_host::RoomHostMessage;
+use crate::room::listing;
+use crate::wire::endpoint::Limits;
+use crate::wire::endpoint::{ClientsRequest, EndpointMessage, StatsRequest};
+use crate::wire::host::RoomHostMessage;
+use crate::wire::listing::RoomListQuery;
+use crate::wire::room::RoomInfo;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::codes::ErrorCode;
 use serde::Deserialize;
@@ -126,7 +127,7 @@ async fn cluster(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpRespon
                 EndpointMessage::Stats,
                 PEER_STATS_MS,
                 StatsRequest {
-                    version: crate::cluster::remote::protocol_version()
+                    version: crate::wire::protocol_version()
                 }
             )
             .ok()
@@ -176,7 +177,7 @@ async fn clients(
             Some(members.into_iter().map(|m| m.client).collect())
         }
     };
-    let query = crate::clients::ClientQuery {
+    let query = crate::wire::endpoint::ClientQuery {
         q: q.q.clone(),
         node: q.node.clone(),
         members,
@@ -489,7 +490,7 @@ async fn node_command(
         let Some(ep) = p.endpoint.as_ref().filter(|_| p.state != PeerState::Down) else {
             return Err(ApiError::unavailable(format!("node `{node}` is down")));
         };
-        let cmd = crate::cluster::remote::NodeCommand { op: op.to_owned() };
+        let cmd = crate::wire::endpoint::NodeCommand { op: op.to_owned() };
         ractor::call_t!(ep, EndpointMessage::Node, CALL_MS, cmd)
             .map_err(|e| ApiError::unavailable(format!("node `{node}` did not answer: {e}")))?
     };
@@ -535,7 +536,9 @@ async fn migrate(
         ));
     };
     let out = calls::migrate(&r, &b.to).await.map_err(|e| match e {
-        wire::RoomCallError::Refused(m) => ApiError::with_status(409, ErrorCode::Unavailable, m),
+        crate::room::RoomCallError::Refused(m) => {
+            ApiError::with_status(409, ErrorCode::Unavailable, m)
+        }
         e => ApiError::unavailable(e.to_string()),
     })?;
     audit(
@@ -589,7 +592,7 @@ async fn room(
     let instances: Vec<serde_json::Value> = found
         .iter()
         .filter_map(|a| {
-            let (epoch, node) = crate::directory::parse_room_actor(&a.name)?;
+            let (epoch, node) = crate::wire::names::parse_room_actor(&a.name)?;
             Some(serde_json::json!({"node": node, "epoch": epoch}))
         })
         .collect();

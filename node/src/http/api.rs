@@ -4,14 +4,14 @@
 
 use super::body;
 use super::error::ApiError;
-use crate::cluster::remote::ClientsRequest;
 use crate::context::NodeCtx;
 use crate::directory;
 use crate::ids::ClientId;
 use crate::metrics::Metrics;
 use crate::room::calls;
-use crate::room::wire::{self, Publisher};
 use crate::room::RoomRef;
+use crate::wire::endpoint::ClientsRequest;
+use crate::wire::room::Publisher;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::client::Since;
 use protocol::client::{PRESENCE_MAX_LIMIT, PRESENCE_REPLY_BYTES};
@@ -243,7 +243,9 @@ async fn put_snapshot(
     let r = room_ref(&ctx, &room).await?;
     match calls::set_snapshot(&r, b.data).await {
         Ok(seq) => Ok(HttpResponse::Ok().json(json!({ "seq": seq }))),
-        Err(wire::RoomCallError::Refused(e)) => Err(ApiError::new(ErrorCode::PayloadTooLarge, e)),
+        Err(crate::room::RoomCallError::Refused(e)) => {
+            Err(ApiError::new(ErrorCode::PayloadTooLarge, e))
+        }
         Err(e) => Err(ApiError::unavailable(e.to_string())),
     }
 }
@@ -265,7 +267,7 @@ async fn get_snapshot(
         return Err(missing());
     };
     let res = calls::get_snapshot(&r).await.map_err(|e| match e {
-        wire::RoomCallError::Refused(e) => ApiError::new(ErrorCode::Internal, e),
+        crate::room::RoomCallError::Refused(e) => ApiError::new(ErrorCode::Internal, e),
         e => ApiError::unavailable(e.to_string()),
     })?;
     let Some((seq, epoch, data)) = res else {

@@ -5,13 +5,37 @@
 //!
 //! Owns nothing but the handle; it never looks a room up (that is [`crate::directory`]'s job).
 
-use super::gateway::{self, GatewayMessage};
-use super::wire::{RoomAt, RoomCallError, RoomInbox, RoomMessage};
+use super::gateway;
 use crate::groups::is_live;
+use crate::wire::gateway::GatewayMessage;
+use crate::wire::room::{RoomAt, RoomMessage};
+use ractor::message::{BoxedDowncastErr, SerializedMessage};
 use ractor::{ActorRef, RpcReplyPort};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What a room actor takes: a [`RoomMessage`], from this node (as it is) or from another node
+/// through the gateway (decoded here, in the room's own task). Unlike [`RoomMessage`] it is not
+/// serializable, so ractor_cluster never advertises a room actor to its peers: a room costs a
+/// node nothing unless the node owns it, keeps its replica or holds its members.
+pub struct RoomInbox(pub RoomMessage);
+
+impl ractor::Message for RoomInbox {
+    fn deserialize(bytes: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
+        <RoomMessage as ractor::Message>::deserialize(bytes).map(RoomInbox)
+    }
+}
+/// Why a call to a room failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomCallError {
+    /// The room did not answer in time, or is gone (its node left).
+    #[error("room unavailable: {0}")]
+    Unavailable(String),
+    /// The room refused the request.
+    #[error("{0}")]
+    Refused(String),
+}
 
 /// One room instance, on this node or another.
 #[derive(Clone)]
@@ -48,7 +72,7 @@ impl RoomRef {
     /// The live room actor named `name` on this node, if there is one.
     pub fn local_named(name: &str) -> Option<Self> {
         let cell = ractor::registry::where_is(name).filter(is_live)?;
-        crate::directory::parse_room_actor(name)?;
+        crate::wire::names::parse_room_actor(name)?;
         Some(Self {
             name: Arc::from(name),
             to: To::Local(ActorRef::from(cell)),
@@ -74,12 +98,12 @@ impl RoomRef {
 
     /// The node it runs on (read off its name).
     pub fn node(&self) -> &str {
-        crate::directory::parse_room_actor(&self.name).map_or("", |(_, n)| n)
+        crate::wire::names::parse_room_actor(&self.name).map_or("", |(_, n)| n)
     }
 
     /// Its epoch (read off its name).
     pub fn epoch(&self) -> &str {
-        crate::directory::parse_room_actor(&self.name).map_or("", |(e, _)| e)
+        crate::wire::names::parse_room_actor(&self.name).map_or("", |(e, _)| e)
     }
 
     /// Where it runs, for a message to another node.

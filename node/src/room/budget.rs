@@ -18,8 +18,8 @@
 //! Owns the counts and the cutoff; each room owns its own history and decides what to drop.
 
 use super::history::History;
+use crate::delivery::Delivery;
 use crate::metrics::Metrics;
-use crate::outbound::Delivery;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -2,15 +2,16 @@
 //! through a [`RoomRef`]), so no caller builds room messages by hand. A join's replay and a
 //! history page that cross nodes are read in pages of [`LINK_PAGE_BYTES`].
 //!
-//! Owns no state; it builds [`super::wire`] messages and reads their replies.
+//! Owns no state; it builds [`crate::wire::room`] messages and reads their replies.
 
+use super::address::RoomCallError;
 use super::address::RoomRef;
-use super::wire::{
+use crate::delivery::Delivery;
+use crate::wire::room::{
     Empty, HistoryPage, HistoryRequest, JoinReply, JoinRequest, LeaveRequest, MigrateReply,
-    MigrateRequest, PresenceEntry, PresencePage, PublishRequest, Published, Publisher,
-    RoomCallError, RoomInfo, RoomMessage, SnapshotPut,
+    MigrateRequest, PresenceEntry, PresencePage, PublishRequest, Published, Publisher, RoomInfo,
+    RoomMessage, SnapshotPut,
 };
-use crate::outbound::Delivery;
 use protocol::client::Since;
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -3,7 +3,7 @@
 //! oldest), so what it holds is always a run of consecutive seqs: a recovery that needs a
 //! dropped message is incomplete, never partial.
 
-use crate::outbound::Delivery;
+use crate::delivery::Delivery;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;

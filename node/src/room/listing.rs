@@ -6,8 +6,8 @@
 
 use super::address::RoomRef;
 use super::calls;
-use super::wire::RoomInfo;
-use serde::{Deserialize, Serialize};
+use crate::wire::listing::{RoomListPage, RoomListQuery};
+use crate::wire::room::RoomInfo;
 
 /// `sort` values of `/admin/v1/rooms`; the first is the default. Numeric columns sort largest
 /// first.
@@ -15,39 +15,6 @@ pub const SORTS: [&str; 4] = ["name", "members", "msgs_per_s", "owner"];
 
 /// How many rooms are asked for their info at once.
 const INFO_CONCURRENCY: usize = 64;
-
-/// One page of rooms to list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RoomListQuery {
-    /// Only rooms whose name contains this.
-    #[serde(default)]
-    pub q: Option<String>,
-    /// Only rooms owned by this node or with members on it.
-    #[serde(default)]
-    pub node: Option<String>,
-    /// Sort column (one of [`SORTS`]).
-    #[serde(default)]
-    pub sort: String,
-    /// Only rooms whose sort key comes after this one.
-    #[serde(default)]
-    pub after: Option<String>,
-    /// At most this many.
-    #[serde(default)]
-    pub limit: usize,
-}
-
-/// One node's page.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RoomListPage {
-    /// The page, in sort order.
-    pub rooms: Vec<RoomInfo>,
-    /// Rooms that match the filters (before the cursor too).
-    pub total: usize,
-    /// Rooms that match after the cursor (listed or not).
-    pub remaining: usize,
-}
-
-crate::cluster::remote::json_or_default!(RoomListQuery, RoomListPage);
 
 fn desc(v: u64) -> String {
     format!("{:020}", u64::MAX - v)

@@ -13,10 +13,10 @@
 //! is sent is the actor's.
 
 use super::history::{History, Recovery};
-use super::migration::{MovedMember, MovedRoom};
 use super::snapshot::Snapshot;
-use super::{HistoryPage, PresenceEntry, PresenceList};
-use crate::outbound::Delivery;
+use crate::delivery::Delivery;
+use crate::wire::migration::{MovedMember, MovedRoom};
+use crate::wire::room::{HistoryPage, PresenceEntry, PresenceList, PRESENCE_PAGE_BYTES};
 use protocol::client::Since;
 use protocol::room::RoomName;
 use protocol::server::{From, ServerFrame};
@@ -712,7 +712,7 @@ impl Room {
     }
 
     /// One page of members after client id `after`, in client id order, at most
-    /// [`super::wire::PRESENCE_PAGE_BYTES`] and `limit` of them; `next` is set when more
+    /// [`PRESENCE_PAGE_BYTES`] and `limit` of them; `next` is set when more
     /// follow.
     pub fn presence_page(&self, after: Option<&str>, limit: Option<u32>) -> PresenceList {
         let limit = limit.map_or(usize::MAX, |l| (l as usize).max(1));
@@ -728,8 +728,7 @@ impl Room {
             .range::<str, _>((from, std::ops::Bound::Unbounded))
         {
             let cost = c.len() + m.user.len() + m.node.len() + 48;
-            if (size + cost > super::wire::PRESENCE_PAGE_BYTES || members.len() == limit)
-                && !members.is_empty()
+            if (size + cost > PRESENCE_PAGE_BYTES || members.len() == limit) && !members.is_empty()
             {
                 next = members.last().map(|e: &PresenceEntry| e.client.clone());
                 break;
@@ -943,7 +942,7 @@ pub fn rival_verdict(
     if winner == my_actor {
         return RivalVerdict::Keep;
     }
-    let Some((epoch, node)) = crate::directory::parse_room_actor(winner) else {
+    let Some((epoch, node)) = crate::wire::names::parse_room_actor(winner) else {
         return RivalVerdict::Keep;
     };
     if epoch == me.1 || !crate::directory::rival_wins(room.as_str(), me, (node, epoch)) {

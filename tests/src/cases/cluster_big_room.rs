@@ -3,7 +3,7 @@
 //! them ever dropping, and no message between the nodes is larger than 1.5 MiB
 //! (`gatehouse_cluster_frame_bytes_max`) while the list is 1.8 MB. (A member list past
 //! ractor_cluster's 16 MiB frame limit, about 55 000 members with 256-byte user ids, is covered
-//! at the unit level by `room::migration`'s test of 200 000 members and by `bench/big-room.sh`;
+//! at the unit level by `wire::migration`'s test of 200 000 members and by `bench/big-room.sh`;
 //! here 6 000 members with 256-byte user ids make several presence pages and chunks.)
 
 use crate::cluster::{builder, plan, wait_active};

@@ -11,9 +11,9 @@
 //! [`Schedule`]). It may not touch actors, sessions, sockets, DNS, metrics, logs, events or a
 //! time source; the sessions (ractor_cluster's actors) and the lifecycle cell are the actor's.
 
-use crate::cluster::remote::{Heartbeat, Member};
 use crate::cluster::view::{Change, Peer, PeerState, View};
 use crate::context::NodeState;
+use crate::wire::endpoint::{Heartbeat, Member};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -583,7 +583,7 @@ impl MembershipState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::remote::CLUSTER_PROTOCOL_VERSION;
+    use crate::wire::CLUSTER_PROTOCOL_VERSION;
 
     fn hb(name: &str, inc: &str, state: &str, sent: u64) -> Heartbeat {
         Heartbeat {

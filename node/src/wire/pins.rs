@@ -3,32 +3,33 @@
 //! Each remotely usable actor's message enum is serialized variant by variant, with a sample
 //! payload whose every field is set, exactly as ractor_cluster would send it (the variant name
 //! and the payload's bytes); each reply type is encoded as its actor would answer. The result
-//! is compared with `node/src/wire_pins.golden`, so any change to what two nodes say to each
+//! is compared with `node/src/wire/pins.golden`, so any change to what two nodes say to each
 //! other — a renamed field or variant, a new field, another binary layout — is a visible diff in
-//! review, beside [`crate::cluster::remote::CLUSTER_PROTOCOL_VERSION`] (pinned too).
+//! review, beside [`crate::wire::CLUSTER_PROTOCOL_VERSION`] (pinned too).
 //!
 //! After a deliberate change, rewrite the file with
-//! `GATEHOUSE_WIRE_PINS=write cargo nextest run -p node wire_pins` and say in the commit whether
+//! `GATEHOUSE_WIRE_PINS=write cargo nextest run -p node wire::pins` and say in the commit whether
 //! the change is compatible (fields added with `#[serde(default)]`) or bumps the protocol.
 //!
 //! Owns nothing at run time; it only reads the wire types.
 
-use crate::cluster::remote::{
+use crate::delivery::Delivery;
+use crate::wire::endpoint::{
     ClientsReply, ClientsRequest, EndpointMessage, Heartbeat, Member, NodeCommand,
-    NodeCommandReply, StatsReply, StatsRequest, CLUSTER_PROTOCOL_VERSION,
+    NodeCommandReply, StatsReply, StatsRequest,
 };
-use crate::outbound::Delivery;
-use crate::relay::ingress::{IngressMessage, MovedNote, PresenceEvent, SharedDelivery};
-use crate::room::gateway::GatewayMessage;
-use crate::room::listing::{RoomListPage, RoomListQuery};
-use crate::room::migration::{AdoptChunk, AdoptReply, MovedMember, MovedMessage};
-use crate::room::wire::{
+use crate::wire::gateway::GatewayMessage;
+use crate::wire::host::{EnsureReply, EnsureRoom, Located, ReplicaKey, RoomHostMessage};
+use crate::wire::ingress::{IngressMessage, MovedNote, PresenceEvent, SharedDelivery};
+use crate::wire::listing::{RoomListPage, RoomListQuery};
+use crate::wire::migration::{AdoptChunk, AdoptReply, MovedMember, MovedMessage};
+use crate::wire::room::{
     Empty, HistoryPage, HistoryRequest, JoinReply, JoinRequest, LeaveRequest, MigrateReply,
     MigrateRequest, PresenceEntry, PresenceList, PresencePage, PublishRequest, Published,
     Publisher, RivalNote, RoomAt, RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPut,
     SnapshotPutReply,
 };
-use crate::room_host::{EnsureReply, EnsureRoom, Located, ReplicaKey, RoomHostMessage};
+use crate::wire::CLUSTER_PROTOCOL_VERSION;
 use protocol::client::Since;
 use protocol::room::RoomName;
 use ractor::message::SerializedMessage;
@@ -37,7 +38,7 @@ use serde_json::value::RawValue;
 use std::fmt::Write;
 use std::sync::Arc;
 
-const GOLDEN: &str = "src/wire_pins.golden";
+const GOLDEN: &str = "src/wire/pins.golden";
 
 /// A message's arguments as the derive packs them (each a big-endian `u64` length, then its
 /// bytes), each shown as [`show`] does; anything else as `show` alone.
@@ -201,13 +202,13 @@ fn endpoint(out: &mut String) {
         },
         ClientsRequest::Throttle {
             client: "c_1".into(),
-            limits: Some(crate::rate_limit::Limits {
+            limits: Some(crate::wire::endpoint::Limits {
                 msgs_per_sec: 5,
                 burst: 10,
                 bytes_per_sec: 65_536,
             }),
         },
-        ClientsRequest::Page(crate::clients::ClientQuery {
+        ClientsRequest::Page(crate::wire::endpoint::ClientQuery {
             q: Some("u-".into()),
             node: Some("node-a".into()),
             members: Some(vec!["c_1".into()]),
@@ -527,7 +528,7 @@ async fn what_nodes_say_to_each_other_is_pinned() {
             .collect();
         panic!(
             "the inter-node wire changed ({} of {} lines; {} lines pinned):\n{}\n\
-             If it is deliberate: GATEHOUSE_WIRE_PINS=write cargo nextest run -p node wire_pins, \
+             If it is deliberate: GATEHOUSE_WIRE_PINS=write cargo nextest run -p node wire::pins, \
              and say in the commit whether the protocol version changes.",
             changed.len(),
             now.lines().count(),

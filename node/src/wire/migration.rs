@@ -9,7 +9,7 @@
 //! whatever still reaches it for a grace period. `seq` and epoch continue; nothing is lost,
 //! duplicated or reordered for connected members.
 
-use crate::outbound::Delivery;
+use crate::delivery::Delivery;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use protocol::room::RoomName;
@@ -86,7 +86,7 @@ pub struct AdoptReply {
     pub name: Option<String>,
 }
 
-super::wire::json_payloads!(AdoptChunk, AdoptReply);
+super::json_payloads!(AdoptChunk, AdoptReply);
 
 /// The whole state of a room in motion.
 #[derive(Debug, Clone, Default)]

@@ -9,10 +9,9 @@
 //!
 //! Messages and encodings only: the typed calls that send them are in [`super::calls`].
 
-use crate::outbound::Delivery;
+use crate::delivery::Delivery;
 use protocol::client::Since;
 use protocol::room::RoomName;
-use ractor::message::{BoxedDowncastErr, SerializedMessage};
 use ractor::{BytesConvertable, RpcReplyPort};
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
@@ -300,7 +299,7 @@ pub enum RoomMessage {
 }
 
 /// Where one room instance runs: its node and its actor name (which carries its epoch, see
-/// [`crate::directory::room_actor_name`]).
+/// [`crate::wire::names::room_actor_name`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomAt {
     /// Room name.
@@ -318,53 +317,9 @@ pub struct RivalNote {
     pub winner: RoomAt,
 }
 
-/// What a room actor takes: a [`RoomMessage`], from this node (as it is) or from another node
-/// through the gateway (decoded here, in the room's own task). Unlike [`RoomMessage`] it is not
-/// serializable, so ractor_cluster never advertises a room actor to its peers: a room costs a
-/// node nothing unless the node owns it, keeps its replica or holds its members.
-pub struct RoomInbox(pub RoomMessage);
-
-impl ractor::Message for RoomInbox {
-    fn deserialize(bytes: SerializedMessage) -> Result<Self, BoxedDowncastErr> {
-        <RoomMessage as ractor::Message>::deserialize(bytes).map(RoomInbox)
-    }
-}
-
 // === encodings ===
 
-/// Decodes a room payload from a peer. The empty payload is the gateway's answer to a call for
-/// a room that is no longer on its node: it unwinds without the panic hook (nothing logged),
-/// and the cluster library, which decodes replies under `catch_unwind`, drops the caller's reply
-/// port, so the call fails at once instead of timing out. Any other payload that does not decode
-/// panics the same way with a message (a bug or a peer of another build).
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> T {
-    if bytes.is_empty() {
-        std::panic::resume_unwind(Box::new("room gone"));
-    }
-    match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(e) => panic!("a {what} from a peer must decode: {e}"),
-    }
-}
-
-/// Encodes each type as one JSON payload; one that does not decode panics ([`decode`]), which
-/// ractor catches: the message is dropped (a call fails). For every payload of the room, its
-/// host and its moves.
-macro_rules! json_payloads {
-    ($($t:ty),*) => {$(
-        impl ractor::BytesConvertable for $t {
-            fn into_bytes(self) -> Vec<u8> {
-                serde_json::to_vec(&self).expect("payloads always encode")
-            }
-            fn from_bytes(bytes: Vec<u8>) -> Self {
-                $crate::room::wire::decode(&bytes, stringify!($t))
-            }
-        }
-    )*};
-}
-pub(crate) use json_payloads;
-
-json_payloads!(
+super::json_payloads!(
     JoinRequest,
     LeaveRequest,
     PublishRequest,
@@ -441,7 +396,7 @@ impl BytesConvertable for JoinReply {
         serde_json::to_vec(&j).expect("join replies always encode")
     }
     fn from_bytes(bytes: Vec<u8>) -> Self {
-        let j: JoinReplyJson = decode(&bytes, "join reply");
+        let j: JoinReplyJson = super::decode(&bytes, "join reply");
         Self {
             error: j.error,
             seq: j.seq,
@@ -474,7 +429,7 @@ impl BytesConvertable for HistoryPage {
         serde_json::to_vec(&j).expect("history pages always encode")
     }
     fn from_bytes(bytes: Vec<u8>) -> Self {
-        let j: HistoryPageJson = decode(&bytes, "history page");
+        let j: HistoryPageJson = super::decode(&bytes, "history page");
         Self {
             epoch: Arc::from(j.epoch),
             seq: j.seq,
@@ -482,19 +437,6 @@ impl BytesConvertable for HistoryPage {
             messages: j.messages.into_iter().filter_map(from_json).collect(),
         }
     }
-}
-
-// === typed calls ===
-
-/// Why a call to a room failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RoomCallError {
-    /// The room did not answer in time, or is gone (its node left).
-    #[error("room unavailable: {0}")]
-    Unavailable(String),
-    /// The room refused the request.
-    #[error("{0}")]
-    Refused(String),
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The cross-node surface: the only messages in the node that travel between nodes.
+//! The cluster endpoint's messages: heartbeats, and what the admin API asks of another node
+//! (its stats, its connections, a drain).
 //!
 //! Each payload is one serde struct encoded as JSON (`BytesConvertable`), so fields can be added
 //! with `#[serde(default)]` without a lockstep upgrade; variants are never renamed (the derive
@@ -10,20 +11,73 @@ use ractor::RpcReplyPort;
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 
-/// Version of the cluster protocol spoken by this build. Peers with another version are refused.
-pub const CLUSTER_PROTOCOL_VERSION: u32 = 2;
+/// The limits one connection enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Inbound messages per second.
+    pub msgs_per_sec: u32,
+    /// Inbound message burst.
+    pub burst: u32,
+    /// Inbound bytes per second.
+    pub bytes_per_sec: u64,
+}
 
-/// The cluster protocol version this process speaks: [`CLUSTER_PROTOCOL_VERSION`], unless
-/// `GATEHOUSE_CLUSTER_PROTOCOL_VERSION` says otherwise (to rehearse a mixed-version cluster:
-/// such a node is refused by the others, and refuses them).
-pub fn protocol_version() -> u32 {
-    static V: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *V.get_or_init(|| {
-        std::env::var("GATEHOUSE_CLUSTER_PROTOCOL_VERSION")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(CLUSTER_PROTOCOL_VERSION)
-    })
+/// A connection as shown by the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientSummary {
+    /// Client id.
+    pub id: String,
+    /// User id.
+    pub user: String,
+    /// Node name.
+    pub node: String,
+    /// Connection id on the node.
+    pub conn: u64,
+    /// Peer address.
+    pub remote_addr: String,
+    /// Rooms joined.
+    pub rooms: usize,
+    /// Seconds since the Unix epoch when the connection opened.
+    pub connected_at: u64,
+    /// Frames received.
+    pub msgs_in: u64,
+    /// Frames written.
+    pub msgs_out: u64,
+    /// Bytes waiting in the outbound queue.
+    pub queue_bytes: usize,
+    /// Limits in force.
+    pub rate_limit: RateLimitView,
+    /// Whether an operator throttle is in force.
+    pub throttled: bool,
+}
+
+/// Limits as shown by the admin API.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct RateLimitView {
+    /// Messages per second.
+    pub msgs_per_sec: u32,
+    /// Burst.
+    pub burst: u32,
+    /// Bytes per second.
+    pub bytes_per_sec: u64,
+}
+
+/// A page query over the cluster's connections (`GET /admin/v1/clients`), answered by every
+/// node for its own connections and merged by the asker.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClientQuery {
+    /// Substring of the client id or user id.
+    pub q: Option<String>,
+    /// Only connections on this node.
+    pub node: Option<String>,
+    /// Only these clients (the members of a room, looked up once by the asker).
+    pub members: Option<Vec<String>>,
+    /// Sort column (see [`sort_key`]).
+    pub sort: String,
+    /// Only rows whose key sorts after this cursor.
+    pub after: Option<String>,
+    /// Rows per page.
+    pub limit: usize,
 }
 
 /// What a node tells every peer twice a second: who it is, its state, and who it knows.
@@ -82,21 +136,6 @@ pub struct StatsReply {
     pub json: String,
 }
 
-/// Encodes each type as one JSON payload; one that does not decode becomes the type's default
-/// (marked invalid where the type says so), never a panic.
-macro_rules! json_or_default {
-    ($($t:ty),*) => {$(
-        impl ractor::BytesConvertable for $t {
-            fn into_bytes(self) -> Vec<u8> {
-                serde_json::to_vec(&self).unwrap_or_default()
-            }
-            fn from_bytes(bytes: Vec<u8>) -> Self {
-                serde_json::from_slice(&bytes).unwrap_or_default()
-            }
-        }
-    )*};
-}
-
 /// Something to do with the connections of the node that receives it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -122,11 +161,11 @@ pub enum ClientsRequest {
         /// Client id.
         client: String,
         /// New limits, `None` to return to the defaults.
-        limits: Option<crate::rate_limit::Limits>,
+        limits: Option<Limits>,
     },
     /// One page of the connections that match a query: each node filters, sorts and cuts its
     /// own, so a page costs `limit` rows per node on the wire, not every connection.
-    Page(crate::clients::ClientQuery),
+    Page(ClientQuery),
     /// A request that did not decode (from a peer of another build): answered empty.
     #[default]
     Invalid,
@@ -143,7 +182,7 @@ pub struct ClientsReply {
     /// Connections affected.
     pub count: usize,
     /// Connections listed.
-    pub clients: Vec<crate::hub::ClientSummary>,
+    pub clients: Vec<ClientSummary>,
     /// For a page: how many matching connections come after the cursor (listed or not).
     #[serde(default)]
     pub remaining: usize,
@@ -165,9 +204,7 @@ pub struct NodeCommandReply {
     pub error: Option<String>,
 }
 
-pub(crate) use json_or_default;
-
-json_or_default!(
+crate::wire::json_or_default!(
     Heartbeat,
     StatsRequest,
     StatsReply,
@@ -196,6 +233,7 @@ pub enum EndpointMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::CLUSTER_PROTOCOL_VERSION;
     use ractor::BytesConvertable;
 
     #[test]
