@@ -1,12 +1,21 @@
 //! The cluster manager: this node's membership. It dials seeds and every peer it learns of
 //! (forever, with backoff), sends heartbeats to every peer's endpoint twice a second, keeps the
-//! [`View`], marks peers `down` on silence or a closed link, and stops the ractor_cluster
-//! session of a down peer so a restarted peer (new incarnation) is admitted at once.
+//! [`View`](super::view::View), marks peers `down` on silence or a closed link, and stops the
+//! ractor_cluster session of a down peer so a restarted peer (new incarnation) is admitted at
+//! once.
 //!
 //! It never touches rooms or connections; it owns the view and the dial schedule only.
+//!
+//! This module is the actor shell: it holds the sessions (ractor_cluster's actors), sends
+//! heartbeats, dials, resolves seeds, stops sessions, publishes placement and agreement, counts
+//! and logs. What membership decides (view transitions, failure detection, refusals, the dial
+//! schedule, joining, owning rooms) is the pure [`state::MembershipState`], which this shell may
+//! not bypass.
+
+pub mod state;
 
 use super::events::SessionEvent;
-use super::view::{Change, PeerState, View};
+use super::view::{Change, PeerState};
 use super::GROUP;
 use crate::ids::now_micros;
 use crate::lifecycle::{Lifecycle, NodeState};
@@ -14,42 +23,14 @@ use crate::wire::endpoint::{EndpointMessage, Heartbeat};
 use crate::wire::protocol_version;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::NodeSessionMessage;
-use std::collections::{HashMap, HashSet};
+pub use state::TICK;
+use state::{Heard, JoinVerdict, MembershipState, Ownership};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often the manager wakes up.
-pub const TICK: Duration = Duration::from_millis(250);
-
-/// How long a link that closed before authenticating waits to be judged.
-const UNAUTH_GRACE: Duration = Duration::from_secs(2);
-/// Most named links closed before authenticating kept for judging at once (each is kept for
-/// [`UNAUTH_GRACE`]); more are not judged (a stranger can send any name).
-const UNAUTH_MAX: usize = 64;
-
-/// How long a link to a peer of another protocol version stays open after the refusal (so our
-/// heartbeat, which tells it why, gets there).
-const REFUSE_AFTER: Duration = Duration::from_millis(400);
-/// Heartbeat period.
-pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
-/// Silence after which a peer is down (five heartbeats).
-pub const DOWN_AFTER: Duration = Duration::from_millis(2_500);
-/// A tick this much later than due means this node itself was paused (overloaded, stopped).
-const SELF_PAUSE: Duration = Duration::from_millis(500);
 /// A dial that has not authenticated by then is abandoned.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest wait between two dials of one address.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// A joining node turns active this long after it first heard a peer (and every peer it was
-/// told of), so its view and room groups are complete before it places or serves rooms.
-const JOIN_SETTLE: Duration = Duration::from_millis(500);
-/// A closed link is a down peer only if no other link to it exists this long after.
-const LINK_GRACE: Duration = Duration::from_millis(200);
-/// A node with seeds waits at most this long to hear from one before it turns active alone.
-const JOIN_DEADLINE: Duration = Duration::from_secs(3);
-/// An active node counts itself among room owners when every live peer reports it active, or
-/// this long after it turned active (a peer that never says so, e.g. an older build).
-const OWN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// A peer as the admin API shows it.
 #[derive(Debug, Clone)]
@@ -114,55 +95,18 @@ pub struct ManagerArgs {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-struct Dial {
-    next_at: Instant,
-    backoff: Duration,
-}
-
-/// The manager's state.
+/// The manager's state: the pure [`MembershipState`] and the sessions the actor acts on.
 pub struct ManagerState {
     args: ManagerArgs,
-    view: View,
-    /// Addresses to keep dialing: seeds plus every peer learned.
-    known: HashSet<String>,
-    dials: HashMap<String, Dial>,
+    m: MembershipState,
     /// Outgoing sessions not yet authenticated: actor id → (session, opened at, address).
     pending: HashMap<ActorId, (ActorRef<NodeSessionMessage>, Instant, String)>,
     /// Full names of authenticated sessions by session actor id.
     sessions: HashMap<ActorId, (ActorRef<NodeSessionMessage>, String)>,
-    /// When we got each peer's last heartbeat (for the echo).
-    heard_at: HashMap<String, (u64, Instant)>,
-    /// Peers refused for another protocol version, logged once each (authenticated peers only).
-    refused_logged: HashSet<String>,
     /// Rate limit of the "closed before authenticating" line.
     unauth_log: super::log_limit::LogLimit,
-    /// When we first heard a peer (joining settles a moment after).
-    first_heard: Option<Instant>,
-    /// Since when this node is active (reset when it leaves `active`).
-    active_since: Option<Instant>,
-    /// Whether this node counts itself among the room owners: once every live peer reports it
-    /// active (or [`OWN_DEADLINE`] after it turned active), until it leaves `active`.
-    owning: bool,
-    /// Names other nodes report as up (to be heard from before this node turns active).
-    gossiped_up: HashSet<String>,
-    /// Our state in the last heartbeats sent (a change is announced at once).
-    announced: Option<NodeState>,
-    /// Links closed before authenticating, by peer (name, or address when unknown): a wrong
-    /// cookie unless that peer is up a moment later.
-    unauthenticated: HashMap<String, (String, Instant)>,
-    /// Peers refused for another protocol version, whose links close shortly.
-    refusing: Vec<(String, String, Instant)>,
-    /// Which node answered at each dialed address (a DNS seed resolves to addresses that need
-    /// not be what the peers advertise): an address whose node is up needs no dial.
-    answered_at: HashMap<String, String>,
     /// The transport label (`peer_addr`) of every open session, for its counters.
     labels: HashMap<ActorId, String>,
-    /// Peers whose link closed, and when: down unless a link to them is back shortly.
-    suspects: HashMap<String, (String, Instant)>,
-    started: Instant,
-    ticks: u64,
-    /// When the last tick ran (a tick far later than [`TICK`] means this node was not running).
-    last_tick: Instant,
 }
 
 /// The manager; one per node.
@@ -199,14 +143,12 @@ impl ManagerState {
 
     fn send_heartbeats(&mut self) {
         let now = Instant::now();
-        let members = self.view.gossip(&self.args.addr, self.my_state().as_str());
+        let members = self.m.gossip(self.my_state());
         for (id, cell) in remote_endpoints() {
             let Some((name, _)) = id.rsplit_once('#') else {
                 continue;
             };
-            let (echo_us, hold_us) = self.heard_at.get(name).map_or((0, 0), |(sent, at)| {
-                (*sent, now.duration_since(*at).as_micros() as u64)
-            });
+            let (echo_us, hold_us) = self.m.echo(name, now);
             let hb = Heartbeat {
                 version: protocol_version(),
                 name: self.args.name.clone(),
@@ -241,48 +183,43 @@ impl ManagerState {
 
     fn on_heartbeat(&mut self, hb: Heartbeat) {
         let now = Instant::now();
-        let before = self
-            .view
-            .get(&hb.name)
-            .map(|p| (p.state, p.incarnation.clone()));
-        let change = self.view.on_heartbeat(&hb, now, now_micros());
-        let after = self
-            .view
-            .get(&hb.name)
-            .map(|p| (p.state, p.incarnation.clone()));
-        if before != after && !matches!(change, Change::Incompatible(_) | Change::Ignored) {
-            // A peer's state changed (it turned active, say): placement follows at once, and
-            // the peer hears at once that we see it so (it owns rooms only then).
-            self.publish_active();
-            self.send_heartbeats();
-        }
-        match change {
-            Change::Incompatible(v) => {
-                if self
-                    .refused_logged
-                    .insert(format!("{}#{}", hb.name, hb.incarnation))
-                {
+        let change = match self.m.on_heartbeat(&hb, now, now_micros()) {
+            Heard::Refused {
+                version,
+                first,
+                tell,
+            } => {
+                if first {
                     tracing::error!(
                         peer = %hb.name,
-                        peer_version = v,
+                        peer_version = version,
                         our_version = protocol_version(),
                         "refusing cluster peer: it speaks another cluster protocol version"
                     );
                 }
                 // Tell it our version first (a heartbeat), so it logs the refusal too; the link
                 // is closed on a later tick.
-                if !self
-                    .refusing
-                    .iter()
-                    .any(|(n, i, _)| *n == hb.name && *i == hb.incarnation)
-                {
+                if tell {
                     self.send_heartbeats();
-                    self.refusing
-                        .push((hb.name.clone(), hb.incarnation.clone(), Instant::now()));
                 }
                 return;
             }
-            Change::Ignored => return,
+            Heard::Ignored => return,
+            Heard::Accepted {
+                change,
+                state_changed,
+            } => {
+                if state_changed {
+                    // A peer's state changed (it turned active, say): placement follows at
+                    // once, and the peer hears at once that we see it so (it owns rooms only
+                    // then).
+                    self.publish_active();
+                    self.send_heartbeats();
+                }
+                change
+            }
+        };
+        match change {
             Change::Joined => {
                 crate::events::emit(crate::events::Event::PeerUp {
                     node: hb.name.clone(),
@@ -304,44 +241,24 @@ impl ManagerState {
                 });
                 self.stop_sessions_of(&hb.name, &old, "peer restarted");
             }
-            Change::Refreshed => {}
+            Change::Refreshed | Change::Incompatible(_) | Change::Ignored => {}
         }
-        self.heard_at.insert(hb.name.clone(), (hb.sent_us, now));
-        if !hb.addr.is_empty() {
-            self.known.insert(hb.addr.clone());
-        }
-        for m in &hb.members {
-            if m.name != self.args.name && !m.addr.is_empty() {
-                self.known.insert(m.addr.clone());
-                if m.state != "down" {
-                    self.gossiped_up.insert(m.name.clone());
-                }
-            }
-        }
+        self.m.learn(&hb, now);
     }
 
-    /// Peers whose link closed and did not come back within [`LINK_GRACE`] are down.
+    /// Peers whose link closed and did not come back within [`state::LINK_GRACE`] are down.
     fn settle_suspects(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(String, String)> = self
-            .suspects
-            .iter()
-            .filter(|(_, (_, at))| now.duration_since(*at) >= LINK_GRACE)
-            .map(|(n, (i, _))| (n.clone(), i.clone()))
-            .collect();
-        for (name, inc) in due {
-            self.suspects.remove(&name);
+        let sessions = &self.sessions;
+        let has_link = |name: &str, inc: &str| {
             let prefix = format!("{name}#{inc}@");
-            if self.sessions.values().any(|(_, f)| f.starts_with(&prefix)) {
-                continue;
-            }
-            if let Some(p) = self.view.mark_down(&name, &inc, now) {
-                tracing::warn!(peer = %p.name, "cluster peer down: link closed");
-                crate::events::emit(crate::events::Event::PeerDown {
-                    node: p.name.clone(),
-                    reason: "link closed".into(),
-                });
-            }
+            sessions.values().any(|(_, f)| f.starts_with(&prefix))
+        };
+        for p in self.m.settle_suspects(Instant::now(), has_link) {
+            tracing::warn!(peer = %p.name, "cluster peer down: link closed");
+            crate::events::emit(crate::events::Event::PeerDown {
+                node: p.name.clone(),
+                reason: "link closed".into(),
+            });
         }
     }
 
@@ -356,7 +273,7 @@ impl ManagerState {
     }
 
     fn expire(&mut self) {
-        for p in self.view.expire(Instant::now()) {
+        for p in self.m.expire(Instant::now()) {
             tracing::warn!(peer = %p.name, silent_ms = p.last_seen.elapsed().as_millis() as u64, "cluster peer down: no heartbeat");
             crate::events::emit(crate::events::Event::PeerDown {
                 node: p.name.clone(),
@@ -379,44 +296,10 @@ impl ManagerState {
         }
     }
 
-    fn connected_addrs(&self) -> HashSet<String> {
-        let mut out: HashSet<String> = self
-            .view
-            .peers()
-            .filter(|p| p.state != PeerState::Down)
-            .map(|p| p.addr.clone())
-            .collect();
-        out.extend(self.pending.values().map(|(_, _, a)| a.clone()));
-        out.extend(
-            self.answered_at
-                .iter()
-                .filter(|(_, n)| {
-                    **n == self.args.name
-                        || self.view.get(n).is_some_and(|p| p.state != PeerState::Down)
-                })
-                .map(|(a, _)| a.clone()),
-        );
-        out
-    }
-
     /// Logs a link that closed before authenticating as a likely wrong cookie, unless its peer
     /// came up meanwhile (a duplicate link closed by the session election).
     fn judge_unauthenticated(&mut self) {
-        let due: Vec<(String, String)> = self
-            .unauthenticated
-            .iter()
-            .filter(|(_, (_, at))| at.elapsed() >= UNAUTH_GRACE)
-            .map(|(who, (addr, _))| (who.clone(), addr.clone()))
-            .collect();
-        for (who, peer_addr) in due {
-            self.unauthenticated.remove(&who);
-            let up = self
-                .view
-                .get(&who)
-                .is_some_and(|p| p.state != PeerState::Down);
-            if up {
-                continue;
-            }
+        for (who, peer_addr) in self.m.unauthenticated_due(Instant::now()) {
             if let Some(left_out) = self.unauth_log.allow() {
                 tracing::warn!(
                     peer = %who,
@@ -457,28 +340,11 @@ impl ManagerState {
         });
     }
 
+    /// Dials what [`MembershipState::dials`] says is due, each off the actor.
     fn reconcile(&mut self) {
-        let now = Instant::now();
-        let connected = self.connected_addrs();
-        let mut targets: Vec<String> = self.known.iter().cloned().collect();
-        targets.sort();
-        for addr in targets {
-            if addr == self.args.addr || connected.contains(&addr) {
-                if let Some(d) = self.dials.get_mut(&addr) {
-                    d.backoff = Duration::from_millis(500);
-                }
-                continue;
-            }
-            let d = self.dials.entry(addr.clone()).or_insert(Dial {
-                next_at: now,
-                backoff: Duration::from_millis(500),
-            });
-            if now < d.next_at {
-                continue;
-            }
-            let jitter = Duration::from_millis(rand::random::<u64>() % 250);
-            d.next_at = now + d.backoff + jitter;
-            d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+        let pending = self.pending.values().map(|(_, _, a)| a.as_str());
+        let jitter = || Duration::from_millis(rand::random::<u64>() % 250);
+        for addr in self.m.dials(Instant::now(), pending, jitter) {
             let transport = self.args.transport.clone();
             tokio::spawn(async move {
                 match super::transport::dial(&transport, &addr).await {
@@ -490,36 +356,19 @@ impl ManagerState {
     }
 
     fn update_lifecycle(&mut self) {
-        if self.my_state() != NodeState::Joining {
-            return;
-        }
-        let has_other_seeds = self.args.seeds.iter().any(|s| *s != self.args.addr);
-        let heard = !self.view.live().is_empty();
-        // Joined = heard from a peer, and from every peer the others say is up (so this node's
-        // view, and the room groups that came with each link, are complete), a moment ago.
-        let first = *self.first_heard.get_or_insert_with(|| {
-            if heard {
-                Instant::now()
-            } else {
-                Instant::now() + JOIN_DEADLINE
-            }
-        });
-        if !heard {
-            self.first_heard = None;
-        }
-        let unheard = self.gossiped_up.iter().any(|n| self.view.get(n).is_none());
-        let settled = heard && !unheard && first.elapsed() >= JOIN_SETTLE;
-        if !has_other_seeds || settled || self.started.elapsed() >= JOIN_DEADLINE {
-            if has_other_seeds && !heard {
+        match self.m.join_verdict(self.my_state(), Instant::now()) {
+            JoinVerdict::Wait => return,
+            JoinVerdict::ActiveAlone => {
                 tracing::warn!(seeds = ?self.args.seeds, "no seed answered; serving alone until peers appear");
             }
-            self.args.lifecycle.set(NodeState::Active);
+            JoinVerdict::Active => {}
         }
+        self.args.lifecycle.set(NodeState::Active);
     }
 
     /// Exports each peer's state and round trip.
     fn export_metrics(&self) {
-        for p in self.view.peers() {
+        for p in self.m.view().peers() {
             let label = crate::metrics::PeerLabel {
                 peer: p.name.clone(),
             };
@@ -547,7 +396,7 @@ impl ManagerState {
             let bytes = link.map_or(0, |s| s.queued.load(std::sync::atomic::Ordering::Relaxed));
             *queued.entry(name).or_default() += bytes;
         }
-        for p in self.view.peers() {
+        for p in self.m.view().peers() {
             let label = crate::metrics::PeerLabel {
                 peer: p.name.clone(),
             };
@@ -565,45 +414,30 @@ impl ManagerState {
     }
 
     /// Publishes the nodes that may own rooms and the nodes this one hears (both sorted) for
-    /// room placement. This node counts itself only once every live peer reports it active:
-    /// until then a peer whose view lags would place a room elsewhere while this node, or a
-    /// node that sees it, places the same room here (two owners).
+    /// room placement, as [`MembershipState::owners`] decides.
     fn publish_active(&mut self) {
-        if self.my_state() == NodeState::Active {
-            let since = *self.active_since.get_or_insert_with(Instant::now);
-            if !self.owning {
-                let all = self.view.seen_active_by_all();
-                if all || since.elapsed() >= OWN_DEADLINE {
-                    if !all {
-                        tracing::warn!(
-                            "not every live peer reports this node active after {OWN_DEADLINE:?}; owning rooms anyway"
-                        );
-                    }
-                    tracing::info!(
-                        after_ms = since.elapsed().as_millis() as u64,
-                        "every live peer counts this node active: it owns rooms"
-                    );
-                    self.owning = true;
-                }
+        let owners = self.m.owners(self.my_state(), Instant::now());
+        match owners.began {
+            Some(Ownership::Deadline { after }) => {
+                tracing::warn!(
+                    "not every live peer reports this node active after {:?}; owning rooms anyway",
+                    state::OWN_DEADLINE
+                );
+                tracing::info!(
+                    after_ms = after.as_millis() as u64,
+                    "every live peer counts this node active: it owns rooms"
+                );
             }
-        } else {
-            self.active_since = None;
-            self.owning = false;
+            Some(Ownership::SeenActiveByAll { after }) => {
+                tracing::info!(
+                    after_ms = after.as_millis() as u64,
+                    "every live peer counts this node active: it owns rooms"
+                );
+            }
+            None => {}
         }
-        let mut names: Vec<String> = self
-            .view
-            .peers()
-            .filter(|p| p.state == PeerState::Active)
-            .map(|p| p.name.clone())
-            .collect();
-        if self.owning {
-            names.push(self.args.name.clone());
-        }
-        names.sort();
-        let mut live = self.view.live();
-        live.push(self.args.name.clone());
-        live.sort();
-        if self.args.members.set(names.clone(), live) {
+        let names = owners.active;
+        if self.args.members.set(names.clone(), owners.live) {
             tracing::info!(active = ?names, "active nodes changed");
         }
     }
@@ -624,15 +458,11 @@ impl ManagerState {
             SessionEvent::Authenticated { session, peer } => {
                 let id = session.get_id();
                 if let Some((_, _, addr)) = self.pending.remove(&id) {
-                    self.dials.remove(&addr);
-                    if let Some((name, _)) = parse_node_name(&peer) {
-                        let myself = name == self.args.name;
-                        self.answered_at.insert(addr, name);
-                        if myself {
-                            // A DNS seed that resolves to this node too: never a peer.
-                            session.stop(Some("gatehouse: that address is this node".into()));
-                            return;
-                        }
+                    let name = parse_node_name(&peer).map(|(n, _)| n);
+                    if self.m.dial_answered(&addr, name.as_deref()) {
+                        // A DNS seed that resolves to this node too: never a peer.
+                        session.stop(Some("gatehouse: that address is this node".into()));
+                        return;
                     }
                 }
                 tracing::debug!(%peer, "cluster link authenticated");
@@ -664,39 +494,19 @@ impl ManagerState {
                         .get_or_create(&crate::metrics::PeerLabel { peer: who })
                         .inc();
                 }
-                match parsed {
-                    Some((name, inc)) if authenticated => {
-                        // Duplicate links are closed by the session election while another link
-                        // to the same peer lives on: decide a moment later (next ticks).
-                        self.suspects.insert(name, (inc, Instant::now()));
-                    }
-                    // A duplicate link to a live peer, closed by the session election: normal.
-                    Some((name, _))
-                        if self
-                            .view
-                            .get(&name)
-                            .is_some_and(|p| p.state != PeerState::Down) => {}
-                    // Closed by us or by it for another protocol version (logged as such).
-                    Some((name, inc)) if self.refused_logged.contains(&format!("{name}#{inc}")) => {
-                    }
-                    // Judged a moment later: crossing dials close one link before it
-                    // authenticates while the other one comes up. Only links that named a peer
-                    // (a node with another cookie does), and boundedly; a nameless one is a
-                    // stranger, accounted for by `handshake`.
-                    Some((name, _)) if self.unauthenticated.len() < UNAUTH_MAX => {
-                        self.unauthenticated
-                            .entry(name)
-                            .or_insert((peer_addr, Instant::now()));
-                    }
-                    Some(_) | None => {}
-                }
+                // What the closed link means is the membership's to decide (a suspect judged
+                // a moment later, a duplicate, a refusal, or a link judged later because it
+                // closed before authenticating).
+                self.m
+                    .on_link_closed(parsed, authenticated, peer_addr, Instant::now());
             }
         }
     }
 
     fn peers(&self) -> Vec<PeerInfo> {
         let endpoints: HashMap<String, ActorCell> = remote_endpoints().into_iter().collect();
-        self.view
+        self.m
+            .view()
             .peers()
             .map(|p| PeerInfo {
                 name: p.name.clone(),
@@ -726,30 +536,20 @@ impl Actor for ManagerActor {
         args: ManagerArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         myself.send_interval(TICK, || ClusterMessage::Tick);
-        let known = args.seeds.iter().cloned().collect();
+        let m = MembershipState::new(
+            &args.name,
+            &args.incarnation,
+            &args.addr,
+            &args.seeds,
+            Instant::now(),
+        );
         Ok(ManagerState {
-            view: View::new(&args.name, &args.incarnation, DOWN_AFTER),
             args,
-            known,
-            dials: HashMap::new(),
+            m,
             pending: HashMap::new(),
             labels: HashMap::new(),
-            answered_at: HashMap::new(),
-            refusing: Vec::new(),
-            unauthenticated: HashMap::new(),
             sessions: HashMap::new(),
-            heard_at: HashMap::new(),
-            refused_logged: HashSet::new(),
             unauth_log: super::log_limit::LogLimit::new(super::handshake::REFUSAL_LOG_EVERY),
-            announced: None,
-            first_heard: None,
-            active_since: None,
-            owning: false,
-            gossiped_up: HashSet::new(),
-            suspects: HashMap::new(),
-            started: Instant::now(),
-            ticks: 0,
-            last_tick: Instant::now(),
         })
     }
 
@@ -761,62 +561,42 @@ impl Actor for ManagerActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ClusterMessage::Tick => {
-                state.ticks += 1;
                 // Time this node did not run is not its peers' silence.
-                let now = Instant::now();
-                let pause = now
-                    .saturating_duration_since(state.last_tick)
-                    .saturating_sub(TICK);
-                state.last_tick = now;
-                if pause >= SELF_PAUSE {
+                if let Some(pause) = state.m.tick(Instant::now()) {
                     tracing::warn!(pause_ms = pause.as_millis() as u64, "this node did not run for a while; its peers' silence meanwhile does not count against them");
-                    state.view.forgive(pause, now);
                 }
-                let due: Vec<(String, String, Instant)> = state
-                    .refusing
-                    .iter()
-                    .filter(|(_, _, at)| at.elapsed() >= REFUSE_AFTER)
-                    .cloned()
-                    .collect();
-                state
-                    .refusing
-                    .retain(|(_, _, at)| at.elapsed() < REFUSE_AFTER);
-                for (name, inc, _) in due {
+                for (name, inc) in state.m.refusals_due(Instant::now()) {
                     state.stop_sessions_of(&name, &inc, "incompatible protocol version");
                 }
                 state.settle_suspects();
                 state.judge_unauthenticated();
                 state.expire();
-                let every = |d: Duration| (d.as_millis() / TICK.as_millis()).max(1) as u64;
-                let changed = state.announced != Some(state.my_state());
-                if changed || state.ticks % every(HEARTBEAT_EVERY) == 0 {
-                    state.announced = Some(state.my_state());
+                let due = state.m.schedule(state.my_state());
+                if due.heartbeat {
                     state.send_heartbeats();
                 }
-                if state.ticks % every(Duration::from_secs(5)) == 1 {
+                if due.resolve {
                     state.resolve_seeds(&myself);
                 }
-                if state.ticks % every(Duration::from_secs(1)) == 1 || state.ticks < 4 {
+                if due.reconcile {
                     state.reconcile();
                 }
                 state.update_lifecycle();
                 state.publish_active();
-                state.args.agreement.set(state.view.agreed());
+                state.args.agreement.set(state.m.agreed());
                 state.export_metrics();
             }
             ClusterMessage::Heartbeat(hb) => {
                 state.on_heartbeat(hb);
-                state.args.agreement.set(state.view.agreed());
+                state.args.agreement.set(state.m.agreed());
             }
             ClusterMessage::Session(e) => state.on_session(e),
             ClusterMessage::Peers(reply) => {
                 let _ = reply.send(state.peers());
             }
             ClusterMessage::Resolved(addrs) => {
-                for a in addrs {
-                    if a != state.args.addr && state.known.insert(a.clone()) {
-                        tracing::info!(addr = %a, "cluster address learned from a DNS seed");
-                    }
+                for a in state.m.resolved(addrs) {
+                    tracing::info!(addr = %a, "cluster address learned from a DNS seed");
                 }
             }
         }
