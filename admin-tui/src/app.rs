@@ -1,104 +1,21 @@
-//! The console's state and `App::update`: no drawing and no I/O. Network answers come in through
-//! `App::on_net`; requests for the network task collect in an outbox the UI loop forwards.
+//! The console's navigation, prompts and outbox: which view is on screen, the prompt, confirm
+//! or pick in progress, the status line, and the requests for the network task (the outbox the
+//! UI loop forwards). No drawing and no I/O.
 //!
-//! Rooms and clients are paged, filtered and sorted by the API: the state holds one page of each
-//! (`Paging` remembers the cursors of the pages before it, so PgUp goes back), and every change
-//! of view, filter, sort, page or page size becomes a `Command::Lists` for the network task. An
-//! answer is shown only if it answers the page the console wants now. The node list is small and
-//! is filtered and sorted here; so is the event log. Each node's msgs/s in and out are kept for
-//! the Cluster view's sparklines.
+//! The views own their state (`crate::views`): the App hands a view the moves and drill-downs
+//! meant for it, a poll's answers to the views they belong to, and turns what a view asks for
+//! (a drill-down to fetch, the page on screen) into `Command`s. Every change of view, filter,
+//! sort, page or page size becomes a `Command::Lists` naming only the list on screen.
 
 use crate::action::{Action, View};
 use crate::client::{Command, Focus, Op};
 use crate::event::NetEvent;
 use crate::keymap::KeyMode;
-use crate::model::{
-    ClientInfo, ClusterResp, Detail, Lists, NodeInfo, PageQuery, RoomInfo, RoomsResp, Snapshot,
+use crate::model::{Detail, Lists, Snapshot};
+use crate::views::{
+    describe, ClientsView, ClusterView, Component, EventsView, ListState, Outcome, RoomsView,
 };
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-
-/// How many lines the Events view keeps.
-const EVENT_LOG_CAP: usize = 2000;
-/// Longest kick reason the API accepts, in bytes.
-const MAX_REASON: usize = 120;
-
-/// Rate samples kept per node (one a second: five minutes).
-pub const RATE_HISTORY: usize = 300;
-/// Polls closer together than this (after an action, say) add no rate sample.
-const SAMPLE_GAP_MS: u64 = 900;
-/// The API's largest page.
-const MAX_PAGE: usize = 1000;
-
-/// Sort columns of each view, cycled by `s`.
-pub const NODE_SORTS: [&str; 4] = ["name", "connections", "rooms", "msgs in/s"];
-pub const ROOM_SORTS: [&str; 4] = ["name", "members", "msgs/s", "owner"];
-pub const CLIENT_SORTS: [&str; 5] = ["id", "user", "node", "msgs in", "queue"];
-pub const EVENT_SORTS: [&str; 1] = ["newest"];
-/// The API's `sort` values for `ROOM_SORTS` and `CLIENT_SORTS`, in the same order.
-pub const ROOM_SORT_PARAMS: [&str; 4] = ["name", "members", "msgs_per_s", "owner"];
-pub const CLIENT_SORT_PARAMS: [&str; 5] = ["id", "user", "node", "msgs_in", "queue_bytes"];
-
-/// Where a server-paged list is: the pages before the current one, and the one after it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Paging {
-    /// For every page after the first, up to the current one: its cursor and the position of
-    /// its first row in the whole list.
-    pub stack: Vec<(String, u64)>,
-    /// The current page's `next_cursor`, from its last answer (`None`: the last page).
-    pub next: Option<String>,
-    /// Select the last row when the page arrives (Up from the first row of a page).
-    pub select_last: bool,
-    /// The request the rows on screen answer.
-    pub shown: Option<PageQuery>,
-}
-
-impl Paging {
-    pub fn cursor(&self) -> Option<String> {
-        self.stack.last().map(|(c, _)| c.clone())
-    }
-
-    /// Position of the page's first row in the whole list.
-    pub fn offset(&self) -> u64 {
-        self.stack.last().map_or(0, |(_, o)| *o)
-    }
-
-    /// 1-based page number.
-    pub fn number(&self) -> usize {
-        self.stack.len() + 1
-    }
-
-    fn reset(&mut self) {
-        self.stack.clear();
-        self.next = None;
-        self.select_last = false;
-    }
-}
-
-/// Msgs/s in and out of one node, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RateHistory {
-    pub ins: VecDeque<u64>,
-    pub outs: VecDeque<u64>,
-}
-
-impl RateHistory {
-    fn push(&mut self, inp: u64, out: u64) {
-        for (q, v) in [(&mut self.ins, inp), (&mut self.outs, out)] {
-            if q.len() >= RATE_HISTORY {
-                q.pop_front();
-            }
-            q.push_back(v);
-        }
-    }
-}
-
-/// Per-view list state: each view keeps its own filter, sort and selection.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListState {
-    pub selected: usize,
-    pub filter: String,
-    pub sort: usize,
-}
+use protocol::admin::{DEFAULT_KICK_REASON, MAX_PAGE, MAX_REASON_BYTES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptKind {
@@ -128,52 +45,23 @@ pub enum Mode {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub time: String,
-    pub text: String,
-}
-
 #[derive(Debug)]
 pub struct App {
     pub view: View,
     pub node_url: String,
-    pub cluster: ClusterResp,
-    pub rooms: Vec<RoomInfo>,
-    pub clients: Vec<ClientInfo>,
-    pub rooms_total: u64,
-    pub clients_total: u64,
-    /// Peers that did not answer the last `/rooms` and `/clients`.
-    pub rooms_missing: Vec<String>,
-    pub clients_missing: Vec<String>,
-    pub rooms_page: Paging,
-    pub clients_page: Paging,
-    /// Msgs/s history of every node of the last `/cluster`, by name.
-    pub rates: BTreeMap<String, RateHistory>,
-    last_sample_ms: u64,
-    /// Msgs/s of the open room drill-down, a sample a second, oldest first.
-    pub room_rate: VecDeque<u64>,
-    /// Msgs in and out per second of each connection on the Clients page (by `conn_key`), from
-    /// its counters in the last two polls.
-    pub client_rates: HashMap<String, (f64, f64)>,
-    /// The counters behind `client_rates`: msgs in, msgs out, when (Unix ms).
-    client_counts: HashMap<String, (u64, u64, u64)>,
-    /// The open drill-down (a room in Rooms, a client in Clients) and its last answer.
-    pub drill: Option<Focus>,
-    pub detail: Option<Detail>,
-    /// Selected member in a room drill-down.
-    pub detail_sel: usize,
-    pub lists: [ListState; 4],
+    pub cluster: ClusterView,
+    pub rooms: RoomsView,
+    pub clients: ClientsView,
+    pub events: EventsView,
     pub mode: Mode,
     pub help: bool,
     pub status: String,
     pub status_is_error: bool,
-    pub events: VecDeque<LogLine>,
-    /// Rows a PgUp/PgDn moves; the UI loop sets it from the terminal height.
+    /// Rows a PgUp/PgDn moves and a page holds; the UI loop sets it from the terminal height.
     pub page_size: usize,
     pub quit: bool,
     /// Whether any snapshot arrived yet (the first one is not diffed into the event log).
-    pub have_snapshot: bool,
+    have_snapshot: bool,
     outbox: Vec<Command>,
     last_poll_error: Option<String>,
     /// The last `Command::Lists` sent.
@@ -182,39 +70,26 @@ pub struct App {
 
 impl App {
     pub fn new(node_url: &str) -> Self {
-        App {
+        let mut app = App {
             view: View::Cluster,
             node_url: node_url.to_owned(),
-            cluster: ClusterResp::default(),
-            rooms: Vec::new(),
-            clients: Vec::new(),
-            rooms_total: 0,
-            clients_total: 0,
-            rooms_missing: Vec::new(),
-            clients_missing: Vec::new(),
-            rooms_page: Paging::default(),
-            clients_page: Paging::default(),
-            rates: BTreeMap::new(),
-            last_sample_ms: 0,
-            room_rate: VecDeque::new(),
-            client_rates: HashMap::new(),
-            client_counts: HashMap::new(),
-            drill: None,
-            detail: None,
-            detail_sel: 0,
-            lists: Default::default(),
+            cluster: ClusterView::default(),
+            rooms: RoomsView::default(),
+            clients: ClientsView::default(),
+            events: EventsView::default(),
             mode: Mode::Normal,
             help: false,
             status: format!("connecting to {node_url} …"),
             status_is_error: false,
-            events: VecDeque::new(),
             page_size: 10,
             quit: false,
             have_snapshot: false,
             outbox: Vec::new(),
             last_poll_error: None,
             sent_lists: None,
-        }
+        };
+        app.set_page_size(10);
+        app
     }
 
     /// Requests for the network task since the last call (including the pages to fetch, when
@@ -226,42 +101,23 @@ impl App {
 
     /// Rows per page of the server-paged lists; the UI loop sets it from the terminal height.
     pub fn set_page_size(&mut self, rows: usize) {
-        self.page_size = rows.clamp(1, MAX_PAGE);
-    }
-
-    /// The page of `/rooms` the console wants: the Rooms view's filter and sort, the current
-    /// cursor, a screenful of rows.
-    pub fn rooms_query(&self) -> PageQuery {
-        let ls = &self.lists[View::Rooms.index()];
-        PageQuery {
-            q: ls.filter.clone(),
-            sort: ROOM_SORT_PARAMS[ls.sort.min(ROOM_SORT_PARAMS.len() - 1)].to_owned(),
-            cursor: self.rooms_page.cursor(),
-            limit: self.page_size.clamp(1, MAX_PAGE) as u32,
-        }
-    }
-
-    /// The page of `/clients` the console wants.
-    pub fn clients_query(&self) -> PageQuery {
-        let ls = &self.lists[View::Clients.index()];
-        PageQuery {
-            q: ls.filter.clone(),
-            sort: CLIENT_SORT_PARAMS[ls.sort.min(CLIENT_SORT_PARAMS.len() - 1)].to_owned(),
-            cursor: self.clients_page.cursor(),
-            limit: self.page_size.clamp(1, MAX_PAGE) as u32,
+        let rows = rows.clamp(1, MAX_PAGE);
+        self.page_size = rows;
+        for v in View::ALL {
+            self.component_mut(v).set_page_size(rows);
         }
     }
 
     /// What the network task should fetch: only the list on screen (none in a drill-down).
     pub fn wanted_lists(&self) -> Lists {
         match self.view {
-            View::Rooms if !self.drilled() => Lists {
-                rooms: Some(self.rooms_query()),
+            View::Rooms => Lists {
+                rooms: self.rooms.wanted(),
                 clients: None,
             },
-            View::Clients if !self.drilled() => Lists {
+            View::Clients => Lists {
                 rooms: None,
-                clients: Some(self.clients_query()),
+                clients: self.clients.wanted(),
             },
             _ => Lists::default(),
         }
@@ -272,24 +128,6 @@ impl App {
         if self.sent_lists.as_ref() != Some(&want) {
             self.sent_lists = Some(want.clone());
             self.outbox.push(Command::Lists(want));
-        }
-    }
-
-    /// The paging of the current view, if it is a server-paged list (and not drilled into).
-    fn paging_mut(&mut self) -> Option<&mut Paging> {
-        match self.view {
-            View::Rooms if !self.drilled() => Some(&mut self.rooms_page),
-            View::Clients if !self.drilled() => Some(&mut self.clients_page),
-            _ => None,
-        }
-    }
-
-    /// Whether the rows on screen answer the page the console wants (else it is loading).
-    pub fn page_loaded(&self, view: View) -> bool {
-        match view {
-            View::Rooms => self.rooms_page.shown.as_ref() == Some(&self.rooms_query()),
-            View::Clients => self.clients_page.shown.as_ref() == Some(&self.clients_query()),
-            _ => true,
         }
     }
 
@@ -305,12 +143,33 @@ impl App {
         }
     }
 
-    pub fn list(&self) -> &ListState {
-        &self.lists[self.view.index()]
+    /// A view's state.
+    pub fn component(&self, view: View) -> &dyn Component {
+        match view {
+            View::Cluster => &self.cluster,
+            View::Rooms => &self.rooms,
+            View::Clients => &self.clients,
+            View::Events => &self.events,
+        }
     }
 
-    fn list_mut(&mut self) -> &mut ListState {
-        &mut self.lists[self.view.index()]
+    fn component_mut(&mut self, view: View) -> &mut dyn Component {
+        match view {
+            View::Cluster => &mut self.cluster,
+            View::Rooms => &mut self.rooms,
+            View::Clients => &mut self.clients,
+            View::Events => &mut self.events,
+        }
+    }
+
+    /// The view on screen.
+    pub fn current(&self) -> &dyn Component {
+        self.component(self.view)
+    }
+
+    /// The list of the view on screen.
+    pub fn list(&self) -> &ListState {
+        self.current().list()
     }
 
     fn set_status(&mut self, text: impl Into<String>, error: bool) {
@@ -319,180 +178,35 @@ impl App {
     }
 
     pub fn log(&mut self, text: impl Into<String>) {
-        if self.events.len() >= EVENT_LOG_CAP {
-            self.events.pop_front();
-        }
-        self.events.push_back(LogLine {
-            time: clock(),
-            text: text.into(),
-        });
+        self.events.push(text);
     }
 
-    // ---- rows as shown: filtered by the view's filter, sorted by its sort column ----
-
-    pub fn node_rows(&self) -> Vec<&NodeInfo> {
-        let ls = &self.lists[View::Cluster.index()];
-        let mut rows: Vec<&NodeInfo> = self
-            .cluster
-            .nodes
-            .iter()
-            .filter(|n| matches(&ls.filter, &[&n.name]))
-            .collect();
-        rows.sort_by(|a, b| a.name.cmp(&b.name));
-        match ls.sort {
-            1 => rows.sort_by_key(|n| std::cmp::Reverse(n.connections.unwrap_or(0))),
-            2 => rows.sort_by_key(|n| std::cmp::Reverse(n.rooms_owned.unwrap_or(0))),
-            3 => rows.sort_by(|a, b| {
-                b.msgs_in_per_s
-                    .unwrap_or(0.0)
-                    .total_cmp(&a.msgs_in_per_s.unwrap_or(0.0))
-            }),
-            _ => {}
-        }
-        rows
-    }
-
-    pub fn room_rows(&self) -> Vec<&RoomInfo> {
-        let ls = &self.lists[View::Rooms.index()];
-        let mut rows: Vec<&RoomInfo> = self
-            .rooms
-            .iter()
-            .filter(|r| matches(&ls.filter, &[&r.name]))
-            .collect();
-        rows.sort_by(|a, b| a.name.cmp(&b.name));
-        match ls.sort {
-            1 => rows.sort_by_key(|r| std::cmp::Reverse(r.members)),
-            2 => rows.sort_by(|a, b| b.msgs_per_s.total_cmp(&a.msgs_per_s)),
-            3 => rows.sort_by(|a, b| a.owner.cmp(&b.owner)),
-            _ => {}
-        }
-        rows
-    }
-
-    pub fn client_rows(&self) -> Vec<&ClientInfo> {
-        let ls = &self.lists[View::Clients.index()];
-        let mut rows: Vec<&ClientInfo> = self
-            .clients
-            .iter()
-            .filter(|c| matches(&ls.filter, &[&c.id, &c.user]))
-            .collect();
-        rows.sort_by(|a, b| a.id.cmp(&b.id).then(a.node.cmp(&b.node)));
-        match ls.sort {
-            1 => rows.sort_by(|a, b| a.user.cmp(&b.user)),
-            2 => rows.sort_by(|a, b| a.node.cmp(&b.node)),
-            3 => rows.sort_by_key(|c| std::cmp::Reverse(c.msgs_in)),
-            4 => rows.sort_by_key(|c| std::cmp::Reverse(c.queue_bytes)),
-            _ => {}
-        }
-        rows
-    }
-
-    /// Events, newest first.
-    pub fn event_rows(&self) -> Vec<&LogLine> {
-        let f = &self.lists[View::Events.index()].filter;
-        self.events
-            .iter()
-            .rev()
-            .filter(|l| matches(f, &[&l.text]))
-            .collect()
-    }
-
-    pub fn sort_names(view: View) -> &'static [&'static str] {
-        match view {
-            View::Cluster => &NODE_SORTS,
-            View::Rooms => &ROOM_SORTS,
-            View::Clients => &CLIENT_SORTS,
-            View::Events => &EVENT_SORTS,
-        }
-    }
-
-    fn row_count(&self, view: View) -> usize {
-        match view {
-            View::Cluster => self.node_rows().len(),
-            View::Rooms => self.room_rows().len(),
-            View::Clients => self.client_rows().len(),
-            View::Events => self.event_rows().len(),
-        }
-    }
-
-    fn row_key(&self, view: View) -> Option<String> {
-        let i = self.lists[view.index()].selected;
-        match view {
-            View::Cluster => self.node_rows().get(i).map(|n| n.name.clone()),
-            View::Rooms => self.room_rows().get(i).map(|r| r.name.clone()),
-            View::Clients => self.client_rows().get(i).map(|c| conn_key(c)),
-            View::Events => None,
-        }
-    }
-
-    fn find_key(&self, view: View, key: &str) -> Option<usize> {
-        match view {
-            View::Cluster => self.node_rows().iter().position(|n| n.name == key),
-            View::Rooms => self.room_rows().iter().position(|r| r.name == key),
-            View::Clients => self.client_rows().iter().position(|c| conn_key(c) == key),
-            View::Events => None,
-        }
-    }
-
-    fn clamp_selection(&mut self) {
-        for v in View::ALL {
-            let n = self.row_count(v);
-            let ls = &mut self.lists[v.index()];
-            ls.selected = ls.selected.min(n.saturating_sub(1));
-        }
-        let members = self.room_detail_members();
-        self.detail_sel = self.detail_sel.min(members.saturating_sub(1));
-    }
-
-    fn room_detail_members(&self) -> usize {
-        match (&self.drill, &self.detail) {
-            (Some(Focus::Room(_)), Some(Detail::Room(r))) => r.members.len(),
-            _ => 0,
-        }
-    }
-
-    /// Whether the current view shows a drill-down instead of its list.
+    /// Whether the view on screen shows a drill-down instead of its list.
+    #[cfg(test)]
     pub fn drilled(&self) -> bool {
-        matches!(
-            (self.view, &self.drill),
-            (View::Rooms, Some(Focus::Room(_))) | (View::Clients, Some(Focus::Client(_)))
-        )
+        match self.view {
+            View::Rooms => self.rooms.drill.is_some(),
+            View::Clients => self.clients.drill.is_some(),
+            _ => false,
+        }
     }
 
     // ---- targets of the actions ----
 
     pub fn target_client(&self) -> Option<String> {
-        match (self.view, &self.drill) {
-            (View::Clients, Some(Focus::Client(id))) => Some(id.clone()),
-            (View::Clients, _) => self
-                .client_rows()
-                .get(self.list().selected)
-                .map(|c| c.id.clone()),
-            (View::Rooms, Some(Focus::Room(_))) => match &self.detail {
-                Some(Detail::Room(r)) => r.members.get(self.detail_sel).map(|m| m.client.clone()),
-                _ => None,
-            },
-            _ => None,
-        }
+        self.current().target_client()
     }
 
     pub fn target_node(&self) -> Option<String> {
         match self.view {
-            View::Cluster => self
-                .node_rows()
-                .get(self.list().selected)
-                .map(|n| n.name.clone()),
+            View::Cluster => self.cluster.selected(),
             _ => None,
         }
     }
 
     pub fn target_room(&self) -> Option<String> {
-        match (self.view, &self.drill) {
-            (View::Rooms, Some(Focus::Room(r))) => Some(r.clone()),
-            (View::Rooms, _) => self
-                .room_rows()
-                .get(self.list().selected)
-                .map(|r| r.name.clone()),
+        match self.view {
+            View::Rooms => self.rooms.target_room(),
             _ => None,
         }
     }
@@ -522,30 +236,29 @@ impl App {
         match action {
             Action::Show(v) => self.view = v,
             Action::NextView => self.view = self.view.next(),
-            Action::Up => self.up(),
-            Action::Down => self.down(),
-            Action::PageUp => self.page_up(),
-            Action::PageDown => self.page_down(),
-            Action::Open => self.open(),
-            Action::Back if self.drilled() => {
-                self.drill = None;
-                self.detail = None;
-                self.detail_sel = 0;
-                self.outbox.push(Command::Focus(None));
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Open
+            | Action::Back => {
+                if let Outcome::Focus(focus) = self.component_mut(self.view).update(&action) {
+                    match &focus {
+                        Some(Focus::Room(_)) => self.clients.close(),
+                        Some(Focus::Client(_)) => self.rooms.close(),
+                        None => {}
+                    }
+                    self.outbox.push(Command::Focus(focus));
+                }
             }
             Action::OpenFilter => {
                 let input = self.list().filter.clone();
                 self.mode = Mode::Filter { input };
             }
             Action::CycleSort => {
-                let n = Self::sort_names(self.view).len();
-                let ls = self.list_mut();
-                ls.sort = (ls.sort + 1) % n;
-                ls.selected = 0;
-                if let Some(p) = self.paging_mut() {
-                    p.reset();
-                }
-                let name = Self::sort_names(self.view)[self.list().sort];
+                let view = self.component_mut(self.view);
+                view.cycle_sort();
+                let name = view.sort_names()[view.list().sort];
                 self.set_status(format!("sorted by {name}"), false);
             }
             Action::Kick => match self.target_client() {
@@ -599,20 +312,7 @@ impl App {
             },
             Action::Migrate => match self.target_room() {
                 Some(room) => {
-                    let owner = self
-                        .rooms
-                        .iter()
-                        .find(|r| r.name == room)
-                        .map(|r| r.owner.clone())
-                        .unwrap_or_default();
-                    let mut options: Vec<String> = self
-                        .cluster
-                        .nodes
-                        .iter()
-                        .filter(|n| n.state == "active" && n.name != owner)
-                        .map(|n| n.name.clone())
-                        .collect();
-                    options.sort();
+                    let options = self.cluster.active_except(&self.rooms.owner_of(&room));
                     if options.is_empty() {
                         self.set_status(format!("m: no other active node to move {room} to"), true);
                     } else {
@@ -629,98 +329,6 @@ impl App {
         }
     }
 
-    fn up(&mut self) {
-        if !(self.list().selected == 0 && self.page_back(true)) {
-            self.move_by(-1);
-        }
-    }
-
-    fn down(&mut self) {
-        let last = self.row_count(self.view).saturating_sub(1);
-        if !(self.list().selected >= last && self.page_forward()) {
-            self.move_by(1);
-        }
-    }
-
-    fn page_up(&mut self) {
-        if !self.page_back(false) {
-            self.move_by(-(self.page_size.max(1) as isize));
-        }
-    }
-
-    fn page_down(&mut self) {
-        if !self.page_forward() {
-            self.move_by(self.page_size.max(1) as isize);
-        }
-    }
-
-    /// PgDn (or Down on the last row) in a server-paged list: asks for the next page. False
-    /// when there is none (the last page, not a paged view, or the page is still loading).
-    fn page_forward(&mut self) -> bool {
-        let view = self.view;
-        let loaded = self.page_loaded(view);
-        let rows = match view {
-            View::Rooms => self.rooms.len(),
-            _ => self.clients.len(),
-        } as u64;
-        let Some(p) = self.paging_mut() else {
-            return false;
-        };
-        if !loaded {
-            // The page asked for last is still coming: stay put rather than skip past it.
-            return true;
-        }
-        let Some(next) = p.next.take() else {
-            return false;
-        };
-        let offset = p.offset() + rows;
-        p.stack.push((next, offset));
-        p.select_last = false;
-        self.list_mut().selected = 0;
-        true
-    }
-
-    /// PgUp (or Up on the first row, then `select_last`) in a server-paged list: goes back one
-    /// page. False on the first page.
-    fn page_back(&mut self, select_last: bool) -> bool {
-        let Some(p) = self.paging_mut() else {
-            return false;
-        };
-        if p.stack.pop().is_none() {
-            return false;
-        }
-        p.next = None;
-        p.select_last = select_last;
-        self.list_mut().selected = 0;
-        true
-    }
-
-    fn move_by(&mut self, delta: isize) {
-        if self.drilled() {
-            let n = self.room_detail_members();
-            self.detail_sel = step(self.detail_sel, delta, n);
-            return;
-        }
-        let n = self.row_count(self.view);
-        let ls = self.list_mut();
-        ls.selected = step(ls.selected, delta, n);
-    }
-
-    fn open(&mut self) {
-        let focus = match self.view {
-            View::Rooms if !self.drilled() => self.target_room().map(Focus::Room),
-            View::Clients if !self.drilled() => self.target_client().map(Focus::Client),
-            _ => None,
-        };
-        if let Some(f) = focus {
-            self.drill = Some(f.clone());
-            self.detail = None;
-            self.detail_sel = 0;
-            self.room_rate.clear();
-            self.outbox.push(Command::Focus(Some(f)));
-        }
-    }
-
     fn update_filter(&mut self, action: Action, mut input: String) {
         match action {
             Action::Input(c) => input.push(c),
@@ -729,12 +337,7 @@ impl App {
             }
             Action::ClearInput => input.clear(),
             Action::Submit => {
-                let ls = self.list_mut();
-                ls.filter = input.trim().to_owned();
-                ls.selected = 0;
-                if let Some(p) = self.paging_mut() {
-                    p.reset();
-                }
+                self.component_mut(self.view).set_filter(input.trim());
                 self.mode = Mode::Normal;
                 return;
             }
@@ -788,13 +391,13 @@ impl App {
             }
             PromptKind::KickReason { client } => {
                 let reason = if text.is_empty() {
-                    "kicked by operator".to_owned()
+                    DEFAULT_KICK_REASON.to_owned()
                 } else {
                     text.to_owned()
                 };
-                if reason.len() > MAX_REASON {
+                if reason.len() > MAX_REASON_BYTES {
                     self.set_status(
-                        format!("the reason may be at most {MAX_REASON} bytes"),
+                        format!("the reason may be at most {MAX_REASON_BYTES} bytes"),
                         true,
                     );
                     self.mode = Mode::Prompt {
@@ -861,7 +464,7 @@ impl App {
         match action {
             Action::Up | Action::Down => {
                 let delta = if action == Action::Up { -1 } else { 1 };
-                let selected = step(selected, delta, options.len());
+                let selected = crate::views::step(selected, delta, options.len());
                 self.mode = Mode::Pick {
                     room,
                     options,
@@ -920,7 +523,11 @@ impl App {
                 }
                 self.set_status(text, true);
             }
-            NetEvent::ServerEvent(line) => self.log(line),
+            NetEvent::Stream(frame) => {
+                if let Some(line) = describe(&frame) {
+                    self.log(line);
+                }
+            }
             NetEvent::PollError(e) => {
                 if self.last_poll_error.as_deref() != Some(e.as_str()) {
                     self.log(format!("poll failed: {e}"));
@@ -944,96 +551,38 @@ impl App {
         }
     }
 
-    pub fn apply_snapshot(&mut self, mut s: Snapshot) {
-        let mut keys: Vec<Option<String>> = View::ALL.iter().map(|v| self.row_key(*v)).collect();
-        // A page that answers an older request (another filter, sort or page) is dropped.
-        let rooms = s.rooms.take().filter(|r| r.query == self.rooms_query());
-        let clients = s.clients.take().filter(|c| c.query == self.clients_query());
-        // The selection follows its row through a refresh of the same page; a new page (other
-        // filter, sort or cursor) keeps the row the action chose (the first, or the last).
-        if rooms
-            .as_ref()
-            .is_some_and(|r| self.rooms_page.shown.as_ref() != Some(&r.query))
-        {
-            keys[View::Rooms.index()] = None;
-        }
-        if clients
-            .as_ref()
-            .is_some_and(|c| self.clients_page.shown.as_ref() != Some(&c.query))
-        {
-            keys[View::Clients.index()] = None;
-        }
-        if self.have_snapshot {
-            self.diff_into_log(&s, rooms.as_ref());
-        } else {
-            let sum = |f: fn(&NodeInfo) -> Option<u64>| -> u64 {
-                s.cluster.nodes.iter().filter_map(f).sum()
-            };
-            self.log(format!(
-                "first answer from {}: {} nodes, {} rooms, {} connections",
+    /// Hands a poll's answers to the views they belong to; logs what changed since the last
+    /// poll (or, for the first, what the cluster holds) and the poll's first error.
+    pub fn apply_snapshot(&mut self, s: Snapshot) {
+        let mut lines = Vec::new();
+        let diff = self.have_snapshot;
+        if !diff {
+            let nodes = || s.cluster.nodes.iter().filter_map(|n| n.stats());
+            let rooms: i64 = nodes().map(|n| n.rooms_owned).sum();
+            let conns: u64 = nodes().map(|n| n.connections).sum();
+            lines.push(format!(
+                "first answer from {}: {} nodes, {rooms} rooms, {conns} connections",
                 s.node_url,
                 s.cluster.nodes.len(),
-                sum(|n| n.rooms_owned),
-                sum(|n| n.connections),
             ));
         }
         self.have_snapshot = true;
-        let sample = s.taken_ms == 0 || s.taken_ms >= self.last_sample_ms + SAMPLE_GAP_MS;
-        if sample {
-            self.record_rates(&s);
+        let sampled = self.cluster.apply(s.cluster, s.taken_ms, diff, &mut lines);
+        self.rooms.apply(s.rooms, diff, &mut lines);
+        for l in lines {
+            self.log(l);
         }
         self.node_url = s.node_url;
-        self.cluster = s.cluster;
-        if let Some(r) = rooms {
-            self.rooms_total = r.total;
-            self.rooms_missing = r.missing;
-            self.rooms = r.rooms;
-            self.rooms_page.next = r.next_cursor;
-            self.rooms_page.shown = Some(r.query);
-            if std::mem::take(&mut self.rooms_page.select_last) {
-                self.lists[View::Rooms.index()].selected = self.rooms.len().saturating_sub(1);
-            }
-            if self.rooms.is_empty() {
-                // The rows of this page went away: show the page before it.
-                self.rooms_page.stack.pop();
-            }
-        }
-        if let Some(c) = clients {
-            self.client_rates_from(&c.clients, s.taken_ms);
-            self.clients_total = c.total;
-            self.clients_missing = c.missing;
-            self.clients = c.clients;
-            self.clients_page.next = c.next_cursor;
-            self.clients_page.shown = Some(c.query);
-            if std::mem::take(&mut self.clients_page.select_last) {
-                self.lists[View::Clients.index()].selected = self.clients.len().saturating_sub(1);
-            }
-            if self.clients.is_empty() {
-                self.clients_page.stack.pop();
-            }
-        }
-        // A late answer for a drill-down that was closed meanwhile is dropped.
-        self.detail = match (&self.drill, s.detail) {
-            (Some(Focus::Room(r)), Some(Detail::Room(d))) if &d.name == r => Some(Detail::Room(d)),
-            (Some(Focus::Client(c)), Some(Detail::Client(d))) if &d.id == c => {
-                Some(Detail::Client(d))
-            }
-            (Some(_), _) => self.detail.take().filter(|_| s.errors.is_empty()),
-            (None, _) => None,
+        self.clients.apply(s.clients, s.taken_ms);
+        let ok = s.errors.is_empty();
+        let (room, client) = match s.detail {
+            Some(Detail::Room(d)) => (Some(d), None),
+            Some(Detail::Client(d)) => (None, Some(d)),
+            None => (None, None),
         };
-        if let (true, Some(Detail::Room(d))) = (sample, &self.detail) {
-            if self.room_rate.len() >= RATE_HISTORY {
-                self.room_rate.pop_front();
-            }
-            self.room_rate
-                .push_back(d.msgs_per_s.max(0.0).round() as u64);
-        }
-        for (v, key) in View::ALL.iter().zip(keys) {
-            if let Some(i) = key.and_then(|k| self.find_key(*v, &k)) {
-                self.lists[v.index()].selected = i;
-            }
-        }
-        self.clamp_selection();
+        self.rooms.take_detail(room, ok, sampled);
+        self.clients.take_detail(client, ok);
+        self.events.clamp();
         if let Some(e) = s.errors.first() {
             // Said once, so that it does not hide the results of later actions.
             if self.last_poll_error.as_deref() != Some(e.as_str()) {
@@ -1045,154 +594,16 @@ impl App {
             self.set_status(format!("attached to {}", self.node_url), false);
         }
     }
-
-    /// Per-connection msgs/s from the counters of this page and the last one: a connection
-    /// seen at least half a second ago gets a new rate; connections no longer on the page are
-    /// forgotten.
-    fn client_rates_from(&mut self, clients: &[ClientInfo], at_ms: u64) {
-        let mut counts = HashMap::with_capacity(clients.len());
-        let mut rates = HashMap::with_capacity(clients.len());
-        for c in clients {
-            let key = conn_key(c);
-            let mut now = (c.msgs_in, c.msgs_out, at_ms);
-            match self.client_counts.get(&key) {
-                Some(&(i, o, t)) if at_ms >= t + 500 => {
-                    let secs = (at_ms - t) as f64 / 1000.0;
-                    let per_s = |new: u64, old: u64| new.saturating_sub(old) as f64 / secs;
-                    rates.insert(key.clone(), (per_s(c.msgs_in, i), per_s(c.msgs_out, o)));
-                }
-                Some(&prev) => {
-                    // Too soon after the last sample to say much: keep that one.
-                    now = prev;
-                    if let Some(r) = self.client_rates.get(&key) {
-                        rates.insert(key.clone(), *r);
-                    }
-                }
-                None => {}
-            }
-            counts.insert(key, now);
-        }
-        self.client_counts = counts;
-        self.client_rates = rates;
-    }
-
-    /// One sample of every node's msgs/s, at most about one a second; nodes that left the list
-    /// lose their history.
-    fn record_rates(&mut self, s: &Snapshot) {
-        self.last_sample_ms = s.taken_ms;
-        let names: BTreeSet<&str> = s.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
-        self.rates.retain(|k, _| names.contains(k.as_str()));
-        let whole = |r: Option<f64>| r.map_or(0, |v| v.max(0.0).round() as u64);
-        for n in &s.cluster.nodes {
-            self.rates
-                .entry(n.name.clone())
-                .or_default()
-                .push(whole(n.msgs_in_per_s), whole(n.msgs_out_per_s));
-        }
-    }
-
-    fn diff_into_log(&mut self, s: &Snapshot, rooms: Option<&RoomsResp>) {
-        let old: BTreeMap<&str, &NodeInfo> = self
-            .cluster
-            .nodes
-            .iter()
-            .map(|n| (n.name.as_str(), n))
-            .collect();
-        let mut lines = Vec::new();
-        for n in &s.cluster.nodes {
-            match old.get(n.name.as_str()) {
-                None => lines.push(format!("node {} appeared ({})", n.name, n.state)),
-                Some(o) if o.state != n.state => {
-                    lines.push(format!("node {}: {} -> {}", n.name, o.state, n.state))
-                }
-                Some(o) if o.incarnation.is_some() && o.incarnation != n.incarnation => {
-                    lines.push(format!("node {} restarted", n.name))
-                }
-                _ => {}
-            }
-        }
-        let new_names: BTreeSet<&str> = s.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
-        for name in old.keys().filter(|k| !new_names.contains(*k)) {
-            lines.push(format!("node {name} left the list"));
-        }
-        // Rooms are compared only when both answers hold the whole unfiltered list (one page):
-        // a room leaving a page is not a room leaving the cluster.
-        let whole = |q: &PageQuery, next: &Option<String>| {
-            q.q.is_empty() && q.cursor.is_none() && next.is_none()
-        };
-        let comparable = rooms.filter(|r| {
-            whole(&r.query, &r.next_cursor)
-                && self.rooms_page.shown.as_ref() == Some(&r.query)
-                && self.rooms_page.next.is_none()
-        });
-        if let Some(r) = comparable {
-            let old: BTreeMap<&str, &str> = self
-                .rooms
-                .iter()
-                .map(|r| (r.name.as_str(), r.owner.as_str()))
-                .collect();
-            let new: BTreeMap<&str, &str> = r
-                .rooms
-                .iter()
-                .map(|r| (r.name.as_str(), r.owner.as_str()))
-                .collect();
-            for (name, owner) in &new {
-                match old.get(name) {
-                    None => lines.push(format!("room {name} appeared on {owner}")),
-                    Some(o) if o != owner => {
-                        lines.push(format!("room {name} moved {o} -> {owner}"))
-                    }
-                    _ => {}
-                }
-            }
-            for name in old.keys().filter(|k| !new.contains_key(*k)) {
-                lines.push(format!("room {name} disappeared"));
-            }
-        }
-        for l in lines {
-            self.log(l);
-        }
-    }
-}
-
-/// One connection: `client@node#conn`.
-pub fn conn_key(c: &ClientInfo) -> String {
-    format!("{}@{}#{}", c.id, c.node, c.conn)
-}
-
-/// Case-insensitive substring match; an empty filter matches everything.
-fn matches(filter: &str, fields: &[&str]) -> bool {
-    if filter.is_empty() {
-        return true;
-    }
-    let f = filter.to_lowercase();
-    fields.iter().any(|s| s.to_lowercase().contains(&f))
-}
-
-fn step(cur: usize, delta: isize, len: usize) -> usize {
-    if len == 0 {
-        return 0;
-    }
-    let max = (len - 1) as isize;
-    (cur as isize + delta).clamp(0, max) as usize
-}
-
-/// `HH:MM:SS` (UTC) for the event log.
-fn clock() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let d = secs % 86_400;
-    format!("{:02}:{:02}:{:02}", d / 3600, d / 60 % 60, d % 60)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::model::{ClientsResp, RoomsResp};
+    use crate::model::Answer;
     use crate::ui::tests::fixture;
+    use crate::views::{conn_key, RATE_HISTORY};
+    use protocol::admin::{ClientSummary, ClientsResponse, ListQuery, RoomsResponse};
 
     /// The commands since the last call, less the page requests.
     fn actions(app: &mut App) -> Vec<Command> {
@@ -1212,7 +623,7 @@ mod tests {
     fn lists_open_with_first_row_selected_and_nodes_by_name() {
         let app = fixture();
         assert_eq!(app.list().selected, 0);
-        let names: Vec<&str> = app.node_rows().iter().map(|n| n.name.as_str()).collect();
+        let names: Vec<&str> = app.cluster.rows().iter().map(|n| n.name()).collect();
         assert_eq!(names, ["node-a", "node-b", "node-c"]);
         assert_eq!(app.target_node().as_deref(), Some("node-a"));
     }
@@ -1242,19 +653,19 @@ mod tests {
         app.update(Action::ClearInput);
         type_str(&mut app, "u-7");
         // Not applied until Enter.
-        assert_eq!(app.client_rows().len(), 2);
+        assert_eq!(app.clients.list.shown().len(), 2);
         app.update(Action::Submit);
-        assert_eq!(app.client_rows().len(), 1);
+        assert_eq!(app.clients.list.shown().len(), 1);
         assert_eq!(app.target_client().as_deref(), Some("c_1aBcDeFgHiJkLmNo"));
         // Other views keep their rows.
         app.update(Action::Show(View::Rooms));
-        assert_eq!(app.room_rows().len(), 2);
+        assert_eq!(app.rooms.list.shown().len(), 2);
         // Empty filter shows all.
         app.update(Action::Show(View::Clients));
         app.update(Action::OpenFilter);
         app.update(Action::ClearInput);
         app.update(Action::Submit);
-        assert_eq!(app.client_rows().len(), 2);
+        assert_eq!(app.clients.list.shown().len(), 2);
     }
 
     #[test]
@@ -1377,18 +788,20 @@ mod tests {
         let mut app = fixture();
         let mut s = Snapshot {
             node_url: "http://127.0.0.1:9701".into(),
-            cluster: app.cluster.clone(),
+            cluster: app.cluster.cluster.clone(),
             ..Default::default()
         };
-        s.cluster.nodes[0].state = "drained".into();
-        s.rooms = Some(RoomsResp {
-            rooms: vec![app.rooms[0].clone()],
-            total: 1,
-            query: app.rooms_query(),
-            ..Default::default()
+        set_state(&mut s.cluster.nodes[0], "drained");
+        s.rooms = Some(Answer {
+            query: app.rooms.list.query(),
+            page: RoomsResponse {
+                rooms: vec![app.rooms.list.rows[0].clone()],
+                total: 1,
+                ..Default::default()
+            },
         });
         app.on_net(NetEvent::Snapshot(Box::new(s)));
-        let log: Vec<&str> = app.events.iter().map(|l| l.text.as_str()).collect();
+        let log: Vec<&str> = app.events.log.iter().map(|l| l.text.as_str()).collect();
         assert!(log.contains(&"node node-b: draining -> drained"), "{log:?}");
         assert!(log.contains(&"room board:7 disappeared"), "{log:?}");
     }
@@ -1398,8 +811,8 @@ mod tests {
         let mut app = fixture();
         app.update(Action::Show(View::Rooms));
         app.update(Action::CycleSort);
-        assert_eq!(app.room_rows()[0].name, "chat:lobby");
-        assert_eq!(app.lists[View::Cluster.index()].sort, 0);
+        assert_eq!(app.rooms.list.shown()[0].name, "chat:lobby");
+        assert_eq!(app.cluster.list.sort, 0);
     }
 
     #[test]
@@ -1425,9 +838,9 @@ mod tests {
     }
 
     /// A page of `n` clients `c_{first}…` answering `query`, with `next` as its next cursor.
-    fn client_page(query: PageQuery, first: usize, n: usize, next: Option<&str>) -> Snapshot {
+    fn client_page(query: ListQuery, first: usize, n: usize, next: Option<&str>) -> Snapshot {
         let clients = (first..first + n)
-            .map(|i| ClientInfo {
+            .map(|i| ClientSummary {
                 id: format!("c_{i:05}"),
                 user: format!("u-{i}"),
                 node: "node-a".into(),
@@ -1436,14 +849,32 @@ mod tests {
             .collect();
         Snapshot {
             node_url: "http://127.0.0.1:9701".into(),
-            clients: Some(ClientsResp {
-                clients,
-                total: 100_000,
-                next_cursor: next.map(str::to_owned),
+            clients: Some(Answer {
                 query,
-                ..Default::default()
+                page: ClientsResponse {
+                    clients,
+                    total: 100_000,
+                    next_cursor: next.map(str::to_owned),
+                    ..Default::default()
+                },
             }),
             ..Default::default()
+        }
+    }
+
+    /// Sets the state of a node of a `/cluster` answer.
+    fn set_state(n: &mut protocol::admin::ClusterNode, state: &str) {
+        match n {
+            protocol::admin::ClusterNode::Live(n) => n.stats.state = state.into(),
+            protocol::admin::ClusterNode::Down(n) => n.state = state.into(),
+        }
+    }
+
+    /// The figures of a node of a `/cluster` answer.
+    fn stats(n: &mut protocol::admin::ClusterNode) -> &mut protocol::admin::NodeStats {
+        match n {
+            protocol::admin::ClusterNode::Live(n) => &mut n.stats,
+            protocol::admin::ClusterNode::Down(_) => panic!("a live node"),
         }
     }
 
@@ -1463,11 +894,10 @@ mod tests {
         app.set_page_size(18);
         assert_eq!(lists(&mut app), vec![Lists::default()]);
         app.update(Action::Show(View::Clients));
-        let want = PageQuery {
-            q: String::new(),
-            sort: "id".into(),
-            cursor: None,
-            limit: 18,
+        let want = ListQuery {
+            sort: Some("id".into()),
+            limit: Some(18),
+            ..ListQuery::default()
         };
         assert_eq!(
             lists(&mut app),
@@ -1482,12 +912,18 @@ mod tests {
         assert!(lists(&mut app).is_empty());
         app.update(Action::Show(View::Rooms));
         assert_eq!(
-            lists(&mut app)[0].rooms.as_ref().map(|q| q.sort.as_str()),
+            lists(&mut app)[0]
+                .rooms
+                .as_ref()
+                .and_then(|q| q.sort.as_deref()),
             Some("name")
         );
         // A taller terminal asks for longer pages.
         app.set_page_size(40);
-        assert_eq!(lists(&mut app)[0].rooms.as_ref().map(|q| q.limit), Some(40));
+        assert_eq!(
+            lists(&mut app)[0].rooms.as_ref().and_then(|q| q.limit),
+            Some(40)
+        );
     }
 
     #[test]
@@ -1495,23 +931,26 @@ mod tests {
         let mut app = App::new("http://127.0.0.1:9100");
         app.set_page_size(10);
         app.update(Action::Show(View::Clients));
-        app.apply_snapshot(client_page(app.clients_query(), 0, 10, Some("k10")));
+        app.apply_snapshot(client_page(app.clients.list.query(), 0, 10, Some("k10")));
         app.update(Action::PageDown);
-        assert_eq!(app.clients_query().cursor.as_deref(), Some("k10"));
+        assert_eq!(app.clients.list.query().cursor.as_deref(), Some("k10"));
         app.update(Action::OpenFilter);
         type_str(&mut app, "u-4 2&");
         app.update(Action::Submit);
         let q = lists(&mut app).pop().unwrap().clients.unwrap();
-        assert_eq!((q.q.as_str(), q.cursor.as_deref()), ("u-4 2&", None));
+        assert_eq!(
+            (q.q.as_deref(), q.cursor.as_deref()),
+            (Some("u-4 2&"), None)
+        );
         assert_eq!(q.query_string(), "?limit=10&sort=id&q=u-4%202%26");
         app.update(Action::CycleSort);
         app.update(Action::CycleSort);
         app.update(Action::CycleSort);
         let q = lists(&mut app).pop().unwrap().clients.unwrap();
-        assert_eq!(q.sort, "msgs_in");
+        assert_eq!(q.sort.as_deref(), Some("msgs_in"));
         // The Rooms view kept its own filter and sort.
-        assert_eq!(app.rooms_query().q, "");
-        assert_eq!(app.rooms_query().sort, "name");
+        assert_eq!(app.rooms.list.query().q, None);
+        assert_eq!(app.rooms.list.query().sort.as_deref(), Some("name"));
     }
 
     #[test]
@@ -1519,93 +958,93 @@ mod tests {
         let mut app = App::new("http://127.0.0.1:9100");
         app.set_page_size(10);
         app.update(Action::Show(View::Clients));
-        let first = app.clients_query();
+        let first = app.clients.list.query();
         app.apply_snapshot(client_page(first.clone(), 0, 10, Some("k09")));
-        assert!(app.page_loaded(View::Clients));
-        assert_eq!(app.client_rows()[0].id, "c_00000");
+        assert!(app.clients.list.loaded());
+        assert_eq!(app.clients.list.shown()[0].id, "c_00000");
         app.update(Action::PageDown);
         assert_eq!(app.list().selected, 0);
-        let second = app.clients_query();
+        let second = app.clients.list.query();
         assert_eq!(second.cursor.as_deref(), Some("k09"));
-        assert!(!app.page_loaded(View::Clients));
+        assert!(!app.clients.list.loaded());
         // Still loading: another PgDn waits instead of skipping ahead.
         app.update(Action::PageDown);
-        assert_eq!(app.clients_query(), second);
+        assert_eq!(app.clients.list.query(), second);
         // A late answer for the first page is not shown as the second.
         app.apply_snapshot(client_page(first.clone(), 0, 10, Some("k09")));
-        assert!(!app.page_loaded(View::Clients));
+        assert!(!app.clients.list.loaded());
         app.apply_snapshot(client_page(second.clone(), 10, 10, Some("k19")));
-        assert_eq!(app.client_rows()[0].id, "c_00010");
-        assert_eq!(app.clients_page.offset(), 10);
+        assert_eq!(app.clients.list.shown()[0].id, "c_00010");
+        assert_eq!(app.clients.list.paging.offset(), 10);
         // Up on the first row goes to the previous page, selecting its last row.
         app.update(Action::Up);
-        assert_eq!(app.clients_query(), first);
+        assert_eq!(app.clients.list.query(), first);
         app.apply_snapshot(client_page(first.clone(), 0, 10, Some("k09")));
         assert_eq!(app.list().selected, 9);
         // Down on the last row goes forward again.
         app.update(Action::Down);
-        assert_eq!(app.clients_query(), second);
+        assert_eq!(app.clients.list.query(), second);
         app.apply_snapshot(client_page(second, 10, 3, None));
         // The last page: PgDn moves to its last row; PgUp goes back to the first page.
         app.update(Action::PageDown);
         assert_eq!(app.list().selected, 2);
         app.update(Action::PageUp);
-        assert_eq!(app.clients_query(), first);
+        assert_eq!(app.clients.list.query(), first);
         app.update(Action::PageUp);
-        assert_eq!(app.clients_query(), first);
+        assert_eq!(app.clients.list.query(), first);
         // A page whose rows all went away gives way to the one before it.
         app.apply_snapshot(client_page(first, 0, 10, Some("k09")));
         app.update(Action::PageDown);
-        app.apply_snapshot(client_page(app.clients_query(), 10, 0, None));
-        assert_eq!(app.clients_query().cursor, None);
+        app.apply_snapshot(client_page(app.clients.list.query(), 10, 0, None));
+        assert_eq!(app.clients.list.query().cursor, None);
     }
 
     #[test]
     fn rate_history_takes_a_sample_a_second_and_forgets_departed_nodes() {
         let mut app = fixture();
-        assert_eq!(app.rates["node-a"].ins, [3]);
+        assert_eq!(app.cluster.rates["node-a"].ins, [3]);
         let mut s = Snapshot {
             node_url: app.node_url.clone(),
-            cluster: app.cluster.clone(),
+            cluster: app.cluster.cluster.clone(),
             taken_ms: 10_000,
             ..Default::default()
         };
-        s.cluster.nodes[1].msgs_in_per_s = Some(7.4);
+        stats(&mut s.cluster.nodes[1]).msgs_in_per_s = 7.4;
         app.apply_snapshot(s.clone());
         // A poll right after an action adds nothing.
         s.taken_ms = 10_300;
         app.apply_snapshot(s.clone());
-        assert_eq!(app.rates["node-a"].ins, [3, 7]);
-        assert_eq!(app.rates["node-a"].outs, [6, 6]);
-        s.cluster.nodes.retain(|n| n.name != "node-c");
+        assert_eq!(app.cluster.rates["node-a"].ins, [3, 7]);
+        assert_eq!(app.cluster.rates["node-a"].outs, [6, 6]);
+        s.cluster.nodes.retain(|n| n.name() != "node-c");
         for i in 0..RATE_HISTORY as u64 + 5 {
             s.taken_ms = 11_000 + i * 1000;
             app.apply_snapshot(s.clone());
         }
-        assert_eq!(app.rates["node-a"].ins.len(), RATE_HISTORY);
-        assert!(!app.rates.contains_key("node-c"));
+        assert_eq!(app.cluster.rates["node-a"].ins.len(), RATE_HISTORY);
+        assert!(!app.cluster.rates.contains_key("node-c"));
     }
 
     #[test]
     fn client_rates_come_from_the_counters_of_two_polls() {
         let mut app = App::new("http://127.0.0.1:9100");
         app.update(Action::Show(View::Clients));
-        let mut page = client_page(app.clients_query(), 0, 2, None);
+        let mut page = client_page(app.clients.list.query(), 0, 2, None);
         page.taken_ms = 50_000;
         app.apply_snapshot(page.clone());
-        assert!(app.client_rates.is_empty(), "one poll says nothing yet");
-        let clients = &mut page.clients.as_mut().unwrap().clients;
+        assert!(app.clients.rates.is_empty(), "one poll says nothing yet");
+        let clients = &mut page.clients.as_mut().unwrap().page.clients;
         clients[0].msgs_in = 30;
         clients[0].msgs_out = 3;
         page.taken_ms = 52_000;
         app.apply_snapshot(page.clone());
-        let key = conn_key(&app.clients[0]);
-        assert_eq!(app.client_rates[&key], (15.0, 1.5));
+        let key = conn_key(&app.clients.list.rows[0]);
+        assert_eq!(app.clients.rates[&key], (15.0, 1.5));
         // A poll right after (an action's refresh) keeps the rate rather than divide by ~0.
         page.taken_ms = 52_100;
         app.apply_snapshot(page);
-        assert_eq!(app.client_rates[&key], (15.0, 1.5));
-        assert_eq!(app.client_rates.len(), 2);
+        assert_eq!(app.clients.rates[&key], (15.0, 1.5));
+        assert_eq!(app.clients.rates.len(), 2);
     }
 
     #[test]
@@ -1616,17 +1055,27 @@ mod tests {
         // Sorted here at once: chat:lobby (17 members) first, selected.
         assert_eq!(app.target_room().as_deref(), Some("chat:lobby"));
         // The API's answer puts another room first: the selection stays on the first row.
-        let room = |name: &str| app.rooms.iter().find(|r| r.name == name).unwrap().clone();
+        let room = |name: &str| {
+            app.rooms
+                .list
+                .rows
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap()
+                .clone()
+        };
         let (mut board, lobby) = (room("board:7"), room("chat:lobby"));
         board.members = 99;
         let answer = Snapshot {
             node_url: app.node_url.clone(),
-            cluster: app.cluster.clone(),
-            rooms: Some(RoomsResp {
-                rooms: vec![board, lobby],
-                total: 2,
-                query: app.rooms_query(),
-                ..Default::default()
+            cluster: app.cluster.cluster.clone(),
+            rooms: Some(Answer {
+                query: app.rooms.list.query(),
+                page: RoomsResponse {
+                    rooms: vec![board, lobby],
+                    total: 2,
+                    ..Default::default()
+                },
             }),
             ..Default::default()
         };

@@ -6,20 +6,27 @@
 //! Rooms and clients are paged, filtered and sorted by the API: the task asks only for the page
 //! on screen (`Command::Lists`), at once when it changes and then about once a second, less often
 //! when a page is slow to answer (`list_interval`), so a console stays cheap for the cluster.
+//!
+//! Speaks the typed API only (`protocol::admin`, through [`api`]); the event stream is followed
+//! by [`stream`]. Owns no UI state.
+
+mod api;
+mod stream;
+
+pub use api::admin_url;
 
 use crate::event::{Event, NetEvent};
-use crate::model::{
-    ClientDetail, ClientsResp, ClusterResp, Detail, Lists, RoomDetail, RoomsResp, Snapshot,
+use crate::model::{Answer, Detail, Lists, Snapshot};
+use api::{Api, FetchError};
+use protocol::admin::{
+    percent_encode as enc, ClientDetail, ClientsResponse, ClusterResponse, ListQuery, RoomDetail,
+    RoomsResponse, MAX_PAGE,
 };
-use serde::de::DeserializeOwned;
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 /// How often the lists are refreshed.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// Per-request timeout of the polls (the actions get longer: a migration may take a while).
-const POLL_TIMEOUT: Duration = Duration::from_secs(4);
-const ACTION_TIMEOUT: Duration = Duration::from_secs(65);
 /// A list page is fetched again no sooner than this many times what the last one took, so that a
 /// console on a huge cluster keeps the answering node's work for it small (a 250 ms page is
 /// fetched every 1.25 s); the node list still comes every second.
@@ -32,7 +39,7 @@ pub fn list_interval(cost: Duration) -> Duration {
 }
 
 /// Members asked for in a room drill-down (the API's largest page).
-const MEMBER_LIMIT: u32 = 1000;
+const MEMBER_LIMIT: usize = MAX_PAGE;
 
 /// The drill-down the task should fetch on every poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +94,10 @@ impl Op {
 
 /// What the UI asks of the task.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few commands a second at most: not worth a box"
+)]
 pub enum Command {
     Focus(Option<Focus>),
     /// Which pages of the server-paged lists to fetch from now on.
@@ -97,180 +108,10 @@ pub enum Command {
     Refresh,
 }
 
-#[derive(Debug)]
-enum FetchError {
-    /// Transport failure or 502/503/504: the node is not serving.
-    Unreachable(String),
-    Other(String),
-}
-
-impl FetchError {
-    fn text(&self) -> &str {
-        match self {
-            FetchError::Unreachable(s) | FetchError::Other(s) => s,
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    token: Option<String>,
-}
-
-impl Api {
-    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-        let rb = self.http.request(method, url);
-        match &self.token {
-            Some(t) => rb.bearer_auth(t),
-            None => rb,
-        }
-    }
-
-    async fn get<T: DeserializeOwned>(&self, base: &str, path: &str) -> Result<T, FetchError> {
-        let url = format!("{base}/admin/v1{path}");
-        let resp = self
-            .request(reqwest::Method::GET, &url)
-            .timeout(POLL_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| FetchError::Unreachable(transport_error(&e)))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| FetchError::Unreachable(transport_error(&e)))?;
-        if !status.is_success() {
-            let msg = format!("GET {path}: {}", http_error(status.as_u16(), &body));
-            return Err(if matches!(status.as_u16(), 502..=504) {
-                FetchError::Unreachable(msg)
-            } else {
-                FetchError::Other(msg)
-            });
-        }
-        serde_json::from_str(&body).map_err(|e| FetchError::Other(format!("GET {path}: {e}")))
-    }
-
-    async fn run_op(&self, base: &str, op: &Op) -> Result<String, String> {
-        use reqwest::Method;
-        let (method, path, body) = match op {
-            Op::Kick { client, reason } => (
-                Method::POST,
-                format!("/clients/{}/kick", enc(client)),
-                Some(serde_json::json!({ "reason": reason })),
-            ),
-            Op::Throttle {
-                client,
-                msgs_per_sec,
-                burst,
-            } => (
-                Method::POST,
-                format!("/clients/{}/throttle", enc(client)),
-                Some(serde_json::json!({ "msgs_per_sec": msgs_per_sec, "burst": burst })),
-            ),
-            Op::Unthrottle { client } => (
-                Method::DELETE,
-                format!("/clients/{}/throttle", enc(client)),
-                None,
-            ),
-            Op::Drain { node } => (Method::POST, format!("/nodes/{}/drain", enc(node)), None),
-            Op::Undrain { node } => (Method::POST, format!("/nodes/{}/undrain", enc(node)), None),
-            Op::Migrate { room, to } => (
-                Method::POST,
-                format!("/rooms/{}/migrate", enc(room)),
-                Some(serde_json::json!({ "to": to })),
-            ),
-        };
-        let mut rb = self
-            .request(method, &format!("{base}/admin/v1{path}"))
-            .timeout(ACTION_TIMEOUT);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await.map_err(|e| transport_error(&e))?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| transport_error(&e))?;
-        if (200..300).contains(&status) {
-            Ok(format!("{status} {}", text.trim()))
-        } else {
-            Err(http_error(status, &text))
-        }
-    }
-}
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// `404 not_found: no such client` from an error body, or the raw body.
-fn http_error(status: u16, body: &str) -> String {
-    let parsed: Option<(String, String)> = serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            let e = v.get("error")?;
-            Some((
-                e.get("code")?.as_str()?.to_owned(),
-                e.get("message")?.as_str()?.to_owned(),
-            ))
-        });
-    match parsed {
-        Some((code, message)) => format!("{status} {code}: {message}"),
-        None => format!("{status} {}", body.trim()),
-    }
-}
-
-fn transport_error(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
-/// Percent-encodes a path segment (room names may hold characters a URL path does not).
-pub fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `http://host:port` for a node's `admin_address`; a wildcard host takes the host of `via`.
-pub fn admin_url(admin_address: &str, via: &str) -> String {
-    let addr = admin_address.trim();
-    if addr.starts_with("http://") || addr.starts_with("https://") {
-        return addr.trim_end_matches('/').to_owned();
-    }
-    let (host, port) = match addr.rsplit_once(':') {
-        Some((h, p)) => (h, p),
-        None => (addr, "9100"),
-    };
-    let host = if matches!(host, "0.0.0.0" | "[::]" | "::" | "") {
-        url_host(via).unwrap_or("127.0.0.1")
-    } else {
-        host
-    };
-    format!("http://{host}:{port}")
-}
-
-fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let hostport = rest.split('/').next()?;
-    if let Some(end) = hostport.find(']') {
-        return Some(&hostport[..=end]);
-    }
-    Some(hostport.rsplit_once(':').map_or(hostport, |(h, _)| h))
 }
 
 /// The network task. Ends when the UI drops its command sender.
@@ -303,7 +144,7 @@ pub async fn run(
         events,
     };
     let (url_tx, url_rx) = tokio::sync::watch::channel(poller.current.clone());
-    tokio::spawn(stream_events(
+    tokio::spawn(stream::follow(
         url_rx,
         poller.api.token.clone(),
         poller.events.clone(),
@@ -339,87 +180,6 @@ pub async fn run(
             }
         }
     }
-}
-
-/// Follows the attached node's `/admin/v1/events` WebSocket and forwards each event as a log
-/// line; reconnects (to whatever node is attached now) with a short backoff.
-async fn stream_events(
-    mut url: tokio::sync::watch::Receiver<String>,
-    token: Option<String>,
-    events: UnboundedSender<Event>,
-) {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    loop {
-        let base = url.borrow_and_update().clone();
-        let ws_url = format!(
-            "{}/admin/v1/events",
-            base.replacen("https://", "wss://", 1)
-                .replacen("http://", "ws://", 1)
-        );
-        let mut req = match ws_url.as_str().into_client_request() {
-            Ok(r) => r,
-            Err(_) => return,
-        };
-        if let Some(t) = &token {
-            if let Ok(v) = format!("Bearer {t}").parse() {
-                req.headers_mut().insert("authorization", v);
-            }
-        }
-        if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(req).await {
-            loop {
-                tokio::select! {
-                    msg = ws.next() => match msg {
-                        Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
-                            if let Some(line) = describe_event(&t) {
-                                if events.send(Event::Net(NetEvent::ServerEvent(line))).is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        Some(Err(_)) | None => break,
-                    },
-                    changed = url.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        break;
-                    }
-                }
-            }
-        }
-        if events.is_closed() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// One line of the Events view for a server event (`None` for the stream's hello).
-pub fn describe_event(text: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let by = v["observed_by"].as_str().unwrap_or("?");
-    let s = |k: &str| v[k].as_str().unwrap_or("?").to_owned();
-    let what = match v["type"].as_str()? {
-        "hello" => return None,
-        "node_state" => format!("node {by}: now {}", s("state")),
-        "peer_up" => format!("peer {} up", s("node")),
-        "peer_down" => format!("peer {} DOWN ({})", s("node"), s("reason")),
-        "peer_restarted" => format!("peer {} restarted", s("node")),
-        "room_created" if v["restored"] == true => {
-            format!("room {} restored from its replica", s("room"))
-        }
-        "room_created" => format!("room {} created", s("room")),
-        "room_migrated" => format!("room {} moved {} -> {}", s("room"), s("from"), s("to")),
-        "room_closed" => format!("room {} closed", s("room")),
-        "client_kicked" => format!("client {} kicked ({})", s("client"), s("reason")),
-        "client_throttled" if v["throttled"] == true => format!("client {} throttled", s("client")),
-        "client_throttled" => format!("client {} unthrottled", s("client")),
-        "lagged" => format!("missed {} events (console too slow)", v["missed"]),
-        other => format!("{other}: {text}"),
-    };
-    Some(format!("[{by}] {what}"))
 }
 
 struct Poller {
@@ -479,7 +239,7 @@ impl Poller {
     async fn poll(&mut self, fresh: bool) {
         let base = self.current.clone();
         let taken_ms = now_ms();
-        let cluster: ClusterResp = match self.api.get(&base, "/cluster").await {
+        let cluster: ClusterResponse = match self.api.get(&base, "/cluster").await {
             Ok(c) => c,
             Err(FetchError::Unreachable(e)) => {
                 self.fail_over(&base, e);
@@ -497,9 +257,8 @@ impl Poller {
         self.known = cluster
             .nodes
             .iter()
-            .filter(|n| n.state != "down")
-            .filter_map(|n| n.admin_address.as_deref())
-            .map(|a| admin_url(a, &base))
+            .filter_map(|n| n.stats())
+            .map(|n| admin_url(&n.admin_address, &base))
             .collect();
 
         let detail = async {
@@ -526,24 +285,11 @@ impl Poller {
         let started = tokio::time::Instant::now();
         let rooms = async {
             let q = self.lists.rooms.as_ref().filter(|_| lists_now)?;
-            let path = format!("/rooms{}", q.query_string());
-            Some(self.api.get::<RoomsResp>(&base, &path).await.map(|mut r| {
-                r.query = q.clone();
-                r
-            }))
+            Some(self.page::<RoomsResponse>(&base, "/rooms", q).await)
         };
         let clients = async {
             let q = self.lists.clients.as_ref().filter(|_| lists_now)?;
-            let path = format!("/clients{}", q.query_string());
-            Some(
-                self.api
-                    .get::<ClientsResp>(&base, &path)
-                    .await
-                    .map(|mut c| {
-                        c.query = q.clone();
-                        c
-                    }),
-            )
+            Some(self.page::<ClientsResponse>(&base, "/clients", q).await)
         };
         let (rooms, clients, detail) = tokio::join!(rooms, clients, detail);
         if lists_now {
@@ -565,6 +311,21 @@ impl Poller {
             errors,
             taken_ms,
         })));
+    }
+
+    /// One page of a list, with the request it answers.
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        list: &str,
+        query: &ListQuery,
+    ) -> Result<Answer<T>, FetchError> {
+        let path = format!("{list}{}", query.query_string());
+        let page = self.api.get::<T>(base, &path).await?;
+        Ok(Answer {
+            query: query.clone(),
+            page,
+        })
     }
 
     fn fail_over(&mut self, base: &str, error: String) {
@@ -589,34 +350,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn admin_urls() {
-        assert_eq!(
-            admin_url("127.0.0.1:9701", "http://127.0.0.1:9100"),
-            "http://127.0.0.1:9701"
-        );
-        assert_eq!(
-            admin_url("0.0.0.0:9702", "http://10.0.0.5:9100/"),
-            "http://10.0.0.5:9702"
-        );
-    }
-
-    #[test]
-    fn server_events_read_as_log_lines() {
-        assert_eq!(
-            describe_event(r#"{"type":"hello","observed_by":"node-a"}"#),
-            None
-        );
-        assert_eq!(
-            describe_event(r#"{"type":"peer_down","observed_by":"node-a","at_ms":1,"node":"node-c","reason":"silent"}"#).as_deref(),
-            Some("[node-a] peer node-c DOWN (silent)")
-        );
-        assert_eq!(
-            describe_event(r#"{"type":"room_migrated","observed_by":"node-b","room":"r","from":"node-b","to":"node-a"}"#).as_deref(),
-            Some("[node-b] room r moved node-b -> node-a")
-        );
-    }
-
-    #[test]
     fn slow_list_pages_are_fetched_less_often() {
         assert_eq!(list_interval(Duration::from_millis(20)), POLL_INTERVAL);
         assert_eq!(
@@ -624,11 +357,5 @@ mod tests {
             Duration::from_millis(1500)
         );
         assert_eq!(list_interval(Duration::from_secs(4)), LIST_INTERVAL_MAX);
-    }
-
-    #[test]
-    fn encodes_path_segments() {
-        assert_eq!(enc("chat:lobby"), "chat:lobby");
-        assert_eq!(enc("a b/c"), "a%20b%2Fc");
     }
 }

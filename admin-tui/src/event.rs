@@ -1,7 +1,7 @@
 //! Everything the UI loop reacts to arrives as one `Event` on one channel: terminal input (read
 //! on its own thread), network news (from the `client` task) and signals.
 
-use crate::model::Snapshot;
+use crate::model::{Snapshot, Streamed};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -28,8 +28,8 @@ pub enum NetEvent {
     },
     /// A call was refused or failed without the node being unreachable (401, 500, bad JSON).
     PollError(String),
-    /// One event from the attached node's `/admin/v1/events` stream, rendered as a log line.
-    ServerEvent(String),
+    /// One frame of the attached node's `/admin/v1/events` stream.
+    Stream(Streamed),
     /// The result of an operator action.
     OpResult {
         what: String,

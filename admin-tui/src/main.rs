@@ -15,11 +15,13 @@
 //! drain/undrain, `m` migrate. Every action ends in the status line and the Events view.
 //!
 //! Layout (house style §9.8): `client` is the tokio network task (polls about every second,
-//! sends whole snapshots, runs actions, fails over to another node's `admin_address` when the
-//! attached node stops answering); `event` merges terminal input, network news and signals into
-//! one channel; `keymap` turns keys into `action::Action`s (pure); `app::App::update` applies
-//! them (no I/O); `ui` draws from `&App`. The UI loop never awaits the network. The terminal is
-//! restored on exit, on panic (ratatui's hook) and on Ctrl-C / SIGTERM.
+//! speaking the typed admin API of `protocol::admin`, sends whole snapshots, runs actions, fails
+//! over to another node's `admin_address` when the attached node stops answering); `event`
+//! merges terminal input, network news and signals into one channel; `keymap` turns keys into
+//! `action::Action`s (pure); `app::App::update` keeps navigation, prompts and the outbox and
+//! hands the rest to the `views` (cluster, rooms, clients, events), each owning its state,
+//! updating it and drawing it through `ui` (no I/O). The UI loop never awaits the network. The
+//! terminal is restored on exit, on panic (ratatui's hook) and on Ctrl-C / SIGTERM.
 
 mod action;
 mod app;
@@ -28,6 +30,7 @@ mod event;
 mod keymap;
 mod model;
 mod ui;
+mod views;
 
 use anyhow::Context as _;
 use clap::Parser;

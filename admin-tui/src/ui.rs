@@ -1,14 +1,16 @@
-//! Drawing, from `&App` only: the tab line, the current view, the status line, the prompt or key
-//! hints line, and the help and pick overlays. Fits 80×24; larger terminals get longer lists
-//! (and pages), longer and taller sparklines.
+//! Drawing, from state only: the frame (tab line, status line, prompt or key hints line, help
+//! and pick overlays) from `&App`, and each view's body from that view's state (`cluster`,
+//! `rooms`, `clients`, `events`, called by the views' `Component::render`). Fits 80×24; larger
+//! terminals get longer lists (and pages), longer and taller sparklines.
 
-mod clients;
-mod cluster;
-mod events;
-mod rooms;
+pub(crate) mod clients;
+pub(crate) mod cluster;
+pub(crate) mod events;
+pub(crate) mod rooms;
 
 use crate::action::View;
 use crate::app::{App, Mode, PromptKind};
+use crate::views::{PagedList, Row};
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -24,12 +26,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>) {
     ])
     .areas(frame.area());
     render_tabs(app, frame, tabs);
-    match app.view {
-        View::Cluster => cluster::render(app, frame, body),
-        View::Rooms => rooms::render(app, frame, body),
-        View::Clients => clients::render(app, frame, body),
-        View::Events => events::render(app, frame, body),
-    }
+    app.current().render(frame, body);
     let style = if app.status_is_error {
         Style::new().fg(Color::Red)
     } else {
@@ -151,17 +148,9 @@ fn render_help(frame: &mut Frame<'_>) {
 
 /// The title of a server-paged list: the rows on screen out of the total, the page, sort,
 /// filter, and whether the page is still loading or some nodes did not answer.
-fn paged_title(
-    app: &App,
-    what: &str,
-    shown: usize,
-    total: u64,
-    paging: &crate::app::Paging,
-    missing: &[String],
-) -> String {
-    let ls = app.list();
-    let names = App::sort_names(app.view);
-    let sort = names[ls.sort.min(names.len() - 1)];
+fn paged_title<T: Row>(what: &str, list: &PagedList<T>, shown: usize) -> String {
+    let (ls, paging, total) = (&list.list, &list.paging, list.total);
+    let sort = T::SORTS[ls.sort.min(T::SORTS.len() - 1)].0;
     let mut t = if shown == 0 {
         format!(" {what} 0 of {total} · sort {sort} ")
     } else {
@@ -175,19 +164,24 @@ fn paged_title(
     if !ls.filter.is_empty() {
         t.push_str(&format!("· filter \"{}\" ", ls.filter));
     }
-    if !app.page_loaded(app.view) {
+    if !list.loaded() {
         t.push_str("· loading… ");
     }
-    if !missing.is_empty() {
-        t.push_str(&format!("· PARTIAL, missing {} ", missing.join(",")));
+    if !list.missing.is_empty() {
+        t.push_str(&format!("· PARTIAL, missing {} ", list.missing.join(",")));
     }
     t
 }
 
 /// The title of a list block: view, counts, sort and filter.
-fn list_title(app: &App, what: &str, shown: usize, total: u64) -> String {
-    let ls = app.list();
-    let sort = App::sort_names(app.view)[ls.sort.min(App::sort_names(app.view).len() - 1)];
+fn list_title(
+    ls: &crate::views::ListState,
+    names: &[&str],
+    what: &str,
+    shown: usize,
+    total: usize,
+) -> String {
+    let sort = names[ls.sort.min(names.len() - 1)];
     let mut t = format!(" {what} {shown}/{total} · sort {sort} ");
     if !ls.filter.is_empty() {
         t.push_str(&format!("· filter \"{}\" ", ls.filter));

@@ -99,26 +99,31 @@ pub fn sort_key(c: &ClientSummary, sort: &str) -> String {
     }
 }
 
-impl ClientQuery {
-    fn matches(&self, c: &ClientSummary, members: Option<&HashSet<&str>>) -> bool {
-        self.q
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .is_none_or(|s| c.id.contains(s) || c.user.contains(s))
-            && self.node.as_deref().is_none_or(|n| c.node == n)
-            && members.is_none_or(|m| m.contains(c.id.as_str()))
-    }
+/// Whether connection `c` matches query `q` (`members`: its member set, if it has one).
+fn matches(q: &ClientQuery, c: &ClientSummary, members: Option<&HashSet<&str>>) -> bool {
+    q.q.as_deref()
+        .filter(|s| !s.is_empty())
+        .is_none_or(|s| c.id.contains(s) || c.user.contains(s))
+        && q.node.as_deref().is_none_or(|n| c.node == n)
+        && members.is_none_or(|m| m.contains(c.id.as_str()))
+}
 
+/// A [`ClientQuery`] (an admin API type) answered over this node's connections.
+pub trait LocalPage {
     /// This query over `list`: `count` = rows that match, `clients` = the first `limit` of them
     /// after the cursor in key order, `remaining` = how many match after the cursor.
-    pub fn page(&self, list: Vec<ClientSummary>) -> ClientsReply {
+    fn page(&self, list: Vec<ClientSummary>) -> ClientsReply;
+}
+
+impl LocalPage for ClientQuery {
+    fn page(&self, list: Vec<ClientSummary>) -> ClientsReply {
         let members: Option<HashSet<&str>> = self
             .members
             .as_ref()
             .map(|m| m.iter().map(String::as_str).collect());
         let mut keyed: Vec<(String, ClientSummary)> = list
             .into_iter()
-            .filter(|c| self.matches(c, members.as_ref()))
+            .filter(|c| matches(self, c, members.as_ref()))
             .map(|c| (sort_key(&c, &self.sort), c))
             .collect();
         let count = keyed.len();

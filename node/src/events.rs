@@ -1,92 +1,20 @@
 //! The node's event log for operators: what this node observes (its own state, its peers going
 //! up, down or restarting, rooms created, restored, moved or closed here, clients kicked or
-//! throttled, drains), fanned out to every `GET /admin/v1/events` WebSocket.
+//! throttled, drains), fanned out to every `GET /admin/v1/events` WebSocket. The events are the
+//! admin API's own (`protocol::admin::Event`), each sent stamped as a
+//! `protocol::admin::EventRecord`.
 //!
 //! A bounded broadcast channel: a slow listener misses events (and is told how many), it never
 //! slows the node. Emitting without listeners costs one atomic load.
 
-use serde::Serialize;
+use protocol::admin::EventRecord;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast;
 
+pub use protocol::admin::Event;
+
 /// Events kept for a listener that falls behind.
 const BUFFER: usize = 1024;
-
-/// One event.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    /// This node's lifecycle state changed (`observed_by` is the node).
-    NodeState {
-        /// New state.
-        state: String,
-    },
-    /// A peer joined (or came back).
-    PeerUp {
-        /// Peer.
-        node: String,
-    },
-    /// A peer is down.
-    PeerDown {
-        /// Peer.
-        node: String,
-        /// Why (`silent`, `link closed`).
-        reason: String,
-    },
-    /// A peer restarted (new incarnation).
-    PeerRestarted {
-        /// Peer.
-        node: String,
-    },
-    /// A room started on this node (`restored`: from its replica).
-    RoomCreated {
-        /// Room.
-        room: String,
-        /// Epoch.
-        epoch: String,
-        /// Whether it came back from a replica.
-        restored: bool,
-    },
-    /// A room owned here moved to another node.
-    RoomMigrated {
-        /// Room.
-        room: String,
-        /// Old owner.
-        from: String,
-        /// New owner.
-        to: String,
-    },
-    /// A room owned here stopped (idle).
-    RoomClosed {
-        /// Room.
-        room: String,
-    },
-    /// An operator kicked a client.
-    ClientKicked {
-        /// Client.
-        client: String,
-        /// Reason.
-        reason: String,
-    },
-    /// An operator throttled or unthrottled a client.
-    ClientThrottled {
-        /// Client.
-        client: String,
-        /// Whether an override is now in force.
-        throttled: bool,
-    },
-}
-
-/// An event with its origin and time, as sent.
-#[derive(Debug, Clone, Serialize)]
-struct Stamped<'a> {
-    /// Node that observed it.
-    observed_by: &'a str,
-    /// Milliseconds since the Unix epoch.
-    at_ms: u64,
-    #[serde(flatten)]
-    event: &'a Event,
-}
 
 struct Bus {
     node: String,
@@ -109,12 +37,12 @@ pub fn emit(event: Event) {
     if bus.tx.receiver_count() == 0 {
         return;
     }
-    let stamped = Stamped {
-        observed_by: &bus.node,
+    let record = EventRecord {
+        observed_by: bus.node.clone(),
         at_ms: crate::webhook::now_ms(),
-        event: &event,
+        event,
     };
-    if let Ok(json) = serde_json::to_string(&stamped) {
+    if let Ok(json) = serde_json::to_string(&record) {
         let _ = bus.tx.send(Arc::from(json));
     }
 }

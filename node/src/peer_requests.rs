@@ -17,7 +17,8 @@ pub async fn serve(ctx: Arc<NodeCtx>, mut requests: mpsc::Receiver<PeerRequest>)
     while let Some(request) = requests.recv().await {
         match request {
             PeerRequest::Stats(reply) => {
-                let json = crate::stats::node_stats(&ctx).await.to_string();
+                let stats = crate::stats::node_stats(&ctx).await;
+                let json = serde_json::to_string(&stats).unwrap_or_default();
                 let _ = reply.send(StatsReply { json });
             }
             PeerRequest::Node(cmd, reply) => {

@@ -814,7 +814,7 @@ impl Actor for RoomActor {
                 let _ = reply.send(out);
             }
             RoomMessage::Info(_, reply) => {
-                let _ = reply.send(state.info());
+                let _ = reply.send(crate::wire::room::InfoReply(state.info()));
             }
             RoomMessage::Rival(note) => state.on_rival(&myself, note),
             RoomMessage::Tick(_) => {

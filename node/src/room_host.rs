@@ -641,9 +641,10 @@ impl Actor for RoomHostActor {
                 }
                 let _ = reply.send(Located { at: found });
             }
-            RoomHostMessage::List(q, reply) => {
+            RoomHostMessage::List(crate::wire::listing::ListRooms(q), reply) => {
                 tokio::spawn(async move {
-                    let _ = reply.send(crate::room_access::listing::local_page(q).await);
+                    let page = crate::room_access::listing::local_page(q).await;
+                    let _ = reply.send(crate::wire::listing::RoomsListed(page));
                 });
             }
             RoomHostMessage::Tick(_) => {

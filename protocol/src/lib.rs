@@ -2,9 +2,11 @@
 //!
 //! This crate owns the *shape* of what crosses the wire: client protocol v1 frames
 //! ([`client`] for what a client sends, [`server`] for what the node sends back), the error
-//! codes and close codes ([`codes`]), and room-name rules ([`room`]). It depends on serde only:
-//! no tokio, actix or ractor, so the admin console and the tests can link it without the server.
+//! codes and close codes ([`codes`]), room-name rules ([`room`]), and the admin API's requests,
+//! answers, events and limits ([`admin`]). It depends on serde and serde_json only: no tokio,
+//! actix or ractor, so the admin console and the tests can link it without the server.
 
+pub mod admin;
 pub mod client;
 pub mod codes;
 pub mod room;

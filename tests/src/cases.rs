@@ -27,4 +27,5 @@ mod recovery;
 mod rolling_upgrade;
 mod snapshot;
 mod tidy;
+mod tidy_admin;
 mod webhook;

@@ -3,23 +3,21 @@
 //! shows one client and all its connections.
 
 use super::{fmt_bytes, fmt_rate, paged_title, selected_style};
-use crate::app::{conn_key, App};
-use crate::client::Focus;
-use crate::model::Detail;
+use crate::views::{conn_key, ClientDrill, ClientsView};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    if let Some(Focus::Client(id)) = &app.drill {
-        return render_detail(app, frame, area, id);
+pub fn render(view: &ClientsView, frame: &mut Frame<'_>, area: Rect) {
+    if let Some(drill) = &view.drill {
+        return render_detail(drill, frame, area);
     }
-    let rows = app.client_rows();
+    let rows = view.list.shown();
     let body: Vec<Row<'_>> = rows
         .iter()
         .map(|c| {
-            let rate = app.client_rates.get(&conn_key(c)).copied();
+            let rate = view.rates.get(&conn_key(c)).copied();
             Row::new(vec![
                 c.id.clone(),
                 c.user.clone(),
@@ -28,7 +26,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
                 c.rooms.to_string(),
                 fmt_rate(rate.map(|r| r.0)),
                 fmt_rate(rate.map(|r| r.1)),
-                fmt_bytes(c.queue_bytes),
+                fmt_bytes(c.queue_bytes as u64),
                 if c.throttled { "yes" } else { "" }.to_owned(),
             ])
             .style(if c.throttled {
@@ -38,14 +36,7 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
             })
         })
         .collect();
-    let title = paged_title(
-        app,
-        "Clients",
-        rows.len(),
-        app.clients_total,
-        &app.clients_page,
-        &app.clients_missing,
-    );
+    let title = paged_title("Clients", &view.list, rows.len());
     let table = Table::new(
         body,
         [
@@ -69,13 +60,14 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     .block(Block::bordered().title(title))
     .row_highlight_style(selected_style());
     let mut st =
-        TableState::default().with_selected((!rows.is_empty()).then_some(app.list().selected));
+        TableState::default().with_selected((!rows.is_empty()).then_some(view.list.list.selected));
     frame.render_stateful_widget(table, area, &mut st);
 }
 
-fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, id: &str) {
+fn render_detail(drill: &ClientDrill, frame: &mut Frame<'_>, area: Rect) {
+    let id = &drill.id;
     let [head, list] = Layout::vertical([Constraint::Length(3), Constraint::Min(3)]).areas(area);
-    let Some(Detail::Client(d)) = &app.detail else {
+    let Some(d) = &drill.detail else {
         frame.render_widget(
             Paragraph::new(format!("loading {id} …"))
                 .block(Block::bordered().title(format!(" client {id} (Esc back) "))),
@@ -86,12 +78,12 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, id: &str) {
     frame.render_widget(
         Paragraph::new(format!(
             "user {}  connections {}",
-            d.user,
+            d.first.user,
             d.connections.len()
         ))
         .block(Block::bordered().title(format!(
             " client {} (Esc back, k kick, t/T throttle) ",
-            d.id
+            d.first.id
         ))),
         head,
     );
@@ -99,16 +91,14 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, id: &str) {
         .connections
         .iter()
         .map(|c| {
-            let lim = c.rate_limit.as_ref().map_or("-".to_owned(), |l| {
-                format!("{}/s b{}", l.msgs_per_sec, l.burst)
-            });
+            let lim = format!("{}/s b{}", c.rate_limit.msgs_per_sec, c.rate_limit.burst);
             Row::new(vec![
                 c.node.clone(),
                 c.conn.to_string(),
                 c.remote_addr.clone(),
                 c.rooms.to_string(),
                 format!("{}/{}", c.msgs_in, c.msgs_out),
-                fmt_bytes(c.queue_bytes),
+                fmt_bytes(c.queue_bytes as u64),
                 lim,
                 if c.throttled { "throttled" } else { "default" }.to_owned(),
             ])

@@ -3,8 +3,8 @@
 //! one taller bars), and the selected node's addresses.
 
 use super::{fmt_bytes, fmt_rate, fmt_uptime, list_title, selected_style};
-use crate::app::{App, RateHistory};
-use crate::model::NodeInfo;
+use crate::views::{ClusterView, Component, RateHistory};
+use protocol::admin::ClusterNode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
@@ -16,8 +16,8 @@ const INFO_ROWS: u16 = 4;
 /// Tallest sparkline band per node.
 const MAX_BAND: u16 = 8;
 
-pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    let rows = app.node_rows();
+pub fn render(view: &ClusterView, frame: &mut Frame<'_>, area: Rect) {
+    let rows = view.rows();
     // The table as tall as its rows (header and borders too), leaving the sparklines at least
     // one band inside their borders.
     let table_h = (rows.len() as u16 + 3)
@@ -29,40 +29,52 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Constraint::Length(INFO_ROWS),
     ])
     .areas(area);
-    render_trends(app, frame, trends, &rows);
-    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+    render_trends(view, frame, trends, &rows);
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let body: Vec<Row<'_>> = rows
         .iter()
         .map(|n| {
-            let left = match (n.rooms_left, n.connections_left) {
-                (None, None) => String::new(),
-                (r, c) => format!("{}r/{}c", opt(r), opt(c)),
+            let s = n.stats();
+            let left = match s.map(|s| (s.rooms_left, s.connections_left)) {
+                None | Some((None, None)) => String::new(),
+                Some((r, c)) => format!(
+                    "{}r/{}c",
+                    opt(r.map(|v| v.to_string())),
+                    opt(c.map(|v| v.to_string()))
+                ),
             };
-            let style = match n.state.as_str() {
+            let style = match n.state() {
                 "active" => Style::new(),
                 "down" => Style::new().fg(Color::Red),
                 _ => Style::new().fg(Color::Yellow),
             };
             Row::new(vec![
-                n.name.clone(),
-                n.state.clone(),
-                opt(n.connections),
-                opt(n.rooms_owned),
-                fmt_rate(n.msgs_in_per_s),
-                fmt_rate(n.msgs_out_per_s),
-                n.rss_bytes.map_or("-".into(), fmt_bytes),
-                n.uptime_s.map_or("-".into(), fmt_uptime),
-                n.version.clone().unwrap_or_else(|| "-".into()),
+                n.name().to_owned(),
+                n.state().to_owned(),
+                opt(s.map(|s| s.connections.to_string())),
+                opt(s.map(|s| s.rooms_owned.to_string())),
+                fmt_rate(s.map(|s| s.msgs_in_per_s)),
+                fmt_rate(s.map(|s| s.msgs_out_per_s)),
+                opt(s.map(|s| fmt_bytes(s.rss_bytes))),
+                opt(s.map(|s| fmt_uptime(s.uptime_s))),
+                opt(s.map(|s| s.version.clone())),
                 left,
             ])
             .style(style)
         })
         .collect();
-    let mut title = list_title(app, "Nodes", rows.len(), app.cluster.nodes.len() as u64);
-    if !app.cluster.missing.is_empty() {
+    let cluster = &view.cluster;
+    let mut title = list_title(
+        &view.list,
+        view.sort_names(),
+        "Nodes",
+        rows.len(),
+        cluster.nodes.len(),
+    );
+    if !cluster.missing.is_empty() {
         title.push_str(&format!(
             "· PARTIAL, missing {} ",
-            app.cluster.missing.join(",")
+            cluster.missing.join(",")
         ));
     }
     let table = Table::new(
@@ -89,23 +101,30 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
     .block(Block::bordered().title(title))
     .row_highlight_style(selected_style());
     let mut st =
-        TableState::default().with_selected((!rows.is_empty()).then_some(app.list().selected));
+        TableState::default().with_selected((!rows.is_empty()).then_some(view.list.selected));
     frame.render_stateful_widget(table, list, &mut st);
 
-    let text = match rows.get(app.list().selected) {
+    let or_dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let text = match rows.get(view.list.selected) {
         Some(n) => vec![
             format!(
                 "{}  admin {}  public {}",
-                n.name,
-                n.admin_address.as_deref().unwrap_or("-"),
-                n.address.as_deref().unwrap_or("-")
+                n.name(),
+                or_dash(n.stats().map_or("", |s| s.admin_address.as_str())),
+                or_dash(n.address())
             ),
             format!(
                 "rtt {}  reconnects {}  incarnation {}",
-                n.rtt_us
+                n.rtt_us()
                     .map_or("-".into(), |r| format!("{:.1}ms", r as f64 / 1000.0)),
-                n.reconnects.map_or("-".into(), |r| r.to_string()),
-                n.incarnation.as_deref().unwrap_or("-"),
+                n.reconnects().map_or("-".into(), |r| r.to_string()),
+                or_dash(n.incarnation()),
             ),
         ],
         None => vec!["no nodes yet".to_owned()],
@@ -119,11 +138,11 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
 
 /// One band per node (as many as fit, keeping the selected node in view): its name, then msgs/s
 /// in and out, each with a sparkline of its history.
-fn render_trends(app: &App, frame: &mut Frame<'_>, area: Rect, rows: &[&NodeInfo]) {
+fn render_trends(view: &ClusterView, frame: &mut Frame<'_>, area: Rect, rows: &[&ClusterNode]) {
     if area.height < 3 {
         return;
     }
-    let samples = app.rates.values().map(|h| h.ins.len()).max().unwrap_or(0);
+    let samples = view.rates.values().map(|h| h.ins.len()).max().unwrap_or(0);
     let block = Block::bordered().title(format!(" msgs/s in · out, last {samples}s "));
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -132,14 +151,19 @@ fn render_trends(app: &App, frame: &mut Frame<'_>, area: Rect, rows: &[&NodeInfo
     }
     let band = (inner.height / rows.len() as u16).clamp(1, MAX_BAND);
     let fit = usize::from(inner.height / band).max(1);
-    let selected = app.list().selected.min(rows.len() - 1);
+    let selected = view.list.selected.min(rows.len() - 1);
     let start = (selected + 1).saturating_sub(fit);
-    let name_w = rows.iter().map(|n| n.name.len()).max().unwrap_or(4).min(16) as u16;
+    let name_w = rows
+        .iter()
+        .map(|n| n.name().len())
+        .max()
+        .unwrap_or(4)
+        .min(16) as u16;
     let empty = RateHistory::default();
     for (i, n) in rows.iter().skip(start).take(fit).enumerate() {
         let y = inner.y + i as u16 * band;
         let r = Rect::new(inner.x, y, inner.width, band);
-        let hist = app.rates.get(&n.name).unwrap_or(&empty);
+        let hist = view.rates.get(n.name()).unwrap_or(&empty);
         let [name, ins, _, outs] = Layout::horizontal([
             Constraint::Length(name_w + 1),
             Constraint::Fill(1),
@@ -152,7 +176,7 @@ fn render_trends(app: &App, frame: &mut Frame<'_>, area: Rect, rows: &[&NodeInfo
         } else {
             Style::new()
         };
-        frame.render_widget(Paragraph::new(Span::styled(n.name.as_str(), style)), name);
+        frame.render_widget(Paragraph::new(Span::styled(n.name(), style)), name);
         let peak = hist
             .ins
             .iter()
@@ -165,7 +189,7 @@ fn render_trends(app: &App, frame: &mut Frame<'_>, area: Rect, rows: &[&NodeInfo
             frame,
             ins,
             "in ",
-            n.msgs_in_per_s,
+            n.stats().map(|s| s.msgs_in_per_s),
             &hist.ins,
             peak,
             Color::Green,
@@ -174,7 +198,7 @@ fn render_trends(app: &App, frame: &mut Frame<'_>, area: Rect, rows: &[&NodeInfo
             frame,
             outs,
             "out",
-            n.msgs_out_per_s,
+            n.stats().map(|s| s.msgs_out_per_s),
             &hist.outs,
             peak,
             Color::Cyan,

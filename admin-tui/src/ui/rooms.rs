@@ -2,19 +2,17 @@
 //! Enter shows one room, its members and its live message rate (a sparkline).
 
 use super::{fmt_rate, paged_title, selected_style};
-use crate::app::App;
-use crate::client::Focus;
-use crate::model::Detail;
+use crate::views::{RoomDrill, RoomsView};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 use ratatui::Frame;
 
-pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
-    if let Some(Focus::Room(name)) = &app.drill {
-        return render_detail(app, frame, area, name);
+pub fn render(view: &RoomsView, frame: &mut Frame<'_>, area: Rect) {
+    if let Some(drill) = &view.drill {
+        return render_detail(drill, frame, area);
     }
-    let rows = app.room_rows();
+    let rows = view.list.shown();
     let body: Vec<Row<'_>> = rows
         .iter()
         .map(|r| {
@@ -43,23 +41,17 @@ pub fn render(app: &App, frame: &mut Frame<'_>, area: Rect) {
         Row::new(["NAME", "OWNER", "MEMB", "NODES", "MSG/s", "SEQ/EPOCH"])
             .style(Style::new().fg(Color::Cyan)),
     )
-    .block(Block::bordered().title(paged_title(
-        app,
-        "Rooms",
-        rows.len(),
-        app.rooms_total,
-        &app.rooms_page,
-        &app.rooms_missing,
-    )))
+    .block(Block::bordered().title(paged_title("Rooms", &view.list, rows.len())))
     .row_highlight_style(selected_style());
     let mut st =
-        TableState::default().with_selected((!rows.is_empty()).then_some(app.list().selected));
+        TableState::default().with_selected((!rows.is_empty()).then_some(view.list.list.selected));
     frame.render_stateful_widget(table, area, &mut st);
 }
 
-fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, name: &str) {
+fn render_detail(drill: &RoomDrill, frame: &mut Frame<'_>, area: Rect) {
+    let name = &drill.name;
     let [head, list] = Layout::vertical([Constraint::Length(5), Constraint::Min(3)]).areas(area);
-    let Some(Detail::Room(d)) = &app.detail else {
+    let Some(d) = &drill.detail else {
         frame.render_widget(
             Paragraph::new(format!("loading {name} …"))
                 .block(Block::bordered().title(format!(" room {name} (Esc back) "))),
@@ -84,7 +76,7 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, name: &str) {
     // The live message rate since the drill-down opened, newest on the right.
     let inner = Block::bordered().inner(head);
     let spark = Rect::new(inner.x, inner.y + 2, inner.width, 1);
-    super::render_history(frame, spark, &app.room_rate, None, Color::Green);
+    super::render_history(frame, spark, &drill.rate, None, Color::Green);
     let body: Vec<Row<'_>> = d
         .members
         .iter()
@@ -106,6 +98,6 @@ fn render_detail(app: &App, frame: &mut Frame<'_>, area: Rect, name: &str) {
     )))
     .row_highlight_style(selected_style());
     let mut st =
-        TableState::default().with_selected((!d.members.is_empty()).then_some(app.detail_sel));
+        TableState::default().with_selected((!d.members.is_empty()).then_some(drill.selected));
     frame.render_stateful_widget(table, list, &mut st);
 }

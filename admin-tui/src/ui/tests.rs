@@ -6,27 +6,36 @@ use crate::app::App;
 use crate::client::Focus;
 use crate::event::NetEvent;
 use crate::model::*;
+use protocol::admin::{
+    ClientDetail, ClientSummary, ClientsResponse, ClusterNode, ClusterResponse, LiveNode, Member,
+    NodeStats, RoomDetail, RoomInfo, RoomsResponse,
+};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 pub(crate) fn fixture() -> App {
     let mut app = App::new("http://127.0.0.1:9701");
-    let node = |name: &str, state: &str, conns: u64| NodeInfo {
-        name: name.into(),
-        state: state.into(),
-        admin_address: Some(format!("127.0.0.1:97{}", &name[5..])),
-        connections: Some(conns),
-        rooms_owned: Some(1),
-        msgs_in_per_s: Some(3.0),
-        msgs_out_per_s: Some(6.0),
-        rss_bytes: Some(24_576_000),
-        uptime_s: Some(3600),
-        version: Some("0.1.0".into()),
-        rooms_left: (state == "draining").then_some(2),
-        connections_left: (state == "draining").then_some(41),
-        ..Default::default()
+    let node = |name: &str, state: &str, conns: u64| {
+        ClusterNode::Live(LiveNode {
+            stats: NodeStats {
+                name: name.into(),
+                state: state.into(),
+                admin_address: format!("127.0.0.1:97{}", &name[5..]),
+                connections: conns,
+                rooms_owned: 1,
+                msgs_in_per_s: 3.0,
+                msgs_out_per_s: 6.0,
+                rss_bytes: 24_576_000,
+                uptime_s: 3600,
+                version: "0.1.0".into(),
+                rooms_left: (state == "draining").then_some(2),
+                connections_left: (state == "draining").then_some(41),
+                ..Default::default()
+            },
+            link: None,
+        })
     };
-    let client = |id: &str, user: &str, node: &str| ClientInfo {
+    let client = |id: &str, user: &str, node: &str| ClientSummary {
         id: id.into(),
         user: user.into(),
         node: node.into(),
@@ -38,54 +47,75 @@ pub(crate) fn fixture() -> App {
     };
     app.on_net(NetEvent::Snapshot(Box::new(Snapshot {
         node_url: "http://127.0.0.1:9701".into(),
-        cluster: ClusterResp {
+        cluster: ClusterResponse {
             nodes: vec![
                 node("node-b", "draining", 41),
                 node("node-a", "active", 2),
                 node("node-c", "active", 0),
             ],
             missing: vec![],
+            partial: false,
         },
-        rooms: Some(RoomsResp {
-            rooms: vec![
-                RoomInfo {
-                    name: "chat:lobby".into(),
-                    owner: "node-b".into(),
-                    members: 17,
-                    nodes: vec!["node-a".into(), "node-b".into()],
-                    msgs_per_s: 4.0,
-                    seq: 58,
-                    epoch: "3f9a1c07".into(),
-                    history_len: 58,
-                },
-                RoomInfo {
-                    name: "board:7".into(),
-                    owner: "node-a".into(),
-                    members: 3,
-                    nodes: vec!["node-a".into()],
-                    seq: 120,
-                    epoch: "77aa0011".into(),
-                    ..Default::default()
-                },
-            ],
-            total: 2,
-            query: app.rooms_query(),
-            ..Default::default()
+        rooms: Some(Answer {
+            query: app.rooms.list.query(),
+            page: RoomsResponse {
+                rooms: vec![
+                    RoomInfo {
+                        name: "chat:lobby".into(),
+                        owner: "node-b".into(),
+                        members: 17,
+                        nodes: vec!["node-a".into(), "node-b".into()],
+                        msgs_per_s: 4.0,
+                        seq: 58,
+                        epoch: "3f9a1c07".into(),
+                        history_len: 58,
+                        ..Default::default()
+                    },
+                    RoomInfo {
+                        name: "board:7".into(),
+                        owner: "node-a".into(),
+                        members: 3,
+                        nodes: vec!["node-a".into()],
+                        seq: 120,
+                        epoch: "77aa0011".into(),
+                        ..Default::default()
+                    },
+                ],
+                total: 2,
+                ..Default::default()
+            },
         }),
-        clients: Some(ClientsResp {
-            clients: vec![
-                client("c_7HqK2mX9pL4vR1sT", "u-42", "node-b"),
-                client("c_1aBcDeFgHiJkLmNo", "u-7", "node-a"),
-            ],
-            total: 2,
-            query: app.clients_query(),
-            ..Default::default()
+        clients: Some(Answer {
+            query: app.clients.list.query(),
+            page: ClientsResponse {
+                clients: vec![
+                    client("c_7HqK2mX9pL4vR1sT", "u-42", "node-b"),
+                    client("c_1aBcDeFgHiJkLmNo", "u-7", "node-a"),
+                ],
+                total: 2,
+                ..Default::default()
+            },
         }),
         detail: None,
         errors: vec![],
         taken_ms: 0,
     })));
     app
+}
+
+/// The open drill-down, as the network task is asked to fetch it.
+fn drill(app: &App) -> Option<Focus> {
+    let room = app
+        .rooms
+        .drill
+        .as_ref()
+        .map(|d| Focus::Room(d.name.clone()));
+    let client = app
+        .clients
+        .drill
+        .as_ref()
+        .map(|d| Focus::Client(d.id.clone()));
+    room.or(client)
 }
 
 pub(crate) fn screen(app: &App) -> String {
@@ -146,8 +176,8 @@ fn rooms_view_and_detail() {
         assert!(s.contains(want), "missing {want:?} in\n{s}");
     }
     app.update(Action::Open);
-    assert_eq!(app.drill, Some(Focus::Room("board:7".into())));
-    app.detail = Some(Detail::Room(RoomDetail {
+    assert_eq!(drill(&app), Some(Focus::Room("board:7".into())));
+    app.rooms.drill.as_mut().unwrap().detail = Some(RoomDetail {
         name: "board:7".into(),
         owner: "node-a".into(),
         members: vec![Member {
@@ -159,7 +189,7 @@ fn rooms_view_and_detail() {
         seq: 120,
         epoch: "77aa0011".into(),
         ..Default::default()
-    }));
+    });
     let s = screen(&app);
     for want in [
         "room board:7",
@@ -187,11 +217,11 @@ fn clients_view_and_detail() {
         assert!(s.contains(want), "missing {want:?} in\n{s}");
     }
     app.update(Action::Open);
-    app.detail = Some(Detail::Client(ClientDetail {
-        id: "c_1aBcDeFgHiJkLmNo".into(),
-        user: "u-7".into(),
-        connections: app.clients[1..].to_vec(),
-    }));
+    let connections = app.clients.list.rows[1..].to_vec();
+    app.clients.drill.as_mut().unwrap().detail = Some(ClientDetail {
+        first: connections[0].clone(),
+        connections,
+    });
     let s = screen(&app);
     for want in [
         "client c_1aBcDeFgHiJkLmNo",
@@ -235,13 +265,16 @@ fn with_history(n: u64, rate: impl Fn(u64) -> f64) -> App {
     let mut app = fixture();
     let mut s = Snapshot {
         node_url: app.node_url.clone(),
-        cluster: app.cluster.clone(),
+        cluster: app.cluster.cluster.clone(),
         ..Default::default()
     };
     for i in 0..n {
         for node in s.cluster.nodes.iter_mut() {
-            node.msgs_in_per_s = Some(rate(i));
-            node.msgs_out_per_s = Some(rate(i) * 2.0);
+            let ClusterNode::Live(node) = node else {
+                continue;
+            };
+            node.stats.msgs_in_per_s = rate(i);
+            node.stats.msgs_out_per_s = rate(i) * 2.0;
         }
         s.taken_ms = 1_000_000 + i * 1000;
         app.apply_snapshot(s.clone());
@@ -302,18 +335,21 @@ fn paged_lists_say_where_they_are_and_what_is_missing() {
     let s = screen(&app);
     assert!(s.contains("Clients 1-2 of 2 · sort id "), "{s}");
     // A second page of a long list, from a cluster with a node that did not answer.
-    app.clients_page.next = Some("c_7HqK2mX9pL4vR1sT#node-b#3".into());
+    app.clients.list.paging.next = Some("c_7HqK2mX9pL4vR1sT#node-b#3".into());
     app.update(Action::PageDown);
     assert!(screen(&app).contains("loading…"));
     let mut rooms_and_clients = Snapshot {
         node_url: app.node_url.clone(),
-        cluster: app.cluster.clone(),
-        clients: Some(ClientsResp {
-            clients: app.clients.clone(),
-            total: 100_000,
-            next_cursor: Some("next".into()),
-            missing: vec!["node-c".into()],
-            query: app.clients_query(),
+        cluster: app.cluster.cluster.clone(),
+        clients: Some(Answer {
+            query: app.clients.list.query(),
+            page: ClientsResponse {
+                clients: app.clients.list.rows.clone(),
+                total: 100_000,
+                next_cursor: Some("next".into()),
+                missing: vec!["node-c".into()],
+                partial: true,
+            },
         }),
         ..Default::default()
     };
@@ -325,12 +361,14 @@ fn paged_lists_say_where_they_are_and_what_is_missing() {
     );
     app.update(Action::Show(View::Rooms));
     rooms_and_clients.clients = None;
-    rooms_and_clients.rooms = Some(RoomsResp {
-        rooms: app.rooms.clone(),
-        total: 2,
-        missing: vec!["node-b".into()],
-        query: app.rooms_query(),
-        ..Default::default()
+    rooms_and_clients.rooms = Some(Answer {
+        query: app.rooms.list.query(),
+        page: RoomsResponse {
+            rooms: app.rooms.list.rows.clone(),
+            total: 2,
+            missing: vec!["node-b".into()],
+            ..Default::default()
+        },
     });
     app.on_net(NetEvent::Snapshot(Box::new(rooms_and_clients)));
     assert!(screen(&app).contains("Rooms 1-2 of 2 · sort name · PARTIAL, missing node-b"));
@@ -342,7 +380,7 @@ fn room_drill_down_shows_its_live_rate() {
     app.update(Action::Show(View::Rooms));
     app.update(Action::Down);
     app.update(Action::Open);
-    assert_eq!(app.drill, Some(Focus::Room("chat:lobby".into())));
+    assert_eq!(drill(&app), Some(Focus::Room("chat:lobby".into())));
     for (i, rate) in [1.0, 2.0, 4.0, 8.0].into_iter().enumerate() {
         let detail = RoomDetail {
             name: "chat:lobby".into(),
@@ -353,13 +391,13 @@ fn room_drill_down_shows_its_live_rate() {
         };
         app.on_net(NetEvent::Snapshot(Box::new(Snapshot {
             node_url: app.node_url.clone(),
-            cluster: app.cluster.clone(),
+            cluster: app.cluster.cluster.clone(),
             detail: Some(Detail::Room(detail)),
             taken_ms: 5_000 + i as u64 * 1000,
             ..Default::default()
         })));
     }
-    assert_eq!(app.room_rate, [1, 2, 4, 8]);
+    assert_eq!(app.rooms.drill.as_ref().unwrap().rate, [1, 2, 4, 8]);
     let s = screen(&app);
     assert!(s.contains("msgs/s 8.0"), "{s}");
     let spark = s

@@ -6,6 +6,10 @@
 //! `/admin/v1/cluster` answers for the whole cluster from any node: this node, every peer that
 //! answers within a second, down peers with their last known facts, and `missing` for the rest.
 //! Client and room lists are this node's (cluster-wide lists come with cross-node rooms).
+//!
+//! Requests and answers are the admin API's own types (`protocol::admin`), as is every limit
+//! (page sizes, sort columns, body and reason sizes); answers are written through
+//! [`admin::to_value`], which keeps their keys in alphabetical order, as the contract shows.
 
 use super::body;
 use super::error::ApiError;
@@ -20,15 +24,14 @@ use crate::room_access::listing;
 use crate::wire::endpoint::Limits;
 use crate::wire::endpoint::{ClientsRequest, EndpointMessage, StatsRequest};
 use crate::wire::host::RoomHostMessage;
-use crate::wire::listing::RoomListQuery;
+use crate::wire::listing::{ListRooms, RoomListQuery};
 use crate::wire::room::RoomInfo;
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use protocol::admin::{self, ListQuery};
 use protocol::codes::ErrorCode;
-use serde::Deserialize;
-use serde_json::json;
 
 const CALL_MS: u64 = 5_000;
-const MAX_PAGE: usize = 1000;
 /// How long `/admin/v1/cluster` waits for each peer before listing it as missing.
 const PEER_STATS_MS: u64 = 1_000;
 
@@ -68,28 +71,11 @@ fn audit(req: &HttpRequest, ctx: &NodeCtx, action: &str, target: &str, detail: &
     );
 }
 
-/// Paging and filtering shared by the list endpoints.
-#[derive(Deserialize)]
-struct ListQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-    q: Option<String>,
-    node: Option<String>,
-    room: Option<String>,
-    /// Sort column (`CLIENT_SORTS` / `listing::SORTS`); numeric columns sort largest first.
-    sort: Option<String>,
+/// An answer with `status`.
+fn answer(status: StatusCode, body: &impl serde::Serialize) -> HttpResponse {
+    HttpResponse::build(status).json(admin::to_value(body))
 }
 
-/// `sort` values of `/clients`; the first is the default.
-const CLIENT_SORTS: [&str; 7] = [
-    "id",
-    "user",
-    "node",
-    "msgs_in",
-    "msgs_out",
-    "queue_bytes",
-    "connected_at",
-];
 /// How long a node's page of rooms may take (each node asks each of its rooms).
 const PEER_MS: u64 = 10_000;
 
@@ -108,10 +94,13 @@ fn sort_column(q: &ListQuery, allowed: &[&'static str]) -> Result<&'static str, 
 
 async fn stats(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
-    let mut s = crate::stats::node_stats(&ctx).await;
+    let node = crate::stats::node_stats(&ctx).await;
     let clients = ractor::call_t!(ctx.hub, HubMessage::List, CALL_MS).unwrap_or_default();
-    s["queue_bytes"] = clients.iter().map(|c| c.queue_bytes).sum::<usize>().into();
-    Ok(HttpResponse::Ok().json(s))
+    let queue_bytes = clients.iter().map(|c| c.queue_bytes).sum::<usize>() as u64;
+    Ok(answer(
+        StatusCode::OK,
+        &admin::StatsResponse { node, queue_bytes },
+    ))
 }
 
 async fn cluster(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpResponse, ApiError> {
@@ -131,32 +120,46 @@ async fn cluster(req: HttpRequest, ctx: web::Data<NodeCtx>) -> Result<HttpRespon
                 }
             )
             .ok()
-            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.json).ok()),
+            .and_then(|r| serde_json::from_str::<admin::NodeStats>(&r.json).ok()),
             _ => None,
         };
         (p, answer)
     });
     let answers = futures_util::future::join_all(asks).await;
-    let mut nodes = vec![me];
+    let mut nodes = vec![admin::ClusterNode::Live(admin::LiveNode {
+        stats: me,
+        link: None,
+    })];
     let mut missing = Vec::new();
     for (p, answer) in answers {
         match answer {
-            Some(mut v) => {
-                v["rtt_us"] = p.rtt_us.into();
-                v["reconnects"] = p.reconnects.into();
-                nodes.push(v);
-            }
-            None if p.state == PeerState::Down => nodes.push(json!({
-                "name": p.name, "incarnation": p.incarnation, "cluster_address": p.addr,
-                "address": p.public_addr, "state": "down", "reconnects": p.reconnects,
+            Some(stats) => nodes.push(admin::ClusterNode::Live(admin::LiveNode {
+                stats,
+                link: Some(admin::PeerLink {
+                    reconnects: p.reconnects,
+                    rtt_us: p.rtt_us,
+                }),
             })),
+            None if p.state == PeerState::Down => {
+                nodes.push(admin::ClusterNode::Down(admin::DownNode {
+                    address: p.public_addr.clone(),
+                    cluster_address: p.addr.clone(),
+                    incarnation: p.incarnation.clone(),
+                    name: p.name.clone(),
+                    reconnects: p.reconnects,
+                    state: "down".into(),
+                }))
+            }
             None => missing.push(p.name.clone()),
         }
     }
-    nodes.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    Ok(HttpResponse::Ok().json(json!({
-        "nodes": nodes, "partial": !missing.is_empty(), "missing": missing
-    })))
+    nodes.sort_by(|a, b| a.name().cmp(b.name()));
+    let body = admin::ClusterResponse {
+        partial: !missing.is_empty(),
+        missing,
+        nodes,
+    };
+    Ok(answer(StatusCode::OK, &body))
 }
 
 async fn clients(
@@ -165,7 +168,7 @@ async fn clients(
     ctx: web::Data<NodeCtx>,
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
-    let sort = sort_column(&q, &CLIENT_SORTS)?;
+    let sort = sort_column(&q, &admin::CLIENT_SORTS)?;
     let members = match q.room.as_deref() {
         None => None,
         Some(room) => {
@@ -183,17 +186,17 @@ async fn clients(
         members,
         sort: sort.to_owned(),
         after: q.cursor.clone(),
-        limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+        limit: admin::page_limit(q.limit),
     };
     let page = crate::clients::page_everywhere(&ctx, query).await;
-    let body = json!({
-        "clients": page.clients,
-        "total": page.total,
-        "next_cursor": page.next_cursor,
-        "partial": !page.missing.is_empty(),
-        "missing": page.missing,
-    });
-    Ok(HttpResponse::Ok().json(body))
+    let body = admin::ClientsResponse {
+        clients: page.clients,
+        partial: !page.missing.is_empty(),
+        missing: page.missing,
+        next_cursor: page.next_cursor,
+        total: page.total,
+    };
+    Ok(answer(StatusCode::OK, &body))
 }
 
 async fn client(
@@ -206,22 +209,15 @@ async fn client(
     let get = ClientsRequest::Get {
         client: id.to_string(),
     };
-    let conns = crate::clients::everywhere(&ctx, get).await.clients;
-    let Some(first) = conns.first() else {
+    let connections = crate::clients::everywhere(&ctx, get).await.clients;
+    let Some(first) = connections.first().cloned() else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("client `{id}` is not connected"),
         ));
     };
-    let mut v = serde_json::to_value(first).unwrap_or_default();
-    v["connections"] = serde_json::to_value(&conns).unwrap_or_default();
-    Ok(HttpResponse::Ok().json(v))
-}
-
-#[derive(Deserialize)]
-struct KickBody {
-    #[serde(default)]
-    reason: Option<String>,
+    let body = admin::ClientDetail { first, connections };
+    Ok(answer(StatusCode::OK, &body))
 }
 
 async fn kick(
@@ -232,16 +228,21 @@ async fn kick(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
     let id = ClientId::new(&path);
-    let bytes = body::read(payload, 4096).await?;
-    let b: KickBody = if bytes.is_empty() {
-        KickBody { reason: None }
+    let bytes = body::read(payload, admin::MAX_BODY_BYTES).await?;
+    let b: admin::KickRequest = if bytes.is_empty() {
+        admin::KickRequest::default()
     } else {
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
-    let reason = b.reason.unwrap_or_else(|| "kicked by operator".into());
-    if reason.len() > 120 {
-        return Err(ApiError::bad_request("`reason` must be at most 120 bytes"));
+    let reason = b
+        .reason
+        .unwrap_or_else(|| admin::DEFAULT_KICK_REASON.into());
+    if reason.len() > admin::MAX_REASON_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "`reason` must be at most {} bytes",
+            admin::MAX_REASON_BYTES
+        )));
     }
     let kick = ClientsRequest::Kick {
         client: id.to_string(),
@@ -260,16 +261,11 @@ async fn kick(
         client: id.to_string(),
         reason: reason.clone(),
     });
-    Ok(HttpResponse::Ok().json(json!({ "client": id.as_str(), "kicked": n })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ThrottleBody {
-    msgs_per_sec: u32,
-    burst: u32,
-    #[serde(default)]
-    bytes_per_sec: Option<u64>,
+    let body = admin::KickResponse {
+        client: id.to_string(),
+        kicked: n,
+    };
+    Ok(answer(StatusCode::OK, &body))
 }
 
 async fn throttle(
@@ -280,7 +276,7 @@ async fn throttle(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
     let id = ClientId::new(&path);
-    let b: ThrottleBody = body::json(payload, 4096).await?;
+    let b: admin::ThrottleRequest = body::json(payload, admin::MAX_BODY_BYTES).await?;
     if b.msgs_per_sec == 0 {
         return Err(ApiError::bad_request(
             "`msgs_per_sec` must be greater than 0",
@@ -313,10 +309,14 @@ async fn throttle(
         client: id.to_string(),
         throttled: true,
     });
-    Ok(HttpResponse::Ok().json(json!({
-        "client": id.as_str(), "connections": n,
-        "msgs_per_sec": limits.msgs_per_sec, "burst": limits.burst, "bytes_per_sec": limits.bytes_per_sec
-    })))
+    let body = admin::ThrottleResponse {
+        burst: limits.burst,
+        bytes_per_sec: limits.bytes_per_sec,
+        client: id.to_string(),
+        connections: n,
+        msgs_per_sec: limits.msgs_per_sec,
+    };
+    Ok(answer(StatusCode::OK, &body))
 }
 
 async fn unthrottle(
@@ -332,7 +332,11 @@ async fn unthrottle(
         client: id.to_string(),
         throttled: false,
     });
-    Ok(HttpResponse::Ok().json(json!({ "client": id.as_str(), "connections": n })))
+    let body = admin::UnthrottleResponse {
+        client: id.to_string(),
+        connections: n,
+    };
+    Ok(answer(StatusCode::OK, &body))
 }
 
 async fn set_limits(
@@ -357,7 +361,7 @@ async fn set_limits(
 /// One page of rooms from every live node (each lists the rooms running on it, sorted and cut
 /// to the page), merged: the page, the total, the next cursor, and the nodes that did not
 /// answer.
-async fn room_page(ctx: &NodeCtx, query: RoomListQuery) -> serde_json::Value {
+async fn room_page(ctx: &NodeCtx, query: RoomListQuery) -> admin::RoomsResponse {
     let limit = query.limit.max(1);
     let sort = query.sort.clone();
     let asks = crate::directory::hosts(&ctx.placement)
@@ -366,7 +370,9 @@ async fn room_page(ctx: &NodeCtx, query: RoomListQuery) -> serde_json::Value {
             let query = query.clone();
             async move {
                 let page = match host {
-                    Some(h) => ractor::call_t!(h, RoomHostMessage::List, PEER_MS, query).ok(),
+                    Some(h) => ractor::call_t!(h, RoomHostMessage::List, PEER_MS, ListRooms(query))
+                        .ok()
+                        .map(|listed| listed.0),
                     None => None,
                 };
                 (node, page)
@@ -395,10 +401,13 @@ async fn room_page(ctx: &NodeCtx, query: RoomListQuery) -> serde_json::Value {
         .flatten();
     missing.sort();
     let rooms: Vec<RoomInfo> = keyed.into_iter().map(|(_, r)| r).collect();
-    json!({
-        "rooms": rooms, "total": total, "next_cursor": next,
-        "partial": !missing.is_empty(), "missing": missing
-    })
+    admin::RoomsResponse {
+        partial: !missing.is_empty(),
+        missing,
+        next_cursor: next,
+        rooms,
+        total,
+    }
 }
 
 async fn rooms(
@@ -407,15 +416,15 @@ async fn rooms(
     ctx: web::Data<NodeCtx>,
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
-    let sort = sort_column(&q, &listing::SORTS)?;
+    let sort = sort_column(&q, &admin::ROOM_SORTS)?;
     let query = RoomListQuery {
         q: q.q.clone().filter(|s| !s.is_empty()),
         node: q.node.clone(),
         sort: sort.to_owned(),
         after: q.cursor.clone(),
-        limit: q.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+        limit: admin::page_limit(q.limit),
     };
-    Ok(HttpResponse::Ok().json(room_page(&ctx, query).await))
+    Ok(answer(StatusCode::OK, &room_page(&ctx, query).await))
 }
 
 /// `GET /admin/v1/events`: a WebSocket of this node's event log (one JSON object per text
@@ -431,8 +440,11 @@ async fn events(
     };
     let (resp, mut session, mut stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request(format!("not a WebSocket handshake: {e}")))?;
-    let hello = json!({"type": "hello", "observed_by": ctx.node, "state": ctx.state().as_str()})
-        .to_string();
+    let hello = admin::to_value(&admin::Control::Hello {
+        observed_by: ctx.node.clone(),
+        state: ctx.state().as_str().to_owned(),
+    })
+    .to_string();
     actix_web::rt::spawn(async move {
         if session.text(hello).await.is_err() {
             return;
@@ -442,8 +454,8 @@ async fn events(
                 ev = rx.recv() => {
                     let text = match ev {
                         Ok(e) => e.to_string(),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                            json!({"type": "lagged", "missed": n}).to_string()
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            admin::to_value(&admin::Control::Lagged { missed }).to_string()
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     };
@@ -499,17 +511,15 @@ async fn node_command(
     }
     audit(&req, &ctx, op, &node, &out.state);
     let status = if op == "drain" {
-        actix_web::http::StatusCode::ACCEPTED
+        StatusCode::ACCEPTED
     } else {
-        actix_web::http::StatusCode::OK
+        StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(json!({ "node": node, "state": out.state })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MigrateBody {
-    to: String,
+    let body = admin::NodeCommandResponse {
+        node,
+        state: out.state,
+    };
+    Ok(answer(status, &body))
 }
 
 async fn migrate(
@@ -520,7 +530,7 @@ async fn migrate(
 ) -> Result<HttpResponse, ApiError> {
     guard(&req, &ctx)?;
     let room = super::error::room_name(&path)?;
-    let b: MigrateBody = body::json(payload, 4096).await?;
+    let b: admin::MigrateRequest = body::json(payload, admin::MAX_BODY_BYTES).await?;
     let active = ctx.placement.members.active();
     if !active.contains(&b.to) {
         return Err(ApiError::bad_request(format!(
@@ -548,9 +558,14 @@ async fn migrate(
         room.as_str(),
         &format!("{} -> {}", out.from, out.to),
     );
-    Ok(HttpResponse::Ok().json(json!({
-        "room": room.as_str(), "from": out.from, "to": out.to, "seq": out.seq, "epoch": out.epoch
-    })))
+    let body = admin::MigrateResponse {
+        epoch: out.epoch,
+        from: out.from,
+        room: room.to_string(),
+        seq: out.seq,
+        to: out.to,
+    };
+    Ok(answer(StatusCode::OK, &body))
 }
 
 async fn room(
@@ -572,7 +587,7 @@ async fn room(
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
     // One page of members, in client id order, read as far as the page goes (a room of 55 000
     // members is not read whole to show 50 of them).
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let limit = admin::page_limit(q.limit);
     let mut members = Vec::with_capacity(limit);
     let next = calls::presence_page(&r, q.cursor.clone(), limit, |m| {
         members.push(m.clone());
@@ -580,22 +595,20 @@ async fn room(
     })
     .await
     .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let total = info.members;
-    let mut body = serde_json::to_value(&info).unwrap_or_default();
-    body["members"] = json!(members);
-    body["members_total"] = json!(total);
-    body["next_cursor"] = json!(next);
     // Every live instance of the room, by node (each live node says what runs on it): one,
     // except for a moment during a migration or after a partition healed (the rival yields
     // within ~2 s).
     let (found, _missing) = crate::directory::instances_everywhere(&ctx.placement, &room).await;
-    let instances: Vec<serde_json::Value> = found
+    let instances = found
         .iter()
         .filter_map(|a| {
             let (epoch, node) = crate::wire::names::parse_room_actor(&a.name)?;
-            Some(serde_json::json!({"node": node, "epoch": epoch}))
+            Some(admin::RoomInstance {
+                epoch: epoch.to_string(),
+                node: node.to_string(),
+            })
         })
         .collect();
-    body["instances"] = serde_json::Value::Array(instances);
-    Ok(HttpResponse::Ok().json(body))
+    let body = admin::RoomDetail::new(info, members, next, instances);
+    Ok(answer(StatusCode::OK, &body))
 }

@@ -1,10 +1,10 @@
-//! The HTTP error type of the backend and admin APIs: `{"error":{"code":…,"message":…}}` with
-//! the status that belongs to the code.
+//! The HTTP error type of the backend and admin APIs: `{"error":{"code":…,"message":…}}`
+//! (`protocol::admin::ErrorBody`) with the status that belongs to the code.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use protocol::admin::{ErrorBody, ErrorDetail};
 use protocol::codes::ErrorCode;
-use serde_json::json;
 
 /// An API error.
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +62,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(json!({
-            "error": { "code": self.code, "message": self.message }
+        HttpResponse::build(self.status_code()).json(protocol::admin::to_value(&ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+            },
         }))
     }
 }

@@ -316,5 +316,7 @@ pub async fn migrate(room: &RoomRef, to: &str) -> Result<MigrateReply, RoomCallE
 
 /// Admin summary of `room`.
 pub async fn info(room: &RoomRef) -> Result<RoomInfo, RoomCallError> {
-    room.call(|p| RoomMessage::Info(Empty {}, p), CALL_MS).await
+    room.call(|p| RoomMessage::Info(Empty {}, p), CALL_MS)
+        .await
+        .map(|r| r.0)
 }

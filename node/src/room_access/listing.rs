@@ -2,16 +2,13 @@
 //! room host), sorted and cut to one page, and the node that answers merges the pages. What
 //! crosses the link is at most one page per node, whatever the number of rooms.
 //!
-//! Owns the sort keys of `/admin/v1/rooms`; reads rooms only through [`super::calls::info`].
+//! Owns the sort keys of `/admin/v1/rooms` (its columns are `protocol::admin::ROOM_SORTS`); reads
+//! rooms only through [`super::calls::info`].
 
 use super::address::RoomRef;
 use super::calls;
 use crate::wire::listing::{RoomListPage, RoomListQuery};
 use crate::wire::room::RoomInfo;
-
-/// `sort` values of `/admin/v1/rooms`; the first is the default. Numeric columns sort largest
-/// first.
-pub const SORTS: [&str; 4] = ["name", "members", "msgs_per_s", "owner"];
 
 /// How many rooms are asked for their info at once.
 const INFO_CONCURRENCY: usize = 64;

@@ -22,63 +22,9 @@ pub struct Limits {
     pub bytes_per_sec: u64,
 }
 
-/// A connection as shown by the admin API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ClientSummary {
-    /// Client id.
-    pub id: String,
-    /// User id.
-    pub user: String,
-    /// Node name.
-    pub node: String,
-    /// Connection id on the node.
-    pub conn: u64,
-    /// Peer address.
-    pub remote_addr: String,
-    /// Rooms joined.
-    pub rooms: usize,
-    /// Seconds since the Unix epoch when the connection opened.
-    pub connected_at: u64,
-    /// Frames received.
-    pub msgs_in: u64,
-    /// Frames written.
-    pub msgs_out: u64,
-    /// Bytes waiting in the outbound queue.
-    pub queue_bytes: usize,
-    /// Limits in force.
-    pub rate_limit: RateLimitView,
-    /// Whether an operator throttle is in force.
-    pub throttled: bool,
-}
-
-/// Limits as shown by the admin API.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct RateLimitView {
-    /// Messages per second.
-    pub msgs_per_sec: u32,
-    /// Burst.
-    pub burst: u32,
-    /// Bytes per second.
-    pub bytes_per_sec: u64,
-}
-
-/// A page query over the cluster's connections (`GET /admin/v1/clients`), answered by every
-/// node for its own connections and merged by the asker.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ClientQuery {
-    /// Substring of the client id or user id.
-    pub q: Option<String>,
-    /// Only connections on this node.
-    pub node: Option<String>,
-    /// Only these clients (the members of a room, looked up once by the asker).
-    pub members: Option<Vec<String>>,
-    /// Sort column (see `clients::sort_key`).
-    pub sort: String,
-    /// Only rows whose key sorts after this cursor.
-    pub after: Option<String>,
-    /// Rows per page.
-    pub limit: usize,
-}
+/// The connections a node lists for the admin API and the page query it answers with them are
+/// the admin API's own types (`protocol::admin`), carried as they are.
+pub use protocol::admin::{ClientQuery, ClientSummary, RateLimitView};
 
 /// What a node tells every peer twice a second: who it is, its state, and who it knows.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -129,7 +75,8 @@ pub struct StatsRequest {
     pub version: u32,
 }
 
-/// A node's statistics as the admin API shows them (a JSON object, kept as text).
+/// A node's statistics as the admin API shows them (`protocol::admin::NodeStats` encoded as a
+/// JSON object, kept as text).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StatsReply {
     /// The JSON object.

@@ -2,7 +2,7 @@
 //! replica, and the directory of rooms homed on a node that run elsewhere.
 
 use super::ingress::SharedDelivery;
-use super::listing::{RoomListPage, RoomListQuery};
+use super::listing::{ListRooms, RoomsListed};
 use super::room::{Empty, RoomAt};
 use crate::wire::migration::{AdoptChunk, AdoptReply};
 use ractor::RpcReplyPort;
@@ -77,7 +77,7 @@ pub enum RoomHostMessage {
     Locate(RoomAt, RpcReplyPort<Located>),
     /// One page of the rooms running on this node (admin API).
     #[rpc]
-    List(RoomListQuery, RpcReplyPort<RoomListPage>),
+    List(ListRooms, RpcReplyPort<RoomsListed>),
     /// Housekeeping, sent by the host to itself every second: the node's room memory is
     /// regulated, replicas too old to be restored and moves that never finished are dropped.
     Tick(Empty),

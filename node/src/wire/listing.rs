@@ -1,37 +1,20 @@
-//! The admin listing of rooms as it crosses nodes: one page query and one node's page.
+//! The admin listing of rooms as it crosses nodes: one page query and one node's page, the admin
+//! API's own types (`protocol::admin::RoomListQuery`, `protocol::admin::RoomListPage`).
 
-use super::room::RoomInfo;
 use serde::{Deserialize, Serialize};
 
-/// One page of rooms to list.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RoomListQuery {
-    /// Only rooms whose name contains this.
-    #[serde(default)]
-    pub q: Option<String>,
-    /// Only rooms owned by this node or with members on it.
-    #[serde(default)]
-    pub node: Option<String>,
-    /// Sort column (one of `room_access::listing::SORTS`).
-    #[serde(default)]
-    pub sort: String,
-    /// Only rooms whose sort key comes after this one.
-    #[serde(default)]
-    pub after: Option<String>,
-    /// At most this many.
-    #[serde(default)]
-    pub limit: usize,
-}
+pub use protocol::admin::{RoomListPage, RoomListQuery};
 
-/// One node's page.
+/// Asks a node's room host for one page of the rooms it runs: a [`RoomListQuery`], encoded as it
+/// is (a newtype only because ractor's encoding trait cannot be implemented for another crate's
+/// type).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RoomListPage {
-    /// The page, in sort order.
-    pub rooms: Vec<RoomInfo>,
-    /// Rooms that match the filters (before the cursor too).
-    pub total: usize,
-    /// Rooms that match after the cursor (listed or not).
-    pub remaining: usize,
-}
+#[serde(transparent)]
+pub struct ListRooms(pub RoomListQuery);
 
-super::json_or_default!(RoomListQuery, RoomListPage);
+/// The room host's answer: a [`RoomListPage`], encoded as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomsListed(pub RoomListPage);
+
+super::json_or_default!(ListRooms, RoomsListed);

@@ -21,12 +21,12 @@ use crate::wire::endpoint::{
 use crate::wire::gateway::GatewayMessage;
 use crate::wire::host::{EnsureReply, EnsureRoom, Located, ReplicaKey, RoomHostMessage};
 use crate::wire::ingress::{IngressMessage, MovedNote, PresenceEvent, SharedDelivery};
-use crate::wire::listing::{RoomListPage, RoomListQuery};
+use crate::wire::listing::{ListRooms, RoomListPage, RoomListQuery, RoomsListed};
 use crate::wire::migration::{AdoptChunk, AdoptReply, MovedMember, MovedMessage};
 use crate::wire::room::{
-    Empty, HistoryPage, HistoryRequest, JoinReply, JoinRequest, LeaveRequest, MigrateReply,
-    MigrateRequest, PresenceEntry, PresenceList, PresencePage, PublishRequest, Published,
-    Publisher, RivalNote, RoomAt, RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPut,
+    Empty, HistoryPage, HistoryRequest, InfoReply, JoinReply, JoinRequest, LeaveRequest,
+    MigrateReply, MigrateRequest, PresenceEntry, PresenceList, PresencePage, PublishRequest,
+    Published, Publisher, RivalNote, RoomAt, RoomInfo, RoomMessage, SnapshotGetReply, SnapshotPut,
     SnapshotPutReply,
 };
 use crate::wire::CLUSTER_PROTOCOL_VERSION;
@@ -404,7 +404,7 @@ fn room(out: &mut String) {
             error: None,
         },
     );
-    reply(out, "RoomInfo", room_info());
+    reply(out, "RoomInfo", InfoReply(room_info()));
     reply(
         out,
         "MigrateReply",
@@ -438,13 +438,13 @@ fn host(out: &mut String) {
         RoomHostMessage::Unregister(at()),
         RoomHostMessage::Locate(at(), port()),
         RoomHostMessage::List(
-            RoomListQuery {
+            ListRooms(RoomListQuery {
                 q: Some("chat".into()),
                 node: Some("node-b".into()),
                 sort: "members".into(),
                 after: Some("chat:a".into()),
                 limit: 50,
-            },
+            }),
             port(),
         ),
         RoomHostMessage::Tick(Empty {}),
@@ -473,11 +473,11 @@ fn host(out: &mut String) {
     reply(
         out,
         "RoomListPage",
-        RoomListPage {
+        RoomsListed(RoomListPage {
             rooms: vec![room_info()],
             total: 3,
             remaining: 2,
-        },
+        }),
     );
 }
 

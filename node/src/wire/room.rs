@@ -104,16 +104,8 @@ pub struct Published {
     pub epoch: String,
 }
 
-/// A member as listed by presence.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PresenceEntry {
-    /// Client id.
-    pub client: String,
-    /// User id.
-    pub user: String,
-    /// Node the client is on.
-    pub node: String,
-}
+/// A member as listed by presence: the admin API's room member (`protocol::admin::Member`).
+pub use protocol::admin::Member as PresenceEntry;
 
 /// The members of a room.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -213,32 +205,14 @@ pub struct SnapshotGetReply {
     pub error: Option<String>,
 }
 
-/// Summary for the admin API.
+/// A room's summary: the admin API's `protocol::admin::RoomInfo`.
+pub use protocol::admin::RoomInfo;
+
+/// What a room answers to `Info`: its [`RoomInfo`], encoded as it is (a newtype only because
+/// ractor's encoding trait cannot be implemented for another crate's type).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct RoomInfo {
-    /// Room name.
-    pub name: String,
-    /// Owner node.
-    pub owner: String,
-    /// Distinct members.
-    pub members: usize,
-    /// Nodes with members.
-    pub nodes: Vec<String>,
-    /// Current seq.
-    pub seq: u64,
-    /// Epoch.
-    pub epoch: String,
-    /// Messages held in history.
-    pub history_len: usize,
-    /// Whether a snapshot is set.
-    pub has_snapshot: bool,
-    /// Messages published per second (last second).
-    #[serde(default)]
-    pub msgs_per_s: f64,
-    /// Node holding the room's replica, if any.
-    #[serde(default)]
-    pub backup: Option<String>,
-}
+#[serde(transparent)]
+pub struct InfoReply(pub RoomInfo);
 
 /// Asks the owner to move the room to another node.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -291,7 +265,7 @@ pub enum RoomMessage {
     GetSnapshot(Empty, RpcReplyPort<SnapshotGetReply>),
     /// Admin summary.
     #[rpc]
-    Info(Empty, RpcReplyPort<RoomInfo>),
+    Info(Empty, RpcReplyPort<InfoReply>),
     /// Periodic housekeeping: expire history, stop when idle.
     Tick(Empty),
     /// Move the room to another node (admin `migrate`, drain).
@@ -334,7 +308,7 @@ super::json_payloads!(
     SnapshotPut,
     SnapshotPutReply,
     SnapshotGetReply,
-    RoomInfo,
+    InfoReply,
     Empty,
     MigrateRequest,
     MigrateReply,
