@@ -32,6 +32,29 @@ pub struct ListState {
     pub sort: usize,
 }
 
+impl ListState {
+    /// Moves the selection for a move action, within `len` rows, `page` rows a page (a list
+    /// the console holds whole; a server-paged one is a [`PagedList`]).
+    pub fn moved(&mut self, action: &Action, page: usize, len: usize) -> Outcome {
+        if let Some(d) = delta(action, page) {
+            self.selected = step(self.selected, d, len);
+        }
+        Outcome::Done
+    }
+
+    /// A new filter, from the first row.
+    pub fn set_filter(&mut self, filter: &str) {
+        self.filter = filter.to_owned();
+        self.selected = 0;
+    }
+
+    /// The next of `n` sort columns, from the first row.
+    pub fn next_sort(&mut self, n: usize) {
+        self.sort = (self.sort + 1) % n.max(1);
+        self.selected = 0;
+    }
+}
+
 /// What an action on a view asks of the App.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

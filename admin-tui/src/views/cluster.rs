@@ -2,7 +2,7 @@
 //! small), the selected node, and each node's msgs/s in and out, a sample a second, for the
 //! sparklines. Tells what changed between two answers (for the event log).
 
-use super::{delta, matches, step, Component, ListState, Outcome};
+use super::{matches, Component, ListState, Outcome};
 use crate::action::Action;
 use protocol::admin::{ClusterNode, ClusterResponse};
 use ratatui::layout::Rect;
@@ -182,20 +182,16 @@ impl Component for ClusterView {
     }
 
     fn update(&mut self, action: &Action) -> Outcome {
-        if let Some(d) = delta(action, self.page_size) {
-            self.list.selected = step(self.list.selected, d, self.rows().len());
-        }
-        Outcome::Done
+        let rows = self.rows().len();
+        self.list.moved(action, self.page_size, rows)
     }
 
     fn set_filter(&mut self, filter: &str) {
-        self.list.filter = filter.to_owned();
-        self.list.selected = 0;
+        self.list.set_filter(filter);
     }
 
     fn cycle_sort(&mut self) {
-        self.list.sort = (self.list.sort + 1) % SORTS.len();
-        self.list.selected = 0;
+        self.list.next_sort(SORTS.len());
     }
 
     fn render(&self, frame: &mut Frame<'_>, area: Rect) {

@@ -2,7 +2,7 @@
 //! (`protocol::admin::StreamFrame`s, each described as a line), what the console saw change
 //! between polls, attach and failover, and the operator's actions and their results.
 
-use super::{delta, matches, step, Component, ListState, Outcome};
+use super::{matches, Component, ListState, Outcome};
 use crate::action::Action;
 use crate::model::Streamed;
 use protocol::admin::{Control, Event, EventRecord, StreamFrame};
@@ -131,20 +131,16 @@ impl Component for EventsView {
     }
 
     fn update(&mut self, action: &Action) -> Outcome {
-        if let Some(d) = delta(action, self.page_size) {
-            self.list.selected = step(self.list.selected, d, self.rows().len());
-        }
-        Outcome::Done
+        let rows = self.rows().len();
+        self.list.moved(action, self.page_size, rows)
     }
 
     fn set_filter(&mut self, filter: &str) {
-        self.list.filter = filter.to_owned();
-        self.list.selected = 0;
+        self.list.set_filter(filter);
     }
 
     fn cycle_sort(&mut self) {
-        self.list.sort = (self.list.sort + 1) % SORTS.len();
-        self.list.selected = 0;
+        self.list.next_sort(SORTS.len());
     }
 
     fn render(&self, frame: &mut Frame<'_>, area: Rect) {
