@@ -4,7 +4,7 @@
 # (0) with the load generator pinned to GEN_CPU (1), RUNS (3) runs each, medians.
 #
 #   bench/compare.sh [--runs N] [--targets "gatehouse naive uws ws socketio"] [--json FILE]
-#                    [--scenarios "sat fixed idle"] [--quick] [--help]
+#                    [--scenarios "sat fixed idle hot presence"] [--quick] [--help]
 #   bench/compare.sh --table FILE.json      print the table of an earlier run
 #
 # Scenarios (100-byte payloads, one room unless said):
@@ -16,7 +16,12 @@
 #   idle   10 000 connections joined to 100 rooms, 100 connects in flight → server RSS per
 #          joined connection, connects/s with the generator's CPU while connecting (runs over
 #          85 % of its core are counted: there the rate is a lower bound), connections held
-# --quick: 1 run, 2 000 / 1 000 / 2 000 connections (a check of the script, not a result).
+#   hot    10 000 connections into ONE room, 256 in flight, each ready once its join (peers:
+#          subscribe) is answered → joined connections/s, connect→joined p50 / p99
+#   presence  the same with `presence: true` (Gatehouse only: the peers have no presence) →
+#          joined/s, and the presence frames and events every member receives
+# --quick: 1 run, 2 000 / 1 000 / 2 000 / 2 000 / 1 000 connections (a check of the script,
+# not a result).
 #
 # Needs: cargo build --release -p node -p gatehouse-bench; bench/peers/setup.sh; jq; taskset.
 # Writes bench/results/<date>-compare.{jsonl,json,md} (raw runs, medians, table) unless --json
@@ -38,7 +43,7 @@ runs=3
 targets="gatehouse naive uws ws socketio"
 json=
 quick=0
-scenarios="sat fixed idle"
+scenarios="sat fixed idle hot presence"
 table_only=
 
 die() { echo "compare.sh: error: $*" >&2; exit 1; }
@@ -75,9 +80,9 @@ command -v taskset >/dev/null || die "taskset is needed"
 
 if ((quick)); then
     runs=1
-    sat_subs=2000 fixed_subs=1000 idle_conns=2000
+    sat_subs=2000 fixed_subs=1000 idle_conns=2000 hot_conns=2000 presence_conns=1000
 else
-    sat_subs=10000 fixed_subs=5000 idle_conns=10000
+    sat_subs=10000 fixed_subs=5000 idle_conns=10000 hot_conns=10000 presence_conns=10000
 fi
 stamp=$(date -u +%Y-%m-%d-%H%M)
 json=${json:-$here/results/$stamp-compare.json}
@@ -132,12 +137,14 @@ start_server() {
     sleep 1 # let it settle before its RSS is read
 }
 
-# scenario NAME ARGS…: RUNS runs of one generator scenario against each target.
+# scenario NAME ARGS…: RUNS runs of one generator scenario against each target (only the
+# targets in $only_targets when that is set).
 scenario() {
     local name=$1 t run line
     shift
     [[ " $scenarios " == *" $name "* ]] || return 0
     for t in $targets; do
+        [[ -z ${only_targets:-} || " $only_targets " == *" $t "* ]] || continue
         for run in $(seq 1 "$runs"); do
             start_server "$t"
             echo "== $name / $t run $run/$runs: pid $server_pid at $server_url ($(uptime | sed 's/.*load/load/'))" >&2
@@ -173,7 +180,13 @@ render_table() {
       "| peer | deliveries/s | fixed p99 | RSS/conn | connects/s | held |", "|---|---:|---:|---:|---:|---:|",
       ($m | to_entries[] | select(.key != "gatehouse") | .key as $t | .value |
         "| \($t) | \(r($g.sat_delivered_per_s; .sat_delivered_per_s)) | \(r($g.fixed_p99_ms; .fixed_p99_ms)) | \(r($g.idle_rss_per_conn_kib; .idle_rss_per_conn_kib)) | \(r($g.idle_connects_per_s; .idle_connects_per_s)) | \(r($g.idle_held; .idle_held)) |")
-    end)' "$1"
+    end),
+    "", "Joins into one room (`hot`: 256 in flight; `presence`: the same with presence events, Gatehouse only):", "",
+    "| target | hot joined/s (gen CPU) | connect→joined p50 / p99 | failed | hot ratio Gatehouse / target | presence joined/s | presence frames per member | presence settled after |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ($m | to_entries[] | .key as $t | .value |
+      "| \($t) | \(k(.hot_joined_per_s)) (\(n(.hot_generator_cpu_pct)) %) | \(n(.hot_p50_ms)) / \(n(.hot_p99_ms)) ms | \(n(.hot_failed)) | \(if $g == null then "–" else r($g.hot_joined_per_s; .hot_joined_per_s) end) | \(k(.presence_joined_per_s)) | \(n(.presence_frames_per_member)) | \(n(.presence_settle_secs)) s |")
+    ' "$1"
 }
 
 echo "compare.sh: targets: $targets; $runs run(s) each; results in $base.*" >&2
@@ -182,6 +195,9 @@ scenario sat fanout --subscribers "$sat_subs" --saturate --rate 5 --warmup 1 --s
     --bisect 3 --drain 8
 scenario fixed fanout --subscribers "$fixed_subs" --rate 10 --warmup 2 --seconds 10
 scenario idle idle --connections "$idle_conns" --rooms 100 --concurrency 100
+scenario hot hotroom --connections "$hot_conns" --concurrency 256
+only_targets=gatehouse scenario presence hotroom --connections "$presence_conns" --concurrency 256 \
+    --presence --settle-max 120
 
 # Medians per target and figure.
 jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)" --arg cpus "$(nproc)" \
@@ -207,6 +223,17 @@ jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)"
         idle_generator_saturated_runs: ([.[] | select(.scenario == "idle" and .generator_saturated)] | length),
         idle_held: fig("idle"; (.joined - .closed_by_server)),
         idle_requested: fig("idle"; .connections_requested),
+        hot_joined_per_s: fig("hot"; .joined_per_s),
+        hot_p50_ms: fig("hot"; .connect_to_joined.p50_ms),
+        hot_p99_ms: fig("hot"; .connect_to_joined.p99_ms),
+        hot_failed: fig("hot"; .failed),
+        hot_generator_cpu_pct: fig("hot"; .generator_cpu_per_core_pct),
+        presence_joined_per_s: fig("presence"; .joined_per_s),
+        presence_p99_ms: fig("presence"; .connect_to_joined.p99_ms),
+        presence_frames_per_member: fig("presence"; if .joined > 0 then (.presence_frames / .joined * 10 | round) / 10 else null end),
+        presence_events: fig("presence"; .presence_events),
+        presence_settle_secs: fig("presence"; .presence_settle_secs),
+        presence_closed: fig("presence"; .closed_by_server),
         runs: ([.[] | .run] | max)})}) | from_entries),
      runs: $all}' "$raw" >"$json"
 

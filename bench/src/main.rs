@@ -2,6 +2,8 @@
 //! it is compared with (`--target gatehouse|socketio|ws|uws|naive`, see `proto.rs`).
 //!
 //! - `idle`: many joined, idle connections → connect rate and the server's RSS per connection.
+//! - `hotroom`: N connections into one room, C in flight → joined connections/s, connect→joined
+//!   latency, and with `--presence` the presence events every member receives.
 //! - `fanout`: one room, K subscribers, one publisher at a fixed rate (or `--saturate`) →
 //!   delivered/s, publish→receive latency, loss, and the generator's own CPU use.
 //! - `rooms`: R rooms × S subscribers, P publishers; same figures.
@@ -13,6 +15,7 @@
 //! Each prints a human-readable summary and, with `--json`, one JSON line with every figure.
 //! See `bench/README.md`.
 
+mod hotroom;
 mod idle;
 mod load;
 mod members;
@@ -44,6 +47,9 @@ enum Mode {
     /// Open N connections, join each to one of R rooms, measure connect rate and the node's
     /// RSS per connection.
     Idle(idle::IdleArgs),
+    /// N connections into ONE room, C in flight: joined connections/s and connect→joined
+    /// latency (with --presence: the presence events every member receives).
+    Hotroom(hotroom::HotRoomArgs),
     /// K subscribers in one room and one publisher at a fixed rate (or --saturate):
     /// throughput, latency, loss.
     Fanout(load::LoadArgs),
@@ -73,6 +79,10 @@ fn main() -> Result<()> {
     let (summary, json) = match cli.mode {
         Mode::Idle(a) => {
             let r = rt.block_on(idle::run(a, cli.threads))?;
+            (r.summary(), serde_json::to_string(&r)?)
+        }
+        Mode::Hotroom(a) => {
+            let r = rt.block_on(hotroom::run(a, cli.threads))?;
             (r.summary(), serde_json::to_string(&r)?)
         }
         Mode::Fanout(a) => load(&rt, "fanout", a, cli.threads)?,

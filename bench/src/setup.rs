@@ -88,6 +88,20 @@ pub async fn join(
     timeout: Duration,
 ) -> Result<Joined> {
     let req = proto.join_frame(room, id);
+    join_with(c, proto, &req, id, timeout)
+        .await
+        .with_context(|| format!("join {room}"))
+}
+
+/// Sends the join request `req` (whose id is `id`) and waits for its reply, asking again
+/// after `retry_after_ms` when the server says so.
+pub async fn join_with(
+    c: &mut Conn,
+    proto: Proto,
+    req: &str,
+    id: u64,
+    timeout: Duration,
+) -> Result<Joined> {
     let fut = async {
         // A join past the connection's room-creation rate is answered `rate_limited` with
         // `retry_after_ms`: asked again then, as a client should (within `timeout`).
@@ -106,14 +120,14 @@ pub async fn join(
                         tokio::time::sleep(Duration::from_millis(ms)).await;
                         continue 'ask;
                     }
-                    JoinReply::Refused(e) => bail!("join {room} refused: {e}"),
+                    JoinReply::Refused(e) => bail!("refused: {e}"),
                 }
             }
         }
     };
     tokio::time::timeout(timeout, fut)
         .await
-        .map_err(|_| anyhow!("join {room}: no reply within {timeout:?}"))?
+        .map_err(|_| anyhow!("no join reply within {timeout:?}"))?
 }
 
 /// Result of opening many connections.

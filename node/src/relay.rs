@@ -112,6 +112,9 @@ struct RoomSubs {
     subs: HashMap<ConnId, Subscriber>,
     /// `subs` grouped by worker for publishes; rebuilt at the first publish after a change.
     fanout: Option<Subscribers>,
+    /// How many of `subs` asked for presence events: a presence event for a room where none
+    /// did costs one check, not a scan of its members (every join into a hot room sends one).
+    watchers: usize,
     owner: Option<RoomRef>,
     epoch: Option<Arc<str>>,
     rehoming: bool,
@@ -230,16 +233,21 @@ impl Actor for RelayActor {
             } => {
                 let r = state.rooms.entry(room).or_default();
                 match r.subs.entry(conn.id) {
-                    Entry::Occupied(mut s) => s.get_mut().presence = presence,
+                    Entry::Occupied(mut s) => {
+                        let was = std::mem::replace(&mut s.get_mut().presence, presence);
+                        r.watchers = r.watchers + usize::from(presence) - usize::from(was);
+                    }
                     Entry::Vacant(v) => {
                         v.insert(Subscriber { conn, presence });
+                        r.watchers += usize::from(presence);
                         r.fanout = None;
                     }
                 }
             }
             RelayMessage::Unsubscribe { room, conn } => {
                 if let Some(r) = state.rooms.get_mut(&room) {
-                    if r.subs.remove(&conn).is_some() {
+                    if let Some(s) = r.subs.remove(&conn) {
+                        r.watchers -= usize::from(s.presence);
                         r.fanout = None;
                     }
                     if r.subs.is_empty() && !r.rehoming {
@@ -261,7 +269,7 @@ impl Actor for RelayActor {
                 frame,
                 exclude,
             } => {
-                if let Some(r) = state.rooms.get(&room) {
+                if let Some(r) = state.rooms.get(&room).filter(|r| r.watchers > 0) {
                     let mut out = Fanout::default();
                     for s in r
                         .subs
