@@ -302,6 +302,7 @@ async fn operator_session(rows: u16, cols: u16) {
         s.contains("Rooms 1-1 of 1 · sort name · filter \"lobby\" ─")
     })
     .await;
+    tui.capture("rooms");
     tui.keys("p");
     tui.shows("publish to lobby (JSON or text):", Duration::from_secs(2))
         .await;
@@ -379,6 +380,16 @@ async fn operator_session(rows: u16, cols: u16) {
     .await;
     let state = integration_tests::cluster::state_of(&nodes[0], "node-2").await;
     assert_eq!(state.as_deref(), Some("drained"));
+
+    // 4 Events: the operator's actions and what the attached node streamed.
+    tui.keys("4");
+    tui.until(
+        "the publish in the event log",
+        Duration::from_secs(5),
+        |s| s.contains("Events ") && s.contains("operator published"),
+    )
+    .await;
+    tui.capture("events");
 
     // q: the console exits 0 and restores the terminal.
     tui.keys("q");

@@ -50,6 +50,8 @@ pub const fn col(head: &'static str, give: Give) -> Col {
 
 /// Columns between two cells.
 const SPACING: usize = 1;
+/// Most columns a cell gets beyond its content when the table has room to spare.
+const MAX_AIR: usize = 2;
 
 /// `s` in at most `w` columns: whole when it fits, else its start and end around `…`.
 pub fn cut_middle(s: &str, w: usize) -> String {
@@ -73,7 +75,7 @@ pub fn cut_middle(s: &str, w: usize) -> String {
 }
 
 /// The width of each column of `cols` holding `rows`, in `width` columns: as wide as its
-/// content when everything fits; else cut, text first, then names, then ids (each kind down to
+/// content (and up to [`MAX_AIR`] more, with room to spare) when everything fits; else cut, text first, then names, then ids (each kind down to
 /// its floor, the widest column of the kind first), numbers only when nothing else is left.
 pub fn fit(cols: &[Col], rows: &[Vec<String>], width: u16) -> Vec<u16> {
     let mut widths: Vec<usize> = cols
@@ -107,9 +109,12 @@ pub fn fit(cols: &[Col], rows: &[Vec<String>], width: u16) -> Vec<u16> {
             over -= 1;
         }
     }
+    // Room to spare: a little more air between the columns (the rest stays on the right).
+    let slack = avail.saturating_sub(widths.iter().sum::<usize>());
+    let air = (slack / cols.len().max(1)).min(MAX_AIR);
     widths
         .into_iter()
-        .map(|w| u16::try_from(w).unwrap_or(u16::MAX))
+        .map(|w| u16::try_from(w + air).unwrap_or(u16::MAX))
         .collect()
 }
 
@@ -165,7 +170,8 @@ mod tests {
             col("RMS", Give::Fixed),
         ];
         let rows = cells(&[&["c_7HqK2mX9pL4vR1sT", "anon-k1x6YUbSOhP", "127.0.0.1", "1"]]);
-        assert_eq!(fit(&cols, &rows, 200), [18, 16, 9, 3]);
+        assert_eq!(fit(&cols, &rows, 200), [20, 18, 11, 5], "and a little air");
+        assert_eq!(fit(&cols, &rows, 53), [19, 17, 10, 4]);
         // Exactly enough: 18 + 16 + 9 + 3 and three spaces.
         assert_eq!(fit(&cols, &rows, 49), [18, 16, 9, 3]);
     }
