@@ -378,6 +378,7 @@ async fn operator_session(rows: u16, cols: u16) {
         line_with(s, "node-2 ").is_some_and(|l| l.contains("drained"))
     })
     .await;
+    tui.capture("drained");
     let state = integration_tests::cluster::state_of(&nodes[0], "node-2").await;
     assert_eq!(state.as_deref(), Some("drained"));
 
