@@ -58,6 +58,14 @@ pub enum Action {
     Drain,
     Undrain,
     Migrate,
+    /// `p`: publish into the selected room as the backend (prompts for the message).
+    Publish,
+    /// `h`: the selected room's history (or back to its members).
+    History,
+    /// `j`: make the selected client join a room (prompts for it).
+    JoinRoom,
+    /// `l`: make the selected client leave a room (prompts for it).
+    LeaveRoom,
     /// `:`: attach to another node (prompts for its admin URL).
     Attach,
     // Text entry (filter and prompts).

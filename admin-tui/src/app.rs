@@ -5,7 +5,8 @@
 //! The views own their state (`crate::views`): the App hands a view the moves and drill-downs
 //! meant for it, a poll's answers to the views they belong to, and turns what a view asks for
 //! (a drill-down to fetch, the page on screen) into `Command`s. Every change of view, filter,
-//! sort, page or page size becomes a `Command::Lists` naming only the list on screen.
+//! sort, page or page size becomes a `Command::Lists` naming only the list on screen, and every
+//! change of the open drill-down (a room's pane or its page) a `Command::Focus`.
 
 use crate::action::{Action, View};
 use crate::client::{Command, Focus, Op};
@@ -15,14 +16,34 @@ use crate::model::{Detail, Lists, Snapshot};
 use crate::views::{
     describe, ClientsView, ClusterView, Component, EventsView, ListState, Outcome, RoomsView,
 };
-use protocol::admin::{DEFAULT_KICK_REASON, MAX_PAGE, MAX_REASON_BYTES};
+use protocol::admin::{RawJson, DEFAULT_KICK_REASON, MAX_PAGE, MAX_REASON_BYTES};
+use protocol::room::RoomName;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PromptKind {
     AttachUrl,
-    KickReason { client: String },
-    ThrottleRate { client: String },
-    ThrottleBurst { client: String, rate: u32 },
+    KickReason {
+        client: String,
+    },
+    ThrottleRate {
+        client: String,
+    },
+    ThrottleBurst {
+        client: String,
+        rate: u32,
+    },
+    /// The message to publish into `room` (JSON, or text sent as a JSON string).
+    PublishData {
+        room: String,
+    },
+    /// The room `client` is to join.
+    JoinRoom {
+        client: String,
+    },
+    /// The room `client` is to leave.
+    LeaveRoom {
+        client: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +87,8 @@ pub struct App {
     last_poll_error: Option<String>,
     /// The last `Command::Lists` sent.
     sent_lists: Option<Lists>,
+    /// The last `Command::Focus` sent.
+    sent_focus: Option<Focus>,
 }
 
 impl App {
@@ -87,6 +110,7 @@ impl App {
             outbox: Vec::new(),
             last_poll_error: None,
             sent_lists: None,
+            sent_focus: None,
         };
         app.set_page_size(10);
         app
@@ -96,7 +120,21 @@ impl App {
     /// they changed).
     pub fn take_commands(&mut self) -> Vec<Command> {
         self.sync_lists();
+        self.sync_focus();
         std::mem::take(&mut self.outbox)
+    }
+
+    /// The drill-down the network task should fetch: the open room (its pane's page) or client.
+    pub fn wanted_focus(&self) -> Option<Focus> {
+        self.rooms.focus().or_else(|| self.clients.focus())
+    }
+
+    fn sync_focus(&mut self) {
+        let want = self.wanted_focus();
+        if self.sent_focus != want {
+            self.sent_focus.clone_from(&want);
+            self.outbox.push(Command::Focus(want));
+        }
     }
 
     /// Rows per page of the server-paged lists; the UI loop sets it from the terminal height.
@@ -211,6 +249,18 @@ impl App {
         }
     }
 
+    /// The room open in the Rooms view, if the view on screen is it.
+    fn open_room(&self) -> Option<String> {
+        match self.view {
+            View::Rooms => self.rooms.drill.as_ref().map(|d| d.name.clone()),
+            _ => None,
+        }
+    }
+
+    fn prompt(&mut self, kind: PromptKind, input: String) {
+        self.mode = Mode::Prompt { kind, input };
+    }
+
     // ---- update ----
 
     pub fn update(&mut self, action: Action) {
@@ -242,13 +292,14 @@ impl App {
             | Action::PageDown
             | Action::Open
             | Action::Back => {
+                // The focus itself is sent when it changes (`sync_focus`); one drill-down at a
+                // time.
                 if let Outcome::Focus(focus) = self.component_mut(self.view).update(&action) {
                     match &focus {
-                        Some(Focus::Room(_)) => self.clients.close(),
+                        Some(Focus::Room { .. }) => self.clients.close(),
                         Some(Focus::Client(_)) => self.rooms.close(),
                         None => {}
                     }
-                    self.outbox.push(Command::Focus(focus));
                 }
             }
             Action::OpenFilter => {
@@ -324,6 +375,35 @@ impl App {
                     }
                 }
                 None => self.set_status("m: select a room in the Rooms view (2)", true),
+            },
+            Action::Publish => match self.target_room() {
+                Some(room) => self.prompt(PromptKind::PublishData { room }, String::new()),
+                None => self.set_status("p: select a room in the Rooms view (2)", true),
+            },
+            Action::History => {
+                if self.view == View::Rooms && self.rooms.toggle_history() {
+                    self.clients.close();
+                } else {
+                    self.set_status("h: select a room in the Rooms view (2)", true);
+                }
+            }
+            Action::JoinRoom => match self.target_client() {
+                Some(client) => self.prompt(PromptKind::JoinRoom { client }, String::new()),
+                None => self.set_status(
+                    "j: select a client (Clients view or a room's members)",
+                    true,
+                ),
+            },
+            Action::LeaveRoom => match self.target_client() {
+                // From a room's members: that room, to confirm or change.
+                Some(client) => {
+                    let room = self.open_room().unwrap_or_default();
+                    self.prompt(PromptKind::LeaveRoom { client }, room);
+                }
+                None => self.set_status(
+                    "l: select a client (Clients view or a room's members)",
+                    true,
+                ),
             },
             _ => {}
         }
@@ -443,6 +523,51 @@ impl App {
                     };
                 }
             },
+            PromptKind::PublishData { room } => {
+                if text.is_empty() {
+                    self.set_status("nothing to publish: type JSON, or text", true);
+                    self.prompt(PromptKind::PublishData { room }, input);
+                    return;
+                }
+                // JSON as typed; anything else goes as a JSON string.
+                let data = match RawJson::parse(text) {
+                    Ok(json) if !json.is_null() => json,
+                    _ => RawJson::string(text),
+                };
+                self.mode = Mode::Confirm {
+                    op: Op::Publish {
+                        room,
+                        data: data.get().to_owned(),
+                    },
+                };
+            }
+            PromptKind::JoinRoom { client } => {
+                let kind = PromptKind::JoinRoom {
+                    client: client.clone(),
+                };
+                self.room_prompt(kind, input, |room| Op::Join { client, room });
+            }
+            PromptKind::LeaveRoom { client } => {
+                let kind = PromptKind::LeaveRoom {
+                    client: client.clone(),
+                };
+                self.room_prompt(kind, input, |room| Op::Leave { client, room });
+            }
+        }
+    }
+
+    /// A room name typed for a join or leave: the op to confirm, or the prompt again with why.
+    fn room_prompt(&mut self, kind: PromptKind, input: String, op: impl FnOnce(String) -> Op) {
+        match RoomName::parse(input.trim()) {
+            Ok(room) => {
+                self.mode = Mode::Confirm {
+                    op: op(room.to_string()),
+                }
+            }
+            Err(e) => {
+                self.set_status(format!("not a room name: {e}"), true);
+                self.prompt(kind, input);
+            }
         }
     }
 
@@ -576,7 +701,7 @@ impl App {
         self.clients.apply(s.clients, s.taken_ms);
         let ok = s.errors.is_empty();
         let (room, client) = match s.detail {
-            Some(Detail::Room(d)) => (Some(d), None),
+            Some(Detail::Room(d, page)) => (Some((*d, page)), None),
             Some(Detail::Client(d)) => (None, Some(d)),
             None => (None, None),
         };
@@ -1085,5 +1210,92 @@ mod tests {
         app.update(Action::Down);
         app.apply_snapshot(answer);
         assert_eq!(app.target_room().as_deref(), Some("chat:lobby"));
+    }
+
+    #[test]
+    fn publish_sends_json_as_typed_and_text_as_a_string_after_a_confirm() {
+        let mut app = fixture();
+        app.update(Action::Show(View::Clients));
+        app.update(Action::Publish);
+        assert!(app.status_is_error, "publish needs a room");
+        app.update(Action::Show(View::Rooms));
+        app.update(Action::Publish);
+        assert_eq!(app.key_mode(), KeyMode::Text);
+        app.update(Action::Submit);
+        assert!(app.status_is_error, "nothing to publish");
+        type_str(&mut app, r#" {"text": "hi"} "#);
+        app.update(Action::Submit);
+        assert_eq!(app.key_mode(), KeyMode::Confirm);
+        app.update(Action::Confirm);
+        assert_eq!(
+            actions(&mut app),
+            vec![Command::Op(Op::Publish {
+                room: "board:7".into(),
+                data: r#"{"text": "hi"}"#.into()
+            })]
+        );
+        // Not JSON: sent as a string, shown as such in the confirmation.
+        app.update(Action::Publish);
+        type_str(&mut app, r#"deploy at "6""#);
+        app.update(Action::Submit);
+        match &app.mode {
+            Mode::Confirm { op } => {
+                assert_eq!(op.describe(), r#"publish "deploy at \"6\"" to board:7"#)
+            }
+            m => panic!("{m:?}"),
+        }
+    }
+
+    #[test]
+    fn join_and_leave_ask_for_a_valid_room_then_a_confirm() {
+        let mut app = fixture();
+        app.update(Action::Show(View::Clients));
+        app.update(Action::JoinRoom);
+        type_str(&mut app, "no spaces");
+        app.update(Action::Submit);
+        assert!(app.status_is_error);
+        assert_eq!(app.key_mode(), KeyMode::Text, "asked again");
+        app.update(Action::ClearInput);
+        type_str(&mut app, "chat:lobby");
+        app.update(Action::Submit);
+        app.update(Action::Confirm);
+        assert_eq!(
+            actions(&mut app),
+            vec![Command::Op(Op::Join {
+                client: "c_1aBcDeFgHiJkLmNo".into(),
+                room: "chat:lobby".into()
+            })]
+        );
+        // From a room's members, `l` offers that room.
+        app.update(Action::Show(View::Rooms));
+        app.update(Action::Open);
+        app.rooms.drill.as_mut().unwrap().members.rows = vec![protocol::admin::Member {
+            client: "c_7HqK2mX9pL4vR1sT".into(),
+            user: "u-42".into(),
+            node: "node-b".into(),
+        }];
+        app.update(Action::LeaveRoom);
+        match &app.mode {
+            Mode::Prompt {
+                kind: PromptKind::LeaveRoom { client },
+                input,
+            } => assert_eq!(
+                (client.as_str(), input.as_str()),
+                ("c_7HqK2mX9pL4vR1sT", "board:7")
+            ),
+            m => panic!("{m:?}"),
+        }
+        app.update(Action::Submit);
+        app.update(Action::Confirm);
+        assert_eq!(
+            actions(&mut app),
+            vec![
+                Command::Op(Op::Leave {
+                    client: "c_7HqK2mX9pL4vR1sT".into(),
+                    room: "board:7".into()
+                }),
+                Command::Focus(app.wanted_focus()),
+            ]
+        );
     }
 }

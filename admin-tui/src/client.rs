@@ -16,11 +16,11 @@ mod stream;
 pub use api::admin_url;
 
 use crate::event::{Event, NetEvent};
-use crate::model::{Answer, Detail, Lists, Snapshot};
+use crate::model::{Answer, Detail, Lists, RoomPage, Snapshot};
 use api::{Api, FetchError};
 use protocol::admin::{
-    percent_encode as enc, ClientDetail, ClientsResponse, ClusterResponse, ListQuery, RoomDetail,
-    RoomsResponse, MAX_PAGE,
+    percent_encode as enc, ClientDetail, ClientsResponse, ClusterResponse, HistoryResponse,
+    ListQuery, PresenceResponse, RoomDetail, RoomsResponse,
 };
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -38,14 +38,24 @@ pub fn list_interval(cost: Duration) -> Duration {
     (cost * LIST_COST_FACTOR).clamp(POLL_INTERVAL, LIST_INTERVAL_MAX)
 }
 
-/// Members asked for in a room drill-down (the API's largest page).
-const MEMBER_LIMIT: usize = MAX_PAGE;
-
 /// The drill-down the task should fetch on every poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Focus {
-    Room(String),
+    /// A room's figures, and the page of its pane on screen.
+    Room {
+        name: String,
+        pane: RoomPane,
+    },
     Client(String),
+}
+
+/// The pane of an open room and the page of it on screen (paged by the API, as the lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomPane {
+    /// `GET /rooms/{room}/presence`.
+    Members(ListQuery),
+    /// `GET /rooms/{room}/history`, newest first.
+    History(ListQuery),
 }
 
 /// An operator action.
@@ -73,6 +83,21 @@ pub enum Op {
         room: String,
         to: String,
     },
+    /// Publish `data` (JSON text) into `room` as the backend.
+    Publish {
+        room: String,
+        data: String,
+    },
+    /// Make every connection of `client` join `room`.
+    Join {
+        client: String,
+        room: String,
+    },
+    /// Make every connection of `client` leave `room`.
+    Leave {
+        client: String,
+        room: String,
+    },
 }
 
 impl Op {
@@ -88,6 +113,9 @@ impl Op {
             Op::Drain { node } => format!("drain {node}"),
             Op::Undrain { node } => format!("undrain {node}"),
             Op::Migrate { room, to } => format!("migrate {room} to {to}"),
+            Op::Publish { room, data } => format!("publish {data} to {room}"),
+            Op::Join { client, room } => format!("join {client} to {room}"),
+            Op::Leave { client, room } => format!("remove {client} from {room}"),
         }
     }
 }
@@ -264,20 +292,12 @@ impl Poller {
         let detail = async {
             match &self.focus {
                 None => None,
-                Some(Focus::Room(r)) => Some(
-                    self.api
-                        .get::<RoomDetail>(
-                            &base,
-                            &format!("/rooms/{}?limit={MEMBER_LIMIT}", enc(r)),
-                        )
-                        .await
-                        .map(Detail::Room),
-                ),
+                Some(Focus::Room { name, pane }) => Some(self.room(&base, name, pane).await),
                 Some(Focus::Client(c)) => Some(
                     self.api
                         .get::<ClientDetail>(&base, &format!("/clients/{}", enc(c)))
                         .await
-                        .map(Detail::Client),
+                        .map(|d| (Detail::Client(d), None)),
                 ),
             }
         };
@@ -300,7 +320,14 @@ impl Poller {
         let clients = clients.and_then(|c| c.map_err(|e| errors.push(e.text().to_owned())).ok());
         let detail = match detail {
             None => None,
-            Some(d) => d.map_err(|e| errors.push(e.text().to_owned())).ok(),
+            Some(Err(e)) => {
+                errors.push(e.text().to_owned());
+                None
+            }
+            Some(Ok((d, page_error))) => {
+                errors.extend(page_error.map(|e| e.text().to_owned()));
+                Some(d)
+            }
         };
         self.send(NetEvent::Snapshot(Box::new(Snapshot {
             node_url: base,
@@ -311,6 +338,37 @@ impl Poller {
             errors,
             taken_ms,
         })));
+    }
+
+    /// The open room: its figures (`/rooms/{room}`, no members: its pane pages them) and the
+    /// page of its pane, asked at once; the pane's failure comes second.
+    async fn room(
+        &self,
+        base: &str,
+        name: &str,
+        pane: &RoomPane,
+    ) -> Result<(Detail, Option<FetchError>), FetchError> {
+        let room = enc(name);
+        let info_path = format!("/rooms/{room}?limit=1");
+        let info = self.api.get::<RoomDetail>(base, &info_path);
+        let page = async {
+            match pane {
+                RoomPane::Members(q) => self
+                    .page::<PresenceResponse>(base, &format!("/rooms/{room}/presence"), q)
+                    .await
+                    .map(RoomPage::Members),
+                RoomPane::History(q) => self
+                    .page::<HistoryResponse>(base, &format!("/rooms/{room}/history"), q)
+                    .await
+                    .map(RoomPage::History),
+            }
+        };
+        let (info, page) = tokio::join!(info, page);
+        let (page, error) = match page {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e)),
+        };
+        Ok((Detail::Room(Box::new(info?), page), error))
     }
 
     /// One page of a list, with the request it answers.

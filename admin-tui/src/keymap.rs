@@ -78,6 +78,10 @@ fn normal(key: KeyEvent, ctrl: bool) -> Option<Action> {
         KeyCode::Char('d') => Action::Drain,
         KeyCode::Char('u') => Action::Undrain,
         KeyCode::Char('m') => Action::Migrate,
+        KeyCode::Char('p') => Action::Publish,
+        KeyCode::Char('h') => Action::History,
+        KeyCode::Char('j') => Action::JoinRoom,
+        KeyCode::Char('l') => Action::LeaveRoom,
         KeyCode::Char(':') => Action::Attach,
         _ => return None,
     })
@@ -165,6 +169,22 @@ mod tests {
             Some(Action::Migrate)
         );
         assert_eq!(action_for(key(KeyCode::Char(':')), n), Some(Action::Attach));
+        assert_eq!(
+            action_for(key(KeyCode::Char('p')), n),
+            Some(Action::Publish)
+        );
+        assert_eq!(
+            action_for(key(KeyCode::Char('h')), n),
+            Some(Action::History)
+        );
+        assert_eq!(
+            action_for(key(KeyCode::Char('j')), n),
+            Some(Action::JoinRoom)
+        );
+        assert_eq!(
+            action_for(key(KeyCode::Char('l')), n),
+            Some(Action::LeaveRoom)
+        );
         assert_eq!(action_for(key(KeyCode::Char('x')), n), None);
     }
 

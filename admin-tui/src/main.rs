@@ -7,12 +7,14 @@
 //!
 //! Attaches to one node's admin listener (default `http://127.0.0.1:9100`; the token comes from
 //! `--token`, else `--token-file`, else `GATEHOUSE_ADMIN_TOKEN`) and shows the whole cluster:
-//! 1 Cluster (nodes, drain progress, msgs/s sparklines), 2 Rooms (Enter: members), 3 Clients
-//! (Enter: connections), 4 Events (the attached node's event stream, what the console saw change
-//! between polls, actions, attach and failover). Rooms and clients are paged, filtered and
-//! sorted by the API, a screenful at a time. Keys: 1-4/Tab views, Up/Down/PgUp/PgDn, Enter/Esc, `/`
-//! filter, `s` sort, `?` help, `q` quit; `k` kick, `t`/`T` throttle/unthrottle, `d`/`u`
-//! drain/undrain, `m` migrate. Every action ends in the status line and the Events view.
+//! 1 Cluster (nodes, drain progress, msgs/s sparklines), 2 Rooms (Enter: members; `h`: history,
+//! newest first), 3 Clients (Enter: connections), 4 Events (the attached node's event stream,
+//! what the console saw change between polls, actions, attach and failover). Rooms, clients and
+//! a room's members and history are paged by the API, a screenful at a time; tables size their
+//! columns by their content and the terminal's width. Keys: 1-4/Tab views, Up/Down/PgUp/PgDn,
+//! Enter/Esc, `/` filter, `s` sort, `?` help, `q` quit; `k` kick, `t`/`T` throttle/unthrottle,
+//! `j`/`l` join/leave a room, `d`/`u` drain/undrain, `m` migrate, `p` publish, `h` history. Every
+//! action ends in the status line and the Events view.
 //!
 //! Layout (house style §9.8): `client` is the tokio network task (polls about every second,
 //! speaking the typed admin API of `protocol::admin`, sends whole snapshots, runs actions, fails

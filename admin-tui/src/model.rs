@@ -1,14 +1,14 @@
 //! What the network task hands the UI, built from the admin API's own types
 //! (`protocol::admin`): one poll's answers ([`Snapshot`]), each list page with the request it
-//! answers ([`Answer`]), the open drill-down ([`Detail`]) and a frame of the event stream
+//! answers ([`Answer`]), the open drill-down ([`Detail`], [`RoomPage`]) and a frame of the event stream
 //! ([`Streamed`]); and what the UI asks the task to fetch ([`Lists`]).
 //!
 //! Declares no shape of the API: every answer here is a `protocol::admin` type, read as the
 //! node wrote it (the tidy test `tidy_admin` keeps it so).
 
 use protocol::admin::{
-    ClientDetail, ClientsResponse, ClusterResponse, ListQuery, RoomDetail, RoomsResponse,
-    StreamFrame, UnknownFrame,
+    ClientDetail, ClientsResponse, ClusterResponse, HistoryResponse, ListQuery, PresenceResponse,
+    RoomDetail, RoomsResponse, StreamFrame, UnknownFrame,
 };
 
 /// A list page and the request it answers (the console shows a page only if it answers the
@@ -24,8 +24,16 @@ pub struct Answer<T> {
 /// What the drill-down shows, fetched on every poll next to the lists.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Detail {
-    Room(RoomDetail),
+    /// The open room (its figures), and the page of its pane on screen, if that answered.
+    Room(Box<RoomDetail>, Option<RoomPage>),
     Client(ClientDetail),
+}
+
+/// A page of the open room's pane: its members (`/presence`) or its history (`/history`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomPage {
+    Members(Answer<PresenceResponse>),
+    History(Answer<HistoryResponse>),
 }
 
 /// One poll's worth of answers, sent whole to the UI.

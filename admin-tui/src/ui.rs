@@ -1,12 +1,14 @@
 //! Drawing, from state only: the frame (tab line, status line, prompt or key hints line, help
 //! and pick overlays) from `&App`, and each view's body from that view's state (`cluster`,
 //! `rooms`, `clients`, `events`, called by the views' `Component::render`). Fits 80×24; larger
-//! terminals get longer lists (and pages), longer and taller sparklines.
+//! terminals get longer lists (and pages), longer and taller sparklines, and tables whose
+//! columns are cut less (`table`: sized by their content, ids and names cut last).
 
 pub(crate) mod clients;
 pub(crate) mod cluster;
 pub(crate) mod events;
 pub(crate) mod rooms;
+pub(crate) mod table;
 
 use crate::action::View;
 use crate::app::{App, Mode, PromptKind};
@@ -69,20 +71,28 @@ fn bottom_line(app: &App) -> Line<'static> {
     let hl = Style::new().fg(Color::Yellow);
     match &app.mode {
         Mode::Normal => Line::from(Span::styled(
-            "1-4/Tab view  / filter  s sort  ⏎ open  k kick t thr T unthr d drain u undrain m migr ? q",
+            key_hints(app),
             Style::new().fg(Color::DarkGray),
         )),
         Mode::Filter { input } => Line::from(vec![
             Span::styled("filter: ", hl),
             Span::raw(format!("{input}_")),
-            Span::styled("  (Enter apply, Ctrl-U clear, Esc)", Style::new().fg(Color::DarkGray)),
+            Span::styled(
+                "  (Enter apply, Ctrl-U clear, Esc)",
+                Style::new().fg(Color::DarkGray),
+            ),
         ]),
         Mode::Prompt { kind, input } => {
             let q = match kind {
                 PromptKind::AttachUrl => "attach to admin URL (host:port or http://…): ".to_owned(),
                 PromptKind::KickReason { client } => format!("kick {client}, reason: "),
                 PromptKind::ThrottleRate { client } => format!("throttle {client}, msgs/s: "),
-                PromptKind::ThrottleBurst { rate, .. } => format!("throttle at {rate} msgs/s, burst: "),
+                PromptKind::ThrottleBurst { rate, .. } => {
+                    format!("throttle at {rate} msgs/s, burst: ")
+                }
+                PromptKind::PublishData { room } => format!("publish to {room} (JSON or text): "),
+                PromptKind::JoinRoom { client } => format!("join {client} to room: "),
+                PromptKind::LeaveRoom { client } => format!("remove {client} from room: "),
             };
             Line::from(vec![Span::styled(q, hl), Span::raw(format!("{input}_"))])
         }
@@ -94,6 +104,33 @@ fn bottom_line(app: &App) -> Line<'static> {
             format!("migrate {room}: pick the target node (Up/Down, Enter; Esc cancels)"),
             hl,
         )),
+    }
+}
+
+/// The keys of the view on screen (each view's own first), in one line of 80 columns.
+fn key_hints(app: &App) -> &'static str {
+    let drilled = |open: bool, in_room: &'static str, list: &'static str| {
+        if open {
+            in_room
+        } else {
+            list
+        }
+    };
+    match app.view {
+        View::Cluster => {
+            "d drain  u undrain  / filter  s sort  1-4/Tab view  : attach  ? help  q quit"
+        }
+        View::Rooms => drilled(
+            app.rooms.drill.is_some(),
+            "h history/members  p publish  m migrate  k kick  l leave  Esc back  ? help",
+            "⏎ open  h history  p publish  m migrate  / filter  s sort  1-4 view  ? help",
+        ),
+        View::Clients => drilled(
+            app.clients.drill.is_some(),
+            "k kick  t/T throttle/unthrottle  j join  l leave  Esc back  ? help  q quit",
+            "⏎ open  k kick  t/T thr/unthr  j join  l leave  / filter  s sort  ? help",
+        ),
+        View::Events => "/ filter  s sort  1-4/Tab view  : attach  ? help  q quit",
     }
 }
 
@@ -123,7 +160,7 @@ fn render_pick(frame: &mut Frame<'_>, room: &str, options: &[String], selected: 
 const HELP: &[&str] = &[
     "1 2 3 4, Tab   Cluster, Rooms, Clients, Events",
     "Up/Down   move the selection (past the edge: next page)",
-    "PgUp/PgDn   previous / next page (rooms, clients)",
+    "PgUp/PgDn   previous / next page (lists, a room's panes)",
     "Enter / Esc   open / leave a room or client",
     "/   filter this view (Ctrl-U clears, Enter applies)",
     "s   cycle the sort column",
@@ -132,6 +169,9 @@ const HELP: &[&str] = &[
     "T   unthrottle the client",
     "d / u   drain (then y) / undrain the node",
     "m   migrate the room (pick node, Enter, y)",
+    "p   publish into the room as the backend (text, Enter, y)",
+    "h   the room's history, newest first (again: members)",
+    "j / l   make the client join / leave a room (name, y)",
     ":   attach to another node (admin URL, Enter)",
     "?   this help      q, Ctrl-C   quit",
 ];

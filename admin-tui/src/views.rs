@@ -1,5 +1,6 @@
 //! The console's four views, each owning its state: [`ClusterView`] (the nodes and their rate
-//! history), [`RoomsView`] and [`ClientsView`] (a server-paged list and a drill-down each) and
+//! history), [`RoomsView`] and [`ClientsView`] (a server-paged list and a drill-down each; an
+//! open room pages its members or its history) and
 //! [`EventsView`] (the log). Each updates itself from the actions the App hands it and from its
 //! part of a poll, and draws itself (through `crate::ui`), behind the uniform [`Component`].
 //!
@@ -16,7 +17,7 @@ pub use clients::{conn_key, ClientDrill, ClientsView};
 pub use cluster::{ClusterView, RateHistory, RATE_HISTORY};
 pub use events::{describe, EventsView};
 pub use paging::{PagedList, Row};
-pub use rooms::{RoomDrill, RoomsView};
+pub use rooms::{Pane, RoomDrill, RoomsView, ROOM_HEAD_ROWS};
 
 use crate::action::Action;
 use crate::client::Focus;

@@ -1,16 +1,23 @@
-//! End to end: the real `gatehouse-tui` binary in an 80×24 pseudo-terminal, attached to one node
-//! of a real three-node cluster with real WebSocket clients, driven only by the console's keys,
-//! and judged by what its screen shows (read through the `vt100` terminal emulator) and by what
-//! the clients and nodes then do:
+//! End to end: the real `gatehouse-tui` binary in a pseudo-terminal of 80×24 and of 160×48,
+//! attached to one node of a real three-node cluster with real WebSocket clients, driven only by
+//! the console's keys, and judged by what its screen shows (read through the `vt100` terminal
+//! emulator) and by what the clients and nodes then do:
 //!
-//! - `3`, PgDn, PgUp, `s`: the Clients view pages through 23 connections a screenful at a time,
-//!   sorted by the API;
-//! - `/` + a client id + Enter: the Clients view asks the API for that client only;
+//! - `3`, PgDn, PgUp, `s`: the Clients view pages through five connections more than a screenful
+//!   holds, a screenful at a time, sorted by the API;
+//! - `/` + a client id + Enter: the Clients view asks the API for that client only, and shows its
+//!   id and user whole;
 //! - `k`, reason, Enter, `y`: the client's socket closes with 4003;
 //! - `/`, Ctrl-U, another id, Enter, `t`, `1` Enter, `1` Enter, `y`: that client's publishes
 //!   get `rate_limited` within a second;
+//! - `2`, `/lobby` Enter, `p`, a message, Enter, `y`: a member of the room gets it, from the
+//!   backend;
+//! - `h`: the room's history, newest first, the message just published on top; `h`: its members;
 //! - `1`, Down Down, `d`, `y`: node-2 reaches `drained`, on screen;
 //! - `q`: the console exits 0 and leaves the alternate screen.
+//!
+//! With `GATEHOUSE_PTY_CAPTURE=<dir>` the screens along the way are written there as text
+//! (`<cols>x<rows>-<step>.txt`, the console section of `docs/admin-console.md` shows them).
 //!
 //! Every wait polls with a deadline; the console and the nodes are ended by the guards that
 //! started them.
@@ -28,8 +35,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const COOKIE: &str = "tui-pty-test-cookie-0123456789abcdef";
-const ROWS: u16 = 24;
-const COLS: u16 = 80;
 
 /// The console running in a pseudo-terminal; killed on drop if it is still running.
 struct Console {
@@ -37,14 +42,15 @@ struct Console {
     writer: Box<dyn Write + Send>,
     parser: Arc<Mutex<vt100::Parser>>,
     _master: Box<dyn MasterPty + Send>,
+    size: (u16, u16),
 }
 
 impl Console {
-    fn start(admin_url: &str) -> Console {
+    fn start(admin_url: &str, rows: u16, cols: u16) -> Console {
         let pair = portable_pty::native_pty_system()
             .openpty(PtySize {
-                rows: ROWS,
-                cols: COLS,
+                rows,
+                cols,
                 pixel_width: 0,
                 pixel_height: 0,
             })
@@ -56,7 +62,7 @@ impl Console {
         let child = pair.slave.spawn_command(cmd).expect("gatehouse-tui starts");
         // Only the child holds the terminal's slave side now: its exit ends the reader.
         drop(pair.slave);
-        let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0)));
         let mut reader = pair.master.try_clone_reader().expect("pty reader");
         {
             let parser = parser.clone();
@@ -76,7 +82,19 @@ impl Console {
             writer,
             parser,
             _master: pair.master,
+            size: (cols, rows),
         }
+    }
+
+    /// With `GATEHOUSE_PTY_CAPTURE=<dir>`, writes the screen to `<dir>/<cols>x<rows>-<step>.txt`.
+    fn capture(&self, step: &str) {
+        let Some(dir) = std::env::var_os("GATEHOUSE_PTY_CAPTURE") else {
+            return;
+        };
+        let (cols, rows) = self.size;
+        let path = std::path::Path::new(&dir).join(format!("{cols}x{rows}-{step}.txt"));
+        let _ = std::fs::create_dir_all(&dir);
+        let _ = std::fs::write(path, self.screen());
     }
 
     /// What the terminal shows now, one line per row.
@@ -132,7 +150,17 @@ fn line_with<'a>(screen: &'a str, needle: &str) -> Option<&'a str> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
+async fn an_operator_finds_kicks_throttles_publishes_and_drains_through_the_console_at_80x24() {
+    operator_session(24, 80).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_finds_kicks_throttles_publishes_and_drains_through_the_console_at_160x48() {
+    operator_session(48, 160).await;
+}
+
+/// The whole session in a terminal of `rows`×`cols`.
+async fn operator_session(rows: u16, cols: u16) {
     let m = plan(3);
     let seeds = [m[0].cluster_port];
     let nodes: Vec<Node> = m
@@ -151,13 +179,17 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     let mut noisy = Client::connect(&nodes[2].ws_url("")).await;
     noisy.join("lobby").await;
     let (victim_id, noisy_id) = (victim.id(), noisy.id());
-    // Enough others, spread over the nodes, for the Clients list to need two pages at 80×24.
+    let noisy_user = noisy.welcome["user"].as_str().unwrap().to_owned();
+    // A page is a screenful (the body less its borders and header); enough others, spread over
+    // the nodes, for the Clients list to need a second page of five.
+    let page = usize::from(rows) - 6;
+    let total = page + 5;
     let mut crowd = Vec::new();
-    for i in 0..20 {
+    for i in 0..total - 3 {
         crowd.push(Client::connect(&nodes[i % 3].ws_url("")).await);
     }
 
-    let mut tui = Console::start(&format!("http://{}", nodes[0].admin));
+    let mut tui = Console::start(&format!("http://{}", nodes[0].admin), rows, cols);
     // 1 Cluster: every node, by name, active.
     tui.until("three active nodes", Duration::from_secs(10), |s| {
         names
@@ -166,25 +198,28 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     })
     .await;
 
-    // 3 Clients: 23 connections, a screenful (18 rows) a page; PgDn, PgUp fetch the others.
+    tui.capture("cluster");
+    // 3 Clients: a screenful a page; PgDn, PgUp fetch the others.
     tui.keys("3");
-    tui.shows("Clients 1-18 of 23 · sort id ", Duration::from_secs(5))
+    let first = format!("Clients 1-{page} of {total} · sort");
+    tui.shows(&format!("{first} id "), Duration::from_secs(5))
         .await;
+    tui.capture("clients");
     tui.keys("\x1b[6~");
     tui.shows(
-        "Clients 19-23 of 23 · sort id · p2 ",
+        &format!("Clients {}-{total} of {total} · sort id · p2 ", page + 1),
         Duration::from_secs(5),
     )
     .await;
     tui.keys("\x1b[5~");
-    tui.shows("Clients 1-18 of 23 · sort id ", Duration::from_secs(5))
+    tui.shows(&format!("{first} id "), Duration::from_secs(5))
         .await;
     // `s` sorts on the server: the title loses its `loading…` once the API answered.
     tui.keys("s");
-    tui.shows("Clients 1-18 of 23 · sort user ─", Duration::from_secs(5))
+    tui.shows(&format!("{first} user ─"), Duration::from_secs(5))
         .await;
     tui.keys("ssss");
-    tui.shows("Clients 1-18 of 23 · sort id ─", Duration::from_secs(5))
+    tui.shows(&format!("{first} id ─"), Duration::from_secs(5))
         .await;
     // Filtered on the server to the victim.
     tui.keys(&format!("/{victim_id}\r"));
@@ -220,10 +255,14 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     tui.keys(&format!("/\x15{noisy_id}\r"));
     tui.shows(&format!("filter \"{noisy_id}\""), Duration::from_secs(5))
         .await;
-    tui.until("the noisy client's row", Duration::from_secs(5), |s| {
-        s.contains("Clients 1-1 of 1") && s.contains(&noisy_id)
-    })
-    .await;
+    let s = tui
+        .until("the noisy client's row", Duration::from_secs(5), |s| {
+            s.contains("Clients 1-1 of 1") && s.contains(&noisy_id)
+        })
+        .await;
+    // Its id and its user, whole.
+    let row = line_with(&s, &noisy_id).unwrap();
+    assert!(row.contains(&noisy_user), "{row}\n{s}");
     tui.keys("t");
     tui.shows("msgs/s:", Duration::from_secs(2)).await;
     tui.keys("1\r");
@@ -255,6 +294,75 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
     })
     .await;
 
+    // 2 Rooms, the lobby, p, a message, Enter, y: its members get it from the backend.
+    tui.keys("2");
+    tui.shows("Rooms 1-", Duration::from_secs(5)).await;
+    tui.keys("/lobby\r");
+    tui.until("the lobby alone", Duration::from_secs(5), |s| {
+        s.contains("Rooms 1-1 of 1 · sort name · filter \"lobby\" ─")
+    })
+    .await;
+    tui.capture("rooms");
+    tui.keys("p");
+    tui.shows("publish to lobby (JSON or text):", Duration::from_secs(2))
+        .await;
+    tui.keys(r#"{"note":"hello"}"#);
+    tui.keys("\r");
+    tui.shows(
+        r#"publish {"note":"hello"} to lobby? y to confirm"#,
+        Duration::from_secs(2),
+    )
+    .await;
+    tui.keys("y");
+    tui.shows(
+        r#"ok: publish {"note":"hello"} to lobby"#,
+        Duration::from_secs(5),
+    )
+    .await;
+    let (m, _) = bystander
+        .recv_until(|f| f["op"] == "message" && f["from"]["backend"] == true)
+        .await;
+    assert_eq!(m["data"]["note"], "hello");
+    let published = m["seq"].as_u64().unwrap();
+    // h: the room's history, newest first: the message just published on top, the noisy
+    // client's below it.
+    tui.keys("h");
+    let s = tui
+        .until(
+            "the message on top of the history",
+            Duration::from_secs(5),
+            |s| {
+                s.contains("history 1-")
+                    && s.lines()
+                        .find(|l| l.contains("SEQ") && l.contains("DATA"))
+                        .is_some()
+                    && line_with(s, r#"{"note":"hello"}"#).is_some_and(|l| {
+                        l.contains("backend") && l.contains(&published.to_string())
+                    })
+            },
+        )
+        .await;
+    tui.capture("history");
+    let rows_shown: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !(l.contains("SEQ") && l.contains("DATA")))
+        .skip(1)
+        .collect();
+    assert!(
+        rows_shown[0].contains(r#"{"note":"hello"}"#),
+        "the newest first:\n{s}"
+    );
+    assert!(
+        rows_shown[1].contains(&noisy_id) && rows_shown[1].contains(&noisy_user),
+        "the noisy client's publish below it, its id and user whole:\n{s}"
+    );
+    // h: its members (the bystander and the noisy client), paged by the API.
+    tui.keys("h");
+    tui.shows("members 1-2 of 2", Duration::from_secs(5)).await;
+    tui.capture("members");
+    tui.keys("\x1b");
+    tui.shows("Rooms 1-1 of 1", Duration::from_secs(5)).await;
+
     // 1 Cluster, third node, d, y: node-2 drains, on screen.
     tui.keys("1");
     tui.shows("selected node (d drain", Duration::from_secs(2))
@@ -270,8 +378,19 @@ async fn an_operator_finds_kicks_throttles_and_drains_through_the_console() {
         line_with(s, "node-2 ").is_some_and(|l| l.contains("drained"))
     })
     .await;
+    tui.capture("drained");
     let state = integration_tests::cluster::state_of(&nodes[0], "node-2").await;
     assert_eq!(state.as_deref(), Some("drained"));
+
+    // 4 Events: the operator's actions and what the attached node streamed.
+    tui.keys("4");
+    tui.until(
+        "the publish in the event log",
+        Duration::from_secs(5),
+        |s| s.contains("Events ") && s.contains("operator published"),
+    )
+    .await;
+    tui.capture("events");
 
     // q: the console exits 0 and restores the terminal.
     tui.keys("q");

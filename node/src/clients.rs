@@ -1,7 +1,7 @@
-//! Client operations across the cluster: send to a user, kick, throttle, list — done on this
-//! node through its hub and rate limiter, and on every live peer through its cluster endpoint,
-//! with the answers summed or merged. Peers that do not answer in time are named in `missing`.
-//! Holds no state.
+//! Client operations across the cluster: send to a user, kick, throttle, list, join or leave a
+//! room — done on this node through its hub and rate limiter, and on every live peer through its
+//! cluster endpoint, with the answers summed or merged. Peers that do not answer in time are
+//! named in `missing`. Holds no state.
 
 use crate::cluster::view::PeerState;
 use crate::cluster::ClusterMessage;
@@ -10,20 +10,25 @@ use crate::hub::HubMessage;
 use crate::ids::{ClientId, UserId};
 use crate::rate_limit::RateLimitMessage;
 use crate::wire::endpoint::{ClientQuery, ClientSummary};
-use crate::wire::endpoint::{ClientsReply, ClientsRequest, EndpointMessage};
+use crate::wire::endpoint::{ClientsReply, ClientsRequest, EndpointMessage, Refusal};
 use std::collections::HashSet;
+use std::time::Duration;
 
 const LOCAL_MS: u64 = 5_000;
 /// How long a peer may take to answer.
 const PEER_MS: u64 = 2_000;
+/// How long a connection may take to join or leave a room for an operator: a join looks the
+/// room up and calls its owner, twice at most, each call within 5 s.
+const ROOM_OP_MS: u64 = 11_000;
+/// How long a peer may take to answer a join or leave (its connections' time and the link's).
+pub const PEER_ROOM_OP_MS: u64 = ROOM_OP_MS + 1_000;
 
 /// Does `req` on this node.
 pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
     fn count<E>(n: Result<usize, E>) -> ClientsReply {
         ClientsReply {
             count: n.unwrap_or(0),
-            clients: Vec::new(),
-            remaining: 0,
+            ..ClientsReply::default()
         }
     }
     match req {
@@ -65,7 +70,6 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
             query.page(all)
         }
         ClientsRequest::Get { client } => ClientsReply {
-            count: 0,
             clients: ractor::call_t!(
                 ctx.hub,
                 |tx| HubMessage::Get {
@@ -75,9 +79,55 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
                 LOCAL_MS
             )
             .unwrap_or_default(),
-            remaining: 0,
+            ..ClientsReply::default()
         },
+        ClientsRequest::Join { client, room } => room_op(ctx, &client, &room, true).await,
+        ClientsRequest::Leave { client, room } => room_op(ctx, &client, &room, false).await,
     }
+}
+
+/// Every connection of `client` on this node joins (`join`) or leaves `room`: `count` the
+/// connections that did, `unchanged` those already in (join) or not in (leave) it, `refused`
+/// the first refusal of a join. A connection that does not answer within [`ROOM_OP_MS`] (or
+/// ends first) is not counted; a room name that breaks the rules changes nothing.
+async fn room_op(ctx: &NodeCtx, client: &str, room: &str, join: bool) -> ClientsReply {
+    use crate::outbound::RoomOpOutcome;
+    let mut out = ClientsReply::default();
+    let Ok(room) = protocol::room::RoomName::parse(room) else {
+        return out;
+    };
+    let waits = ractor::call_t!(
+        ctx.hub,
+        |tx| HubMessage::RoomOp {
+            client: ClientId::new(client),
+            room,
+            join,
+            reply: tx
+        },
+        LOCAL_MS
+    )
+    .unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ROOM_OP_MS);
+    let answers = futures_util::future::join_all(
+        waits
+            .into_iter()
+            .map(|rx| tokio::time::timeout_at(deadline, rx)),
+    )
+    .await;
+    for answer in answers {
+        match answer {
+            Ok(Ok(RoomOpOutcome::Done)) => out.count += 1,
+            Ok(Ok(RoomOpOutcome::Unchanged)) => out.unchanged += 1,
+            Ok(Ok(RoomOpOutcome::Refused(code, message))) => {
+                out.refused.get_or_insert(Refusal {
+                    code: code.as_str().to_owned(),
+                    message,
+                });
+            }
+            Ok(Err(_)) | Err(_) => {}
+        }
+    }
+    out
 }
 
 /// A numeric column's key part, largest first.
@@ -141,6 +191,7 @@ impl LocalPage for ClientQuery {
             count,
             clients: keyed.into_iter().map(|(_, c)| c).collect(),
             remaining,
+            ..ClientsReply::default()
         }
     }
 }
@@ -190,6 +241,11 @@ struct Gathered {
 }
 
 async fn gather(ctx: &NodeCtx, req: ClientsRequest) -> Gathered {
+    gather_within(ctx, req, PEER_MS).await
+}
+
+/// [`gather`], waiting up to `peer_ms` for each peer.
+async fn gather_within(ctx: &NodeCtx, req: ClientsRequest, peer_ms: u64) -> Gathered {
     let mut out = Gathered {
         replies: vec![local(ctx, req.clone()).await],
         missing: Vec::new(),
@@ -202,7 +258,7 @@ async fn gather(ctx: &NodeCtx, req: ClientsRequest) -> Gathered {
             let req = req.clone();
             async move {
                 let r = match &p.endpoint {
-                    Some(ep) => ractor::call_t!(ep, EndpointMessage::Clients, PEER_MS, req).ok(),
+                    Some(ep) => ractor::call_t!(ep, EndpointMessage::Clients, peer_ms, req).ok(),
                     None => None,
                 };
                 (p.name, r)
@@ -225,19 +281,32 @@ pub struct ClusterAnswer {
     pub count: usize,
     /// Connections listed, merged.
     pub clients: Vec<ClientSummary>,
+    /// Connections a join or leave left as they were, summed.
+    pub unchanged: usize,
+    /// The first refusal of a join (this node's first, then the peers' in the order they
+    /// answered).
+    pub refused: Option<Refusal>,
     /// Peers that did not answer.
     pub missing: Vec<String>,
 }
 
 /// Does `req` on this node and on every live peer.
 pub async fn everywhere(ctx: &NodeCtx, req: ClientsRequest) -> ClusterAnswer {
-    let answers = gather(ctx, req).await;
+    let peer_ms = match req {
+        ClientsRequest::Join { .. } | ClientsRequest::Leave { .. } => PEER_ROOM_OP_MS,
+        _ => PEER_MS,
+    };
+    let answers = gather_within(ctx, req, peer_ms).await;
     let mut out = ClusterAnswer {
         missing: answers.missing,
         ..ClusterAnswer::default()
     };
     for r in answers.replies {
         out.count += r.count;
+        out.unchanged += r.unchanged;
+        if out.refused.is_none() {
+            out.refused = r.refused;
+        }
         out.clients.extend(r.clients);
     }
     out

@@ -502,6 +502,7 @@ impl Conn {
                 self.write(f).await
             }
             Outbound::Rejoin(r) => self.rejoin(*r).await,
+            Outbound::RoomOp(op) => self.room_op(*op).await,
             Outbound::Rehomed(r) => {
                 if let Some(j) = self.joined.get_mut(&r.room) {
                     j.room_ref = r.owner;

@@ -1,7 +1,7 @@
 //! The connection hub: this node's index of live connections by connection id, client id and
 //! user id ([`HubIndex`]), and the actor that addresses connections by id for everything that
-//! is not a room delivery: kick, send-to-user, throttle pushes, listing for the admin API,
-//! closing all at shutdown. Connections are not ractor actors (see ARCHITECTURE.md,
+//! is not a room delivery: kick, send-to-user, throttle pushes, an operator's join or leave of a
+//! room, listing for the admin API, closing all at shutdown. Connections are not ractor actors (see ARCHITECTURE.md,
 //! "Connections").
 //!
 //! A connection registers and unregisters itself in the index with a plain call on its own
@@ -13,13 +13,15 @@
 //! waits on a connection and never holds room state.
 
 use crate::ids::{ClientId, ConnId, UserId};
-use crate::outbound::{ConnHandle, Outbound, Push};
+use crate::outbound::{ConnHandle, Outbound, Push, RoomOp, RoomOpOutcome};
 use crate::wire::endpoint::{ClientSummary, Limits, RateLimitView};
 use bytestring::ByteString;
+use protocol::room::RoomName;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
 /// Messages accepted by [`HubActor`].
 pub enum HubMessage {
@@ -53,6 +55,18 @@ pub enum HubMessage {
         throttled: bool,
         /// Answer.
         reply: RpcReplyPort<usize>,
+    },
+    /// Asks every connection of `client` to join (`join`) or leave `room`; answers the wait for
+    /// each connection's outcome (a connection that ends first never answers).
+    RoomOp {
+        /// Client.
+        client: ClientId,
+        /// Room.
+        room: RoomName,
+        /// Join (true) or leave (false).
+        join: bool,
+        /// Answer: one receiver per connection that took the request.
+        reply: RpcReplyPort<Vec<oneshot::Receiver<RoomOpOutcome>>>,
     },
     /// Summaries of every connection.
     List(RpcReplyPort<Vec<ClientSummary>>),
@@ -330,6 +344,26 @@ impl Actor for HubActor {
                     }
                 }
                 let _ = reply.send(n);
+            }
+            HubMessage::RoomOp {
+                client,
+                room,
+                join,
+                reply,
+            } => {
+                let mut waits = Vec::new();
+                for h in state.of_client(&client) {
+                    let (tx, rx) = oneshot::channel();
+                    let op = RoomOp {
+                        room: room.clone(),
+                        join,
+                        reply: tx,
+                    };
+                    if h.push(Outbound::RoomOp(Box::new(op)), 0) == Push::Queued {
+                        waits.push(rx);
+                    }
+                }
+                let _ = reply.send(waits);
             }
             HubMessage::List(reply) => {
                 // Summaries are built outside the lock: connecting clients wait on it.

@@ -35,6 +35,34 @@ pub enum Outbound {
     Rehomed(Box<Rehome>),
     /// The room's owner was lost and the room re-created: join it again (quietly).
     Rejoin(Box<Rehome>),
+    /// An operator's join or leave of a room, answered on its reply channel.
+    RoomOp(Box<RoomOp>),
+}
+
+/// An operator asks a connection to join or leave a room (`POST /admin/v1/clients/{client}/join`
+/// and `/leave`); the connection does it as if the client had asked, tells the client
+/// (`joined` / `left`), and answers on `reply`. A connection that ends first drops the request
+/// unanswered.
+#[derive(Debug)]
+pub struct RoomOp {
+    /// The room.
+    pub room: RoomName,
+    /// Join (true) or leave (false).
+    pub join: bool,
+    /// The answer.
+    pub reply: tokio::sync::oneshot::Sender<RoomOpOutcome>,
+}
+
+/// What a connection did with a [`RoomOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomOpOutcome {
+    /// It joined or left.
+    Done,
+    /// It was a member already (join), or was not one (leave).
+    Unchanged,
+    /// It refused to join: the client protocol's code and message (`forbidden`,
+    /// `too_many_rooms`, `unavailable`).
+    Refused(protocol::codes::ErrorCode, String),
 }
 
 /// Where a re-homed room lives now.

@@ -1,5 +1,6 @@
 //! The admin API `/admin/v1` (`docs/admin-api.md`), typed once: what the console and operators
-//! send ([`ListQuery`], [`KickRequest`], [`ThrottleRequest`], [`MigrateRequest`]), what a node
+//! send ([`ListQuery`], [`KickRequest`], [`ThrottleRequest`], [`MigrateRequest`],
+//! [`PublishRequest`], [`RoomRequest`]), what a node
 //! answers, what its event stream carries, and the API's limits and sort columns. The node
 //! serialises these types, the console deserialises the same ones; neither writes the shapes by
 //! hand. The few types a node also sends to its peers when it answers for the cluster
@@ -17,6 +18,7 @@
 mod clients;
 mod events;
 mod nodes;
+mod ops;
 mod query;
 mod rooms;
 
@@ -28,6 +30,11 @@ pub use events::{Control, Event, EventRecord, StreamFrame, UnknownFrame};
 pub use nodes::{
     ClusterNode, ClusterResponse, DownNode, LiveNode, NodeCommandResponse, NodeStats, PeerLink,
     StatsResponse,
+};
+pub use ops::{
+    history_cursor, parse_history_cursor, HistoryMessage, HistoryResponse, JoinResponse,
+    LeaveResponse, MessageFrom, PresenceResponse, PublishRequest, PublishResponse, RawJson,
+    RoomRequest, HISTORY_CURSOR_SEPARATOR,
 };
 pub use query::{percent_encode, ClientSort, ListQuery, RoomSort, CLIENT_SORTS, ROOM_SORTS};
 pub use rooms::{
@@ -44,8 +51,17 @@ pub const PREFIX: &str = "/admin/v1";
 pub const DEFAULT_PAGE: usize = 100;
 /// The largest page: a larger `limit` is cut to this (and `limit=0` gives one row).
 pub const MAX_PAGE: usize = 1000;
-/// Longest request body (kick, throttle, migrate), in bytes; a larger one gets 413.
+/// Longest request body (kick, throttle, migrate, join, leave), in bytes; a larger one gets
+/// 413. A publish's body is bounded by the node's `limits.max_message_bytes` instead (plus
+/// [`PUBLISH_BODY_SLACK`]).
 pub const MAX_BODY_BYTES: usize = 4096;
+/// What a publish's body may hold beyond `limits.max_message_bytes` (the `{"data":…}` around
+/// the message), as for the backend API's publish.
+pub const PUBLISH_BODY_SLACK: usize = 1024;
+/// Most bytes of messages (their `message` frames as stored) one history page holds: a page that
+/// would hold more keeps its newest messages that fit (at least one). As for a client's
+/// `history`.
+pub const MAX_HISTORY_PAGE_BYTES: usize = 4 << 20;
 /// Longest kick `reason`, in bytes.
 pub const MAX_REASON_BYTES: usize = 120;
 /// The kick `reason` when the body gives none.

@@ -167,6 +167,24 @@ pub enum ServerFrame<'a> {
         /// Payload.
         data: &'a RawValue,
     },
+    /// An operator made this connection join a room (`POST /admin/v1/clients/{client}/join`):
+    /// what a join's reply says; the room's snapshot, if any, follows, then its live messages.
+    Joined {
+        /// Room.
+        room: &'a str,
+        /// The room's seq at the join: live messages start above it.
+        seq: u64,
+        /// Room epoch.
+        epoch: &'a str,
+        /// Distinct members, this client included.
+        members: usize,
+    },
+    /// An operator made this connection leave a room (`POST /admin/v1/clients/{client}/leave`):
+    /// no more messages of it follow.
+    Left {
+        /// Room.
+        room: &'a str,
+    },
 }
 
 impl ServerFrame<'_> {
@@ -258,5 +276,23 @@ mod tests {
             r#"{"op":"error","code":"bad_frame","message":"expected a JSON object"}"#
         );
         assert_eq!(ServerFrame::Pong.encode(), r#"{"op":"pong"}"#);
+    }
+
+    #[test]
+    fn operator_joins_and_leaves_are_told_to_the_connection() {
+        let joined = ServerFrame::Joined {
+            room: "chat:lobby",
+            seq: 41,
+            epoch: "3f9a1c07",
+            members: 17,
+        };
+        assert_eq!(
+            joined.encode(),
+            r#"{"op":"joined","room":"chat:lobby","seq":41,"epoch":"3f9a1c07","members":17}"#
+        );
+        assert_eq!(
+            ServerFrame::Left { room: "chat:lobby" }.encode(),
+            r#"{"op":"left","room":"chat:lobby"}"#
+        );
     }
 }

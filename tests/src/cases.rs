@@ -3,6 +3,7 @@
 
 mod abuse;
 mod admin;
+mod admin_ops;
 mod auth;
 mod backend_api;
 mod cluster;

@@ -36,12 +36,22 @@ pub struct Member {
     pub cluster_port: u16,
 }
 
-/// Plans `n` members named `node-0…`, each with its own cluster port.
+/// Plans `n` members named `node-0…`, each with its own cluster port (no two alike: a port is
+/// free until its node binds it, so two draws could otherwise meet).
 pub fn plan(n: usize) -> Vec<Member> {
-    (0..n)
-        .map(|i| Member {
+    let mut ports: Vec<u16> = Vec::with_capacity(n);
+    while ports.len() < n {
+        let p = free_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    ports
+        .into_iter()
+        .enumerate()
+        .map(|(i, cluster_port)| Member {
             name: format!("node-{i}"),
-            cluster_port: free_port(),
+            cluster_port,
         })
         .collect()
 }

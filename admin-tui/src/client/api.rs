@@ -6,7 +6,8 @@
 
 use super::Op;
 use protocol::admin::{
-    percent_encode as enc, ErrorBody, KickRequest, MigrateRequest, ThrottleRequest, PREFIX,
+    percent_encode as enc, ErrorBody, KickRequest, MigrateRequest, PublishRequest, RawJson,
+    RoomRequest, ThrottleRequest, PREFIX,
 };
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -108,6 +109,20 @@ impl Api {
             Op::Migrate { room, to } => self
                 .request(Method::POST, &url(format!("/rooms/{}/migrate", enc(room))))
                 .json(&MigrateRequest { to: to.clone() }),
+            Op::Publish { room, data } => self
+                .request(Method::POST, &url(format!("/rooms/{}/publish", enc(room))))
+                .json(&PublishRequest {
+                    data: RawJson::parse(data).map_err(|e| format!("not JSON: {e}"))?,
+                }),
+            Op::Join { client, room } => self
+                .request(Method::POST, &url(format!("/clients/{}/join", enc(client))))
+                .json(&RoomRequest { room: room.clone() }),
+            Op::Leave { client, room } => self
+                .request(
+                    Method::POST,
+                    &url(format!("/clients/{}/leave", enc(client))),
+                )
+                .json(&RoomRequest { room: room.clone() }),
         };
         let resp = rb
             .timeout(ACTION_TIMEOUT)

@@ -2,23 +2,47 @@
 //! API), with each connection's msgs/s in and out from its counters in the last two polls; Enter
 //! shows one client and all its connections.
 
+use super::table::{col, table, Col, Give};
 use super::{fmt_bytes, fmt_rate, paged_title, selected_style};
 use crate::views::{conn_key, ClientDrill, ClientsView};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
-use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Paragraph, TableState};
 use ratatui::Frame;
+
+const CLIENTS: [Col; 9] = [
+    col("ID", Give::Id),
+    col("USER", Give::Name),
+    col("NODE", Give::Name),
+    col("ADDRESS", Give::Text),
+    col("RMS", Give::Fixed),
+    col("IN/s", Give::Fixed),
+    col("OUT/s", Give::Fixed),
+    col("QUEUE", Give::Fixed),
+    col("THR", Give::Fixed),
+];
+
+const CONNECTIONS: [Col; 8] = [
+    col("NODE", Give::Name),
+    col("CONN", Give::Fixed),
+    col("ADDRESS", Give::Text),
+    col("RMS", Give::Fixed),
+    col("IN/OUT", Give::Fixed),
+    col("QUEUE", Give::Fixed),
+    col("LIMIT", Give::Fixed),
+    col("THROTTLE", Give::Fixed),
+];
 
 pub fn render(view: &ClientsView, frame: &mut Frame<'_>, area: Rect) {
     if let Some(drill) = &view.drill {
         return render_detail(drill, frame, area);
     }
     let rows = view.list.shown();
-    let body: Vec<Row<'_>> = rows
+    let body = rows
         .iter()
         .map(|c| {
             let rate = view.rates.get(&conn_key(c)).copied();
-            Row::new(vec![
+            let cells = vec![
                 c.id.clone(),
                 c.user.clone(),
                 c.node.clone(),
@@ -28,37 +52,19 @@ pub fn render(view: &ClientsView, frame: &mut Frame<'_>, area: Rect) {
                 fmt_rate(rate.map(|r| r.1)),
                 fmt_bytes(c.queue_bytes as u64),
                 if c.throttled { "yes" } else { "" }.to_owned(),
-            ])
-            .style(if c.throttled {
+            ];
+            let style = if c.throttled {
                 Style::new().fg(Color::Yellow)
             } else {
                 Style::new()
-            })
+            };
+            (cells, style)
         })
         .collect();
-    let title = paged_title("Clients", &view.list, rows.len());
-    let table = Table::new(
-        body,
-        [
-            Constraint::Min(10),
-            Constraint::Length(8),
-            Constraint::Length(6),
-            Constraint::Length(15),
-            Constraint::Length(3),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(3),
-        ],
-    )
-    .header(
-        Row::new([
-            "ID", "USER", "NODE", "ADDRESS", "RMS", "IN/s", "OUT/s", "QUEUE", "THR",
-        ])
-        .style(Style::new().fg(Color::Cyan)),
-    )
-    .block(Block::bordered().title(title))
-    .row_highlight_style(selected_style());
+    let block = Block::bordered().title(paged_title("Clients", &view.list, rows.len()));
+    let table = table(&CLIENTS, body, block.inner(area).width)
+        .block(block)
+        .row_highlight_style(selected_style());
     let mut st =
         TableState::default().with_selected((!rows.is_empty()).then_some(view.list.list.selected));
     frame.render_stateful_widget(table, area, &mut st);
@@ -82,17 +88,17 @@ fn render_detail(drill: &ClientDrill, frame: &mut Frame<'_>, area: Rect) {
             d.connections.len()
         ))
         .block(Block::bordered().title(format!(
-            " client {} (Esc back, k kick, t/T throttle) ",
+            " client {} (Esc back, k kick, t/T throttle, j/l join/leave) ",
             d.first.id
         ))),
         head,
     );
-    let body: Vec<Row<'_>> = d
+    let body = d
         .connections
         .iter()
         .map(|c| {
             let lim = format!("{}/s b{}", c.rate_limit.msgs_per_sec, c.rate_limit.burst);
-            Row::new(vec![
+            let cells = vec![
                 c.node.clone(),
                 c.conn.to_string(),
                 c.remote_addr.clone(),
@@ -101,28 +107,11 @@ fn render_detail(drill: &ClientDrill, frame: &mut Frame<'_>, area: Rect) {
                 fmt_bytes(c.queue_bytes as u64),
                 lim,
                 if c.throttled { "throttled" } else { "default" }.to_owned(),
-            ])
+            ];
+            (cells, Style::new())
         })
         .collect();
-    let table = Table::new(
-        body,
-        [
-            Constraint::Length(8),
-            Constraint::Length(5),
-            Constraint::Length(15),
-            Constraint::Length(4),
-            Constraint::Length(11),
-            Constraint::Length(6),
-            Constraint::Length(11),
-            Constraint::Min(7),
-        ],
-    )
-    .header(
-        Row::new([
-            "NODE", "CONN", "ADDRESS", "RMS", "IN/OUT", "QUEUE", "LIMIT", "THROTTLE",
-        ])
-        .style(Style::new().fg(Color::Cyan)),
-    )
-    .block(Block::bordered().title(" connections "));
+    let block = Block::bordered().title(" connections ");
+    let table = table(&CONNECTIONS, body, block.inner(list).width).block(block);
     frame.render_widget(table, list);
 }

@@ -2,14 +2,28 @@
 //! sample a second, the newest on the right: a wider terminal shows a longer history, a taller
 //! one taller bars), and the selected node's addresses.
 
+use super::table::{col, table, Col, Give};
 use super::{fmt_bytes, fmt_rate, fmt_uptime, list_title, selected_style};
 use crate::views::{ClusterView, Component, RateHistory};
 use protocol::admin::ClusterNode;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Paragraph, TableState};
 use ratatui::Frame;
+
+const NODES: [Col; 10] = [
+    col("NAME", Give::Id),
+    col("STATE", Give::Fixed),
+    col("CONN", Give::Fixed),
+    col("ROOMS", Give::Fixed),
+    col("IN/s", Give::Fixed),
+    col("OUT/s", Give::Fixed),
+    col("RSS", Give::Fixed),
+    col("UP", Give::Fixed),
+    col("VER", Give::Name),
+    col("LEFT", Give::Fixed),
+];
 
 /// Rows of the selected node's panel.
 const INFO_ROWS: u16 = 4;
@@ -31,7 +45,7 @@ pub fn render(view: &ClusterView, frame: &mut Frame<'_>, area: Rect) {
     .areas(area);
     render_trends(view, frame, trends, &rows);
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-    let body: Vec<Row<'_>> = rows
+    let body = rows
         .iter()
         .map(|n| {
             let s = n.stats();
@@ -48,7 +62,7 @@ pub fn render(view: &ClusterView, frame: &mut Frame<'_>, area: Rect) {
                 "down" => Style::new().fg(Color::Red),
                 _ => Style::new().fg(Color::Yellow),
             };
-            Row::new(vec![
+            let cells = vec![
                 n.name().to_owned(),
                 n.state().to_owned(),
                 opt(s.map(|s| s.connections.to_string())),
@@ -59,8 +73,8 @@ pub fn render(view: &ClusterView, frame: &mut Frame<'_>, area: Rect) {
                 opt(s.map(|s| fmt_uptime(s.uptime_s))),
                 opt(s.map(|s| s.version.clone())),
                 left,
-            ])
-            .style(style)
+            ];
+            (cells, style)
         })
         .collect();
     let cluster = &view.cluster;
@@ -77,29 +91,10 @@ pub fn render(view: &ClusterView, frame: &mut Frame<'_>, area: Rect) {
             cluster.missing.join(",")
         ));
     }
-    let table = Table::new(
-        body,
-        [
-            Constraint::Min(6),
-            Constraint::Length(8),
-            Constraint::Length(5),
-            Constraint::Length(5),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(6),
-            Constraint::Length(9),
-        ],
-    )
-    .header(
-        Row::new([
-            "NAME", "STATE", "CONN", "ROOMS", "IN/s", "OUT/s", "RSS", "UP", "VER", "LEFT",
-        ])
-        .style(Style::new().fg(Color::Cyan)),
-    )
-    .block(Block::bordered().title(title))
-    .row_highlight_style(selected_style());
+    let block = Block::bordered().title(title);
+    let table = table(&NODES, body, block.inner(list).width)
+        .block(block)
+        .row_highlight_style(selected_style());
     let mut st =
         TableState::default().with_selected((!rows.is_empty()).then_some(view.list.selected));
     frame.render_stateful_widget(table, list, &mut st);

@@ -4,11 +4,13 @@
 use crate::action::{Action, View};
 use crate::app::App;
 use crate::client::Focus;
+use crate::client::RoomPane;
 use crate::event::NetEvent;
 use crate::model::*;
 use protocol::admin::{
-    ClientDetail, ClientSummary, ClientsResponse, ClusterNode, ClusterResponse, LiveNode, Member,
-    NodeStats, RoomDetail, RoomInfo, RoomsResponse,
+    ClientDetail, ClientSummary, ClientsResponse, ClusterNode, ClusterResponse, HistoryMessage,
+    HistoryResponse, LiveNode, Member, MessageFrom, NodeStats, PresenceResponse, RawJson,
+    RoomDetail, RoomInfo, RoomsResponse,
 };
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -103,19 +105,38 @@ pub(crate) fn fixture() -> App {
     app
 }
 
-/// The open drill-down, as the network task is asked to fetch it.
-fn drill(app: &App) -> Option<Focus> {
-    let room = app
-        .rooms
-        .drill
-        .as_ref()
-        .map(|d| Focus::Room(d.name.clone()));
-    let client = app
-        .clients
-        .drill
-        .as_ref()
-        .map(|d| Focus::Client(d.id.clone()));
-    room.or(client)
+/// What the network task is asked to fetch for the open drill-down: the room's name or the
+/// client's id.
+fn drill(app: &App) -> Option<String> {
+    match app.wanted_focus()? {
+        Focus::Room { name, .. } => Some(name),
+        Focus::Client(id) => Some(id),
+    }
+}
+
+/// A poll that answers the open room with `detail` and the page of its pane on screen.
+fn room_poll(app: &App, detail: RoomDetail, page: Option<RoomPage>, taken_ms: u64) -> NetEvent {
+    NetEvent::Snapshot(Box::new(Snapshot {
+        node_url: app.node_url.clone(),
+        cluster: app.cluster.cluster.clone(),
+        detail: Some(Detail::Room(Box::new(detail), page)),
+        taken_ms,
+        ..Default::default()
+    }))
+}
+
+/// The page of members the open room asks for, answered with `members`.
+fn members_page(app: &App, members: Vec<Member>, total: usize) -> RoomPage {
+    let drill = app.rooms.drill.as_ref().unwrap();
+    RoomPage::Members(Answer {
+        query: drill.members.query(),
+        page: PresenceResponse {
+            members,
+            next_cursor: None,
+            room: drill.name.clone(),
+            total,
+        },
+    })
 }
 
 pub(crate) fn screen(app: &App) -> String {
@@ -176,24 +197,26 @@ fn rooms_view_and_detail() {
         assert!(s.contains(want), "missing {want:?} in\n{s}");
     }
     app.update(Action::Open);
-    assert_eq!(drill(&app), Some(Focus::Room("board:7".into())));
-    app.rooms.drill.as_mut().unwrap().detail = Some(RoomDetail {
+    assert_eq!(drill(&app).as_deref(), Some("board:7"));
+    let detail = RoomDetail {
         name: "board:7".into(),
         owner: "node-a".into(),
-        members: vec![Member {
-            client: "c_7HqK2mX9pL4vR1sT".into(),
-            user: "u-42".into(),
-            node: "node-b".into(),
-        }],
         members_total: 1,
         seq: 120,
         epoch: "77aa0011".into(),
         ..Default::default()
-    });
+    };
+    let member = Member {
+        client: "c_7HqK2mX9pL4vR1sT".into(),
+        user: "u-42".into(),
+        node: "node-b".into(),
+    };
+    let page = members_page(&app, vec![member], 1);
+    app.on_net(room_poll(&app, detail, Some(page), 0));
     let s = screen(&app);
     for want in [
         "room board:7",
-        "members 1/1",
+        "members 1-1 of 1",
         "c_7HqK2mX9pL4vR1sT",
         "u-42",
         "epoch 77aa0011",
@@ -380,7 +403,7 @@ fn room_drill_down_shows_its_live_rate() {
     app.update(Action::Show(View::Rooms));
     app.update(Action::Down);
     app.update(Action::Open);
-    assert_eq!(drill(&app), Some(Focus::Room("chat:lobby".into())));
+    assert_eq!(drill(&app).as_deref(), Some("chat:lobby"));
     for (i, rate) in [1.0, 2.0, 4.0, 8.0].into_iter().enumerate() {
         let detail = RoomDetail {
             name: "chat:lobby".into(),
@@ -389,13 +412,7 @@ fn room_drill_down_shows_its_live_rate() {
             members_total: 17,
             ..Default::default()
         };
-        app.on_net(NetEvent::Snapshot(Box::new(Snapshot {
-            node_url: app.node_url.clone(),
-            cluster: app.cluster.cluster.clone(),
-            detail: Some(Detail::Room(detail)),
-            taken_ms: 5_000 + i as u64 * 1000,
-            ..Default::default()
-        })));
+        app.on_net(room_poll(&app, detail, None, 5_000 + i as u64 * 1000));
     }
     assert_eq!(app.rooms.drill.as_ref().unwrap().rate, [1, 2, 4, 8]);
     let s = screen(&app);
@@ -408,4 +425,163 @@ fn room_drill_down_shows_its_live_rate() {
         spark.trim_end_matches(['│', ' ']).ends_with("▁▂▄█"),
         "{spark}"
     );
+}
+
+/// The open room's history pane answered with `messages` (newest first) and `next`.
+fn history_page(app: &App, messages: Vec<HistoryMessage>, next: Option<&str>) -> RoomPage {
+    let drill = app.rooms.drill.as_ref().unwrap();
+    RoomPage::History(Answer {
+        query: drill.history.query(),
+        page: HistoryResponse {
+            epoch: "3f9a1c07".into(),
+            messages,
+            next_cursor: next.map(str::to_owned),
+            room: drill.name.clone(),
+            seq: 58,
+        },
+    })
+}
+
+fn message(seq: u64, from: MessageFrom, data: &str) -> HistoryMessage {
+    HistoryMessage {
+        data: RawJson::parse(data).unwrap(),
+        from,
+        published_ms: 1_795_459_100_123,
+        seq,
+    }
+}
+
+#[test]
+fn a_rooms_history_pane_pages_newest_first() {
+    let mut app = fixture();
+    app.set_page_size(18);
+    app.update(Action::Show(View::Rooms));
+    app.update(Action::Down);
+    // `h` on a room of the list opens it on its history, a screenful less the room's figures.
+    app.update(Action::History);
+    let Some(Focus::Room {
+        name,
+        pane: RoomPane::History(q),
+    }) = app.wanted_focus()
+    else {
+        panic!("{:?}", app.wanted_focus())
+    };
+    assert_eq!(name, "chat:lobby");
+    assert_eq!(q.query_string(), "?limit=13", "a fixed order sends no sort");
+    let detail = RoomDetail {
+        name: "chat:lobby".into(),
+        owner: "node-b".into(),
+        history_len: 58,
+        seq: 58,
+        ..Default::default()
+    };
+    let backend = MessageFrom {
+        backend: true,
+        ..Default::default()
+    };
+    let client = MessageFrom {
+        client: Some("c_7HqK2mX9pL4vR1sT".into()),
+        user: Some("anon-k1x6YUbSOhP".into()),
+        ..Default::default()
+    };
+    let long = format!(r#"{{"text":"{}"}}"#, "la".repeat(40));
+    let page = history_page(
+        &app,
+        vec![
+            message(58, backend, r#"{"note":"at 18:00"}"#),
+            message(57, client, &long),
+        ],
+        Some("3f9a1c07:57"),
+    );
+    app.on_net(room_poll(&app, detail.clone(), Some(page), 0));
+    let s = screen(&app);
+    for want in [
+        "history 1-2 of 58 · sort newest first",
+        "SEQ",
+        "DATA",
+        "backend",
+        r#"{"note":"at 18:00"}"#,
+        // Ids and users whole at 80 columns; the payload is what gives way, in its middle.
+        "c_7HqK2mX9pL4vR1sT",
+        "anon-k1x6YUbSOhP",
+        r#"{"text":"lala"#,
+        r#"lala"}"#,
+        "…",
+        "18:38:20",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    // Wider, nothing is cut.
+    assert!(screen_sized(&app, 160, 48).contains(&long));
+    // PgDn asks for the older page; `h` again turns to the members.
+    app.update(Action::PageDown);
+    match app.wanted_focus() {
+        Some(Focus::Room {
+            pane: RoomPane::History(q),
+            ..
+        }) => assert_eq!(q.cursor.as_deref(), Some("3f9a1c07:57")),
+        f => panic!("{f:?}"),
+    }
+    app.update(Action::History);
+    assert!(matches!(
+        app.wanted_focus(),
+        Some(Focus::Room {
+            pane: RoomPane::Members(_),
+            ..
+        })
+    ));
+}
+
+#[test]
+fn tables_keep_ids_and_users_whole_at_80_columns_and_cut_them_in_the_middle_when_they_must() {
+    let mut app = fixture();
+    app.update(Action::Show(View::Clients));
+    let client = |id: &str, user: &str, addr: &str| ClientSummary {
+        id: id.into(),
+        user: user.into(),
+        node: "node-b".into(),
+        remote_addr: addr.into(),
+        rooms: 1,
+        ..Default::default()
+    };
+    let rows = vec![
+        client("c_ewakeayHpKwsPsSV", "anon-1iWyBQiThe8", "127.0.0.8"),
+        client(
+            "c_m3Jp6Oyo53tyokKF",
+            "anon-NcdQ0eW1rLz",
+            "2001:db8::8a2e:370:7334",
+        ),
+    ];
+    app.apply_snapshot(Snapshot {
+        node_url: app.node_url.clone(),
+        cluster: app.cluster.cluster.clone(),
+        clients: Some(Answer {
+            query: app.clients.list.query(),
+            page: ClientsResponse {
+                clients: rows,
+                total: 2,
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
+    });
+    let s = screen(&app);
+    for want in [
+        "c_ewakeayHpKwsPsSV",
+        "anon-1iWyBQiThe8",
+        "c_m3Jp6Oyo53tyokKF",
+        "anon-NcdQ0eW1rLz",
+        "THR",
+    ] {
+        assert!(s.contains(want), "missing {want:?} in\n{s}");
+    }
+    // The IPv6 address is what gives way at 80 columns, in its middle; at 160 it is whole.
+    assert!(!s.contains("2001:db8::8a2e:370:7334"), "{s}");
+    assert!(s.contains("2001:…7334"), "{s}");
+    assert!(screen_sized(&app, 160, 48).contains("2001:db8::8a2e:370:7334"));
+    // In 50 columns the ids give way last, in their middle.
+    let narrow = screen_sized(&app, 50, 24);
+    assert!(narrow.contains("c_ew…sSV"), "{narrow}");
+    assert!(!narrow.contains("c_ewakeayHpKwsPsSV"), "{narrow}");
+    assert!(narrow.contains("…"), "{narrow}");
 }

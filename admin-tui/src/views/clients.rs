@@ -72,6 +72,11 @@ impl ClientsView {
         self.drill.is_none().then(|| self.list.query())
     }
 
+    /// The open client, to fetch.
+    pub fn focus(&self) -> Option<Focus> {
+        self.drill.as_ref().map(|d| Focus::Client(d.id.clone()))
+    }
+
     /// Closes the open client (another drill-down opened).
     pub fn close(&mut self) {
         self.drill = None;

@@ -104,6 +104,9 @@ fn describe_event(by: &str, event: &Event) -> String {
             throttled: true,
         } => format!("client {client} throttled"),
         Event::ClientThrottled { client, .. } => format!("client {client} unthrottled"),
+        Event::ClientJoined { client, room } => format!("client {client} joined {room}"),
+        Event::ClientLeft { client, room } => format!("client {client} left {room}"),
+        Event::RoomPublished { room, seq } => format!("room {room}: operator published #{seq}"),
     }
 }
 

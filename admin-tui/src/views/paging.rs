@@ -1,4 +1,4 @@
-//! A server-paged list (rooms, clients): one page of rows as the API answered it, the cursors of
+//! A server-paged list (rooms, clients, an open room's members and history): one page of rows as the API answered it, the cursors of
 //! the pages before it (so PgUp goes back), and the page the console wants now as a
 //! `protocol::admin::ListQuery`. A page is shown only if it answers the query wanted now.
 //!
@@ -107,14 +107,15 @@ pub struct Page<T> {
 }
 
 impl<T: Row> PagedList<T> {
-    /// The page the console wants: the filter and sort, the current cursor, a screenful.
+    /// The page the console wants: the filter and sort, the current cursor, a screenful. A list
+    /// in one fixed order (a sort value of `""`: a room's members, its history) sends no sort.
     pub fn query(&self) -> ListQuery {
         let (_, sort) = T::SORTS[self.list.sort.min(T::SORTS.len() - 1)];
         ListQuery {
             limit: Some(self.page_size.clamp(1, MAX_PAGE)),
             cursor: self.paging.cursor(),
             q: Some(self.list.filter.clone()).filter(|f| !f.is_empty()),
-            sort: Some(sort.to_owned()),
+            sort: Some(sort.to_owned()).filter(|s| !s.is_empty()),
             ..ListQuery::default()
         }
     }

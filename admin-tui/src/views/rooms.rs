@@ -1,13 +1,16 @@
-//! View 2's state: a page of `/rooms` ([`PagedList`]) and the open room, if any: its detail
-//! (members, a page of them), the selected member and the room's msgs/s since it opened. Tells
-//! which rooms appeared, moved or disappeared between two answers that both hold every room.
+//! View 2's state: a page of `/rooms` ([`PagedList`]) and the open room, if any: its figures,
+//! its msgs/s since it opened, and one of two panes, each a server-paged list: its members
+//! (`/presence`, by client id) or its history (`/history`, newest first). Tells which rooms
+//! appeared, moved or disappeared between two answers that both hold every room.
 
 use super::paging::{labels, Page};
-use super::{delta, matches, step, Component, ListState, Outcome, PagedList, Row};
+use super::{matches, Component, ListState, Outcome, PagedList, Row};
 use crate::action::Action;
-use crate::client::Focus;
-use crate::model::Answer;
-use protocol::admin::{ListQuery, RoomDetail, RoomInfo, RoomSort, RoomsResponse};
+use crate::client::{Focus, RoomPane};
+use crate::model::{Answer, RoomPage};
+use protocol::admin::{
+    HistoryMessage, ListQuery, Member, RoomDetail, RoomInfo, RoomSort, RoomsResponse,
+};
 use ratatui::layout::Rect;
 use ratatui::Frame;
 use std::collections::{BTreeMap, VecDeque};
@@ -44,21 +47,99 @@ impl Row for RoomInfo {
     }
 }
 
+/// Rows the open room's figures take above its pane.
+pub const ROOM_HEAD_ROWS: usize = 5;
+
+impl Row for Member {
+    /// Members come by client id, the one order the API has.
+    const SORTS: &'static [(&'static str, &'static str)] = &[("client id", "")];
+
+    fn key(&self) -> String {
+        self.client.clone()
+    }
+
+    fn matches(&self, _filter: &str) -> bool {
+        true
+    }
+
+    fn order(_rows: &mut [&Self], _sort: usize) {}
+}
+
+impl Row for HistoryMessage {
+    /// Newest first, the one order the API has.
+    const SORTS: &'static [(&'static str, &'static str)] = &[("newest first", "")];
+
+    fn key(&self) -> String {
+        self.seq.to_string()
+    }
+
+    fn matches(&self, _filter: &str) -> bool {
+        true
+    }
+
+    fn order(_rows: &mut [&Self], _sort: usize) {}
+}
+
+/// What the open room shows under its figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pane {
+    #[default]
+    Members,
+    History,
+}
+
 /// The open room.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomDrill {
     pub name: String,
-    /// Its last answer.
+    /// Its last answer (its figures).
     pub detail: Option<RoomDetail>,
-    /// The selected member.
-    pub selected: usize,
+    /// The pane on screen.
+    pub pane: Pane,
+    /// A page of its members.
+    pub members: PagedList<Member>,
+    /// A page of its history, newest first.
+    pub history: PagedList<HistoryMessage>,
     /// Its msgs/s, a sample a second, oldest first.
     pub rate: VecDeque<u64>,
 }
 
 impl RoomDrill {
-    fn members(&self) -> usize {
-        self.detail.as_ref().map_or(0, |d| d.members.len())
+    fn new(name: String, pane: Pane, page_size: usize) -> Self {
+        let mut d = RoomDrill {
+            name,
+            pane,
+            ..RoomDrill::default()
+        };
+        d.set_page_size(page_size);
+        d
+    }
+
+    /// Rows of a pane's page: the list's less the room's figures.
+    fn set_page_size(&mut self, list_rows: usize) {
+        let rows = list_rows.saturating_sub(ROOM_HEAD_ROWS).max(1);
+        self.members.page_size = rows;
+        self.history.page_size = rows;
+    }
+
+    /// What the network task fetches for it.
+    pub fn focus(&self) -> Focus {
+        let pane = match self.pane {
+            Pane::Members => RoomPane::Members(self.members.query()),
+            Pane::History => RoomPane::History(self.history.query()),
+        };
+        Focus::Room {
+            name: self.name.clone(),
+            pane,
+        }
+    }
+
+    /// The selected member, in the members pane.
+    pub fn selected_member(&self) -> Option<&Member> {
+        match self.pane {
+            Pane::Members => self.members.selected(),
+            Pane::History => None,
+        }
     }
 }
 
@@ -90,6 +171,33 @@ impl RoomsView {
     /// The page to fetch: none while a room is open.
     pub fn wanted(&self) -> Option<ListQuery> {
         self.drill.is_none().then(|| self.list.query())
+    }
+
+    /// The open room and its pane's page, to fetch.
+    pub fn focus(&self) -> Option<Focus> {
+        self.drill.as_ref().map(RoomDrill::focus)
+    }
+
+    /// `h`: the history of the open room, or back to its members; in the list, opens the
+    /// selected room on its history. Says whether a room is open now.
+    pub fn toggle_history(&mut self) -> bool {
+        match &mut self.drill {
+            Some(d) => {
+                d.pane = match d.pane {
+                    Pane::Members => Pane::History,
+                    Pane::History => Pane::Members,
+                };
+                true
+            }
+            None => match self.list.selected() {
+                Some(r) => {
+                    let name = r.name.clone();
+                    self.drill = Some(RoomDrill::new(name, Pane::History, self.list.page_size));
+                    true
+                }
+                None => false,
+            },
+        }
     }
 
     /// Closes the open room (another drill-down opened).
@@ -150,12 +258,45 @@ impl RoomsView {
         }
     }
 
-    /// Takes the open room's answer, if `detail` is it; a poll with errors (`ok` false) and no
-    /// answer for it forgets the last one. With `sample`, adds a rate sample.
-    pub fn take_detail(&mut self, detail: Option<RoomDetail>, ok: bool, sample: bool) {
+    /// Takes the open room's answer, if `detail` is it (and its pane's page, if that answers
+    /// the page on screen); a poll with errors (`ok` false) and no answer for it forgets the
+    /// last one. With `sample`, adds a rate sample.
+    pub fn take_detail(
+        &mut self,
+        detail: Option<(RoomDetail, Option<RoomPage>)>,
+        ok: bool,
+        sample: bool,
+    ) {
         let Some(drill) = &mut self.drill else { return };
         match detail {
-            Some(d) if d.name == drill.name => drill.detail = Some(d),
+            Some((d, page)) if d.name == drill.name => {
+                match page {
+                    Some(RoomPage::Members(Answer { query, page })) => {
+                        drill.members.take(
+                            query,
+                            Page {
+                                rows: page.members,
+                                total: page.total,
+                                next_cursor: page.next_cursor,
+                                missing: Vec::new(),
+                            },
+                        );
+                    }
+                    Some(RoomPage::History(Answer { query, page })) => {
+                        drill.history.take(
+                            query,
+                            Page {
+                                rows: page.messages,
+                                total: d.history_len,
+                                next_cursor: page.next_cursor,
+                                missing: Vec::new(),
+                            },
+                        );
+                    }
+                    None => {}
+                }
+                drill.detail = Some(d);
+            }
             _ if !ok => drill.detail = None,
             _ => {}
         }
@@ -165,7 +306,6 @@ impl RoomsView {
             }
             drill.rate.push_back(d.msgs_per_s.max(0.0).round() as u64);
         }
-        drill.selected = drill.selected.min(drill.members().saturating_sub(1));
     }
 }
 
@@ -180,18 +320,19 @@ impl Component for RoomsView {
 
     fn set_page_size(&mut self, rows: usize) {
         self.list.page_size = rows;
+        if let Some(d) = &mut self.drill {
+            d.set_page_size(rows);
+        }
     }
 
     fn update(&mut self, action: &Action) -> Outcome {
         match (action, &mut self.drill) {
             (Action::Open, None) => match self.list.selected() {
                 Some(r) => {
-                    let name = r.name.clone();
-                    self.drill = Some(RoomDrill {
-                        name: name.clone(),
-                        ..RoomDrill::default()
-                    });
-                    Outcome::Focus(Some(Focus::Room(name)))
+                    let drill = RoomDrill::new(r.name.clone(), Pane::Members, self.list.page_size);
+                    let focus = drill.focus();
+                    self.drill = Some(drill);
+                    Outcome::Focus(Some(focus))
                 }
                 None => Outcome::Done,
             },
@@ -200,8 +341,9 @@ impl Component for RoomsView {
                 Outcome::Focus(None)
             }
             (_, Some(drill)) => {
-                if let Some(d) = delta(action, self.list.page_size) {
-                    drill.selected = step(drill.selected, d, drill.members());
+                match drill.pane {
+                    Pane::Members => drill.members.update(action),
+                    Pane::History => drill.history.update(action),
                 }
                 Outcome::Done
             }
@@ -221,8 +363,7 @@ impl Component for RoomsView {
     }
 
     fn target_client(&self) -> Option<String> {
-        let drill = self.drill.as_ref()?;
-        let member = drill.detail.as_ref()?.members.get(drill.selected)?;
+        let member = self.drill.as_ref()?.selected_member()?;
         Some(member.client.clone())
     }
 

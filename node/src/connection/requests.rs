@@ -1,5 +1,6 @@
 //! Client requests on one connection: decode, rate-limit, and answer join, leave, publish,
-//! presence, history and ping (`docs/protocol.md` §3).
+//! presence, history and ping (`docs/protocol.md` §3); and an operator's join or leave of a
+//! room, done the same way (`Outbound::RoomOp`).
 //!
 //! Every frame gets an answer or a deliberate silence (a successful request without an `id`);
 //! bad input is answered with an `error` frame or a failed `reply` and the connection stays open.
@@ -50,6 +51,29 @@ pub(crate) struct PublishDone {
 
 /// The wait for one publish's answer.
 pub(crate) type PendingPublish = std::pin::Pin<Box<dyn std::future::Future<Output = PublishDone>>>;
+
+/// What a join found: the connection was a member already (its cursor), or it joined now.
+enum Entered {
+    Already(crate::outbound::local::Cursor),
+    Joined(JoinReply),
+}
+
+/// Why a join was refused: what the client is answered.
+struct Refused {
+    code: ErrorCode,
+    message: String,
+    retry_after_ms: Option<u64>,
+}
+
+impl Refused {
+    fn new(code: ErrorCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            retry_after_ms: None,
+        }
+    }
+}
 
 impl Conn {
     /// Answers a failure: a `reply` with `ok:false` when the request had an id, else an `error`.
@@ -218,40 +242,88 @@ impl Conn {
         last: Option<u32>,
         presence: bool,
     ) -> Result<(), Exit> {
-        if let Some(c) = self.local.cursor(&room) {
-            let result = json(&serde_json::json!({
-                "room": room.as_str(), "seq": c.delivered, "epoch": &*c.epoch, "already_joined": true
-            }));
-            return self.ok(id, &result).await;
+        let o = match self.enter(&room, since, last, presence, false).await {
+            Ok(Entered::Joined(o)) => o,
+            Ok(Entered::Already(c)) => {
+                let result = json(&serde_json::json!({
+                    "room": room.as_str(), "seq": c.delivered, "epoch": &*c.epoch, "already_joined": true
+                }));
+                return self.ok(id, &result).await;
+            }
+            Err(r) => return self.reject(id, r.code, &r.message, r.retry_after_ms).await,
+        };
+        let mut result = serde_json::json!({
+            "room": room.as_str(), "seq": o.seq, "epoch": &*o.epoch, "members": o.members,
+        });
+        if let Some(rec) = o.recovered {
+            result["recovered"] = rec.into();
+        }
+        if o.recovered.is_some() || last.is_some() {
+            result["replayed"] = o.replay.len().into();
+        }
+        self.ok(id, &json(&result)).await?;
+        if let Some((_, frame)) = o.snapshot {
+            self.write_str(frame).await?;
+        }
+        for d in o.replay {
+            self.write(d.frame.clone()).await?;
+        }
+        self.mark_reply();
+        Ok(())
+    }
+
+    /// Joins `room` for the client's `join` or an operator's (`operator`): checks the
+    /// connection's room count, the token's `rooms` claim and (for the client's own join of a
+    /// room that runs nowhere yet) its room-creation rate; subscribes at the relay, joins the
+    /// room's owner and records the membership. The caller writes what the client is told: from
+    /// here on live messages above the join's seq may be written by the pump too, so the caller
+    /// queues the reply, snapshot and replay before it awaits anything.
+    async fn enter(
+        &mut self,
+        room: &RoomName,
+        since: Option<Since>,
+        last: Option<u32>,
+        presence: bool,
+        operator: bool,
+    ) -> Result<Entered, Refused> {
+        if let Some(c) = self.local.cursor(room) {
+            return Ok(Entered::Already(c));
         }
         let max = self.ctx.config.limits.max_rooms;
         if self.joined.len() >= max {
-            let msg = format!("at most {max} rooms per connection");
-            return self.reject(id, ErrorCode::TooManyRooms, &msg, None).await;
+            return Err(Refused::new(
+                ErrorCode::TooManyRooms,
+                format!("at most {max} rooms per connection"),
+            ));
         }
         if !self.identity.may_access(room.as_str()) {
-            let msg = format!("not allowed to join `{room}`");
-            return self.reject(id, ErrorCode::Forbidden, &msg, None).await;
+            return Err(Refused::new(
+                ErrorCode::Forbidden,
+                format!("not allowed to join `{room}`"),
+            ));
         }
-        // A join of a room that runs nowhere creates it: at most so many per second.
-        let existing = match directory::find_local(&room) {
+        // A join of a room that runs nowhere creates it: at most so many per second (an
+        // operator's join is not the client's doing and takes nothing from its allowance).
+        let existing = match directory::find_local(room) {
             Some(r) => Some(r),
-            None => directory::locate(&self.ctx.placement, &room)
+            None => directory::locate(&self.ctx.placement, room)
                 .await
                 .ok()
                 .flatten(),
         };
-        if existing.is_none() {
+        if existing.is_none() && !operator {
             if let Err(wait_ms) = self.take_room_create() {
                 let l = &self.ctx.config.limits;
-                let msg = format!(
+                let message = format!(
                     "creating rooms: {} per second (burst {}) exceeded",
                     l.room_creates_per_sec, l.room_creates_burst
                 );
                 self.ctx.metrics.rate_limited.inc();
-                return self
-                    .reject(id, ErrorCode::RateLimited, &msg, Some(wait_ms))
-                    .await;
+                return Err(Refused {
+                    code: ErrorCode::RateLimited,
+                    message,
+                    retry_after_ms: Some(wait_ms),
+                });
             }
         }
         let _ = self.ctx.relay.cast(RelayMessage::Subscribe {
@@ -265,7 +337,7 @@ impl Conn {
         for _ in 0..2 {
             let looked_up = match found.take() {
                 Some(r) => Ok(r),
-                None => directory::lookup(&self.ctx.placement, &room).await,
+                None => directory::lookup(&self.ctx.placement, room).await,
             };
             let room_ref = match looked_up {
                 Ok(r) => r,
@@ -289,14 +361,11 @@ impl Conn {
                 room: room.clone(),
                 conn: self.handle.id,
             });
-            return self
-                .reject(
-                    id,
-                    ErrorCode::Unavailable,
-                    "room unavailable, retry",
-                    Some(1000),
-                )
-                .await;
+            return Err(Refused {
+                code: ErrorCode::Unavailable,
+                message: "room unavailable, retry".into(),
+                retry_after_ms: Some(1000),
+            });
         };
         self.ctx.metrics.joins.inc();
         let _ = self.ctx.relay.cast(RelayMessage::Owner {
@@ -308,15 +377,6 @@ impl Conn {
             .shared
             .rooms
             .store(self.joined.len() + 1, Ordering::Relaxed);
-        let mut result = serde_json::json!({
-            "room": room.as_str(), "seq": o.seq, "epoch": &*o.epoch, "members": o.members,
-        });
-        if let Some(rec) = o.recovered {
-            result["recovered"] = rec.into();
-        }
-        if o.recovered.is_some() || last.is_some() {
-            result["replayed"] = o.replay.len().into();
-        }
         self.joined.insert(
             room.clone(),
             Joined {
@@ -325,8 +385,6 @@ impl Conn {
                 at: std::time::Instant::now(),
             },
         );
-        // From here on live messages above `o.seq` may be written by the pump too; the reply,
-        // snapshot and replay below are queued first (no await in between), so they go first.
         self.local.cursors.borrow_mut().insert(
             room.clone(),
             crate::outbound::local::Cursor {
@@ -338,19 +396,51 @@ impl Conn {
             &self.ctx,
             WebhookEvent::Join,
             &self.handle,
-            Some(&room),
+            Some(room),
             None,
             None,
         );
-        self.ok(id, &json(&result)).await?;
-        if let Some((_, frame)) = o.snapshot {
-            self.write_str(frame).await?;
-        }
-        for d in o.replay {
-            self.write(d.frame.clone()).await?;
-        }
-        self.mark_reply();
-        Ok(())
+        Ok(Entered::Joined(o))
+    }
+
+    /// An operator's join or leave (`Outbound::RoomOp`): done as the client's own would be,
+    /// told to the client with a `joined` frame (and the room's snapshot) or a `left` frame,
+    /// and answered on the op's channel.
+    pub(super) async fn room_op(&mut self, op: crate::outbound::RoomOp) -> Result<(), Exit> {
+        use crate::outbound::RoomOpOutcome;
+        let crate::outbound::RoomOp { room, join, reply } = op;
+        let (outcome, written) = if join {
+            match self.enter(&room, None, None, false, true).await {
+                Ok(Entered::Already(_)) => (RoomOpOutcome::Unchanged, Ok(())),
+                Ok(Entered::Joined(o)) => {
+                    let frame = ServerFrame::Joined {
+                        room: room.as_str(),
+                        seq: o.seq,
+                        epoch: &o.epoch,
+                        members: o.members,
+                    }
+                    .encode();
+                    let mut written = self.write_str(frame).await;
+                    if let (Ok(()), Some((_, snapshot))) = (&written, o.snapshot) {
+                        written = self.write_str(snapshot).await;
+                    }
+                    self.mark_reply();
+                    (RoomOpOutcome::Done, written)
+                }
+                Err(r) => (RoomOpOutcome::Refused(r.code, r.message), Ok(())),
+            }
+        } else if self.quit(&room) {
+            let frame = ServerFrame::Left {
+                room: room.as_str(),
+            }
+            .encode();
+            (RoomOpOutcome::Done, self.write_str(frame).await)
+        } else {
+            (RoomOpOutcome::Unchanged, Ok(()))
+        };
+        tracing::info!(client = %self.handle.info.client, room = %room, join, outcome = ?outcome, "room changed by an operator");
+        let _ = reply.send(outcome);
+        written
     }
 
     /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
@@ -451,11 +541,21 @@ impl Conn {
     }
 
     async fn leave(&mut self, id: Option<&RequestId>, room: RoomName) -> Result<(), Exit> {
-        let Some(j) = self.joined.remove(&room) else {
+        if !self.quit(&room) {
             let msg = format!("not a member of `{room}`");
             return self.reject(id, ErrorCode::NotJoined, &msg, None).await;
+        }
+        let result = json(&serde_json::json!({ "room": room.as_str() }));
+        self.ok(id, &result).await
+    }
+
+    /// Leaves `room` (the client's `leave` or an operator's): unsubscribes, tells the room,
+    /// forgets the membership. False when the connection is not a member.
+    fn quit(&mut self, room: &RoomName) -> bool {
+        let Some(j) = self.joined.remove(room) else {
+            return false;
         };
-        self.local.cursors.borrow_mut().remove(&room);
+        self.local.cursors.borrow_mut().remove(room);
         let _ = self.ctx.relay.cast(RelayMessage::Unsubscribe {
             room: room.clone(),
             conn: self.handle.id,
@@ -473,12 +573,11 @@ impl Conn {
             &self.ctx,
             WebhookEvent::Leave,
             &self.handle,
-            Some(&room),
+            Some(room),
             None,
             None,
         );
-        let result = json(&serde_json::json!({ "room": room.as_str() }));
-        self.ok(id, &result).await
+        true
     }
 
     fn joined_ref(&self, room: &RoomName) -> Option<RoomRef> {

@@ -1,7 +1,9 @@
 //! The admin API on its own listener (`docs/admin-api.md`): this node's stats, its clients and
-//! rooms (paged and filtered server-side), kick and throttle. Bearer token compared in constant
-//! time, or loopback-only without a token. Every mutating call is audit-logged (who, what, when)
-//! and counted in `gatehouse_admin_actions_total`.
+//! rooms (paged and filtered server-side), kick and throttle, a client joining or leaving a
+//! room, publishing into a room as the backend, and a room's history (newest first) and
+//! presence. Bearer token compared in constant time, or loopback-only without a token. Every
+//! mutating call is audit-logged (who, what, when) and counted in
+//! `gatehouse_admin_actions_total`.
 //!
 //! `/admin/v1/cluster` answers for the whole cluster from any node: this node, every peer that
 //! answers within a second, down peers with their last known facts, and `missing` for the rest.
@@ -25,7 +27,7 @@ use crate::wire::endpoint::Limits;
 use crate::wire::endpoint::{ClientsRequest, EndpointMessage, StatsRequest};
 use crate::wire::host::RoomHostMessage;
 use crate::wire::listing::{ListRooms, RoomListQuery};
-use crate::wire::room::RoomInfo;
+use crate::wire::room::{Publisher, RoomInfo};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::admin::{self, ListQuery};
@@ -44,9 +46,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients/{client}/kick", web::post().to(kick))
         .route("/clients/{client}/throttle", web::post().to(throttle))
         .route("/clients/{client}/throttle", web::delete().to(unthrottle))
+        .route("/clients/{client}/join", web::post().to(join))
+        .route("/clients/{client}/leave", web::post().to(leave))
         .route("/rooms", web::get().to(rooms))
         .route("/rooms/{room}", web::get().to(room))
         .route("/rooms/{room}/migrate", web::post().to(migrate))
+        .route("/rooms/{room}/publish", web::post().to(publish))
+        .route("/rooms/{room}/history", web::get().to(history))
+        .route("/rooms/{room}/presence", web::get().to(presence))
         .route(
             "/nodes/{node}/{op:drain|undrain}",
             web::post().to(node_command),
@@ -610,5 +617,243 @@ async fn room(
         })
         .collect();
     let body = admin::RoomDetail::new(info, members, next, instances);
+    Ok(answer(StatusCode::OK, &body))
+}
+
+/// The room of a join or leave body, checked.
+async fn room_body(payload: web::Payload) -> Result<protocol::room::RoomName, ApiError> {
+    let b: admin::RoomRequest = body::json(payload, admin::MAX_BODY_BYTES).await?;
+    super::error::room_name(&b.room)
+}
+
+/// A room that runs somewhere, or 404.
+async fn running(
+    ctx: &NodeCtx,
+    room: &protocol::room::RoomName,
+) -> Result<crate::room_access::RoomRef, ApiError> {
+    crate::directory::locate(&ctx.placement, room)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("room `{room}` does not exist")))
+}
+
+fn not_connected(id: &ClientId) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("client `{id}` is not connected"),
+    )
+}
+
+/// `POST /admin/v1/clients/{client}/join`: every connection of the client, on every node that
+/// answers, joins the room as if it had asked (the token's `rooms` claim and
+/// `limits.max_rooms` hold) and is told with a `joined` frame.
+async fn join(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let id = ClientId::new(&path);
+    let room = room_body(payload).await?;
+    let ask = ClientsRequest::Join {
+        client: id.to_string(),
+        room: room.to_string(),
+    };
+    let a = crate::clients::everywhere(&ctx, ask).await;
+    if a.count == 0 && a.unchanged == 0 {
+        return Err(match a.refused {
+            Some(r) => {
+                let code = match r.code.as_str() {
+                    "forbidden" => ErrorCode::Forbidden,
+                    "too_many_rooms" => ErrorCode::TooManyRooms,
+                    _ => ErrorCode::Unavailable,
+                };
+                ApiError::new(
+                    code,
+                    format!("client `{id}` cannot join `{room}`: {}", r.message),
+                )
+            }
+            None => not_connected(&id),
+        });
+    }
+    audit(&req, &ctx, "join", id.as_str(), room.as_str());
+    crate::events::emit(crate::events::Event::ClientJoined {
+        client: id.to_string(),
+        room: room.to_string(),
+    });
+    let body = admin::JoinResponse {
+        already_joined: a.unchanged,
+        client: id.to_string(),
+        joined: a.count,
+        room: room.to_string(),
+    };
+    Ok(answer(StatusCode::OK, &body))
+}
+
+/// `POST /admin/v1/clients/{client}/leave`: every connection of the client that is a member
+/// of the room leaves it and is told with a `left` frame.
+async fn leave(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let id = ClientId::new(&path);
+    let room = room_body(payload).await?;
+    let ask = ClientsRequest::Leave {
+        client: id.to_string(),
+        room: room.to_string(),
+    };
+    let a = crate::clients::everywhere(&ctx, ask).await;
+    if a.count == 0 {
+        return Err(if a.unchanged == 0 {
+            not_connected(&id)
+        } else {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("client `{id}` is not a member of `{room}`"),
+            )
+        });
+    }
+    audit(&req, &ctx, "leave", id.as_str(), room.as_str());
+    crate::events::emit(crate::events::Event::ClientLeft {
+        client: id.to_string(),
+        room: room.to_string(),
+    });
+    let body = admin::LeaveResponse {
+        client: id.to_string(),
+        left: a.count,
+        room: room.to_string(),
+    };
+    Ok(answer(StatusCode::OK, &body))
+}
+
+/// `POST /admin/v1/rooms/{room}/publish`: a message into the room as the backend (created on
+/// its owner if it is not running), bounded as the backend API's publish.
+async fn publish(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let room = super::error::room_name(&path)?;
+    let max = ctx.config.limits.max_message_bytes;
+    let b: admin::PublishRequest = body::json(payload, max + admin::PUBLISH_BODY_SLACK).await?;
+    if b.data.is_null() {
+        return Err(ApiError::bad_request("`data` must not be null"));
+    }
+    let bytes = b.data.get().len();
+    if bytes > max {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("`data` is {bytes} bytes: at most `limits.max_message_bytes` ({max})"),
+        ));
+    }
+    let r = crate::directory::lookup(&ctx.placement, &room).await?;
+    let p = calls::publish(&r, Publisher::Backend, b.data.0)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    audit(
+        &req,
+        &ctx,
+        "publish",
+        room.as_str(),
+        &format!("seq {}, {bytes} bytes", p.seq),
+    );
+    crate::events::emit(crate::events::Event::RoomPublished {
+        room: room.to_string(),
+        seq: p.seq,
+    });
+    let body = admin::PublishResponse {
+        epoch: p.epoch,
+        room: room.to_string(),
+        seq: p.seq,
+    };
+    Ok(answer(StatusCode::OK, &body))
+}
+
+/// `GET /admin/v1/rooms/{room}/history`: one page of what the room holds, newest first
+/// (`limit` as every list, at most `rooms.history_size`; at most
+/// [`admin::MAX_HISTORY_PAGE_BYTES`] of messages); `cursor` is the previous page's
+/// `next_cursor`.
+async fn history(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<ListQuery>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let room = super::error::room_name(&path)?;
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(admin::parse_history_cursor(c).ok_or_else(|| {
+            ApiError::bad_request("`cursor` must be a previous page's `next_cursor`")
+        })?),
+    };
+    let r = running(&ctx, &room).await?;
+    let limit = admin::page_limit(q.limit).min(ctx.config.rooms.history_size.max(1));
+    let page = calls::history_newest(&r, before, limit, admin::MAX_HISTORY_PAGE_BYTES)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let next_cursor = match (page.more, page.messages.last()) {
+        (true, Some(d)) => Some(admin::history_cursor(&page.epoch, d.seq)),
+        _ => None,
+    };
+    let messages = page
+        .messages
+        .iter()
+        .filter_map(|d| {
+            let mut m = serde_json::from_str::<admin::HistoryMessage>(&d.frame).ok()?;
+            m.published_ms = d.published_us / 1000;
+            Some(m)
+        })
+        .collect();
+    let body = admin::HistoryResponse {
+        epoch: page.epoch.to_string(),
+        messages,
+        next_cursor,
+        room: room.to_string(),
+        seq: page.seq,
+    };
+    Ok(answer(StatusCode::OK, &body))
+}
+
+/// `GET /admin/v1/rooms/{room}/presence`: one page of the room's members by client id
+/// (`limit` and `cursor` as every list), and their number.
+async fn presence(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<ListQuery>,
+    ctx: web::Data<NodeCtx>,
+) -> Result<HttpResponse, ApiError> {
+    guard(&req, &ctx)?;
+    let room = super::error::room_name(&path)?;
+    if let Some(c) = q.cursor.as_deref() {
+        if !protocol::client::is_presence_cursor(c) {
+            return Err(ApiError::bad_request(
+                "`cursor` must be a previous page's `next_cursor`",
+            ));
+        }
+    }
+    let r = running(&ctx, &room).await?;
+    let info = calls::info(&r)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let limit = admin::page_limit(q.limit);
+    let mut members = Vec::with_capacity(limit.min(info.members));
+    let next_cursor = calls::presence_page(&r, q.cursor.clone(), limit, |m| {
+        members.push(m.clone());
+        true
+    })
+    .await
+    .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let body = admin::PresenceResponse {
+        members,
+        next_cursor,
+        room: room.to_string(),
+        total: info.members,
+    };
     Ok(answer(StatusCode::OK, &body))
 }

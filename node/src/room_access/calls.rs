@@ -277,6 +277,93 @@ pub async fn history(
     Ok(page)
 }
 
+/// A page of `room`'s history, newest first (the admin API's).
+#[derive(Debug, Clone)]
+pub struct NewestFirst {
+    /// The room's epoch (when the page asked for another epoch, the room's, and no messages).
+    pub epoch: Arc<str>,
+    /// The room's current seq.
+    pub seq: u64,
+    /// The page, newest first.
+    pub messages: Vec<Arc<Delivery>>,
+    /// Whether older messages may be held: the next page is the one below the last message.
+    pub more: bool,
+}
+
+/// One page of `room`'s history, newest first: the newest `limit` messages held below seq `top`
+/// of `epoch` (`before`), or below everything (`None`), cut to the newest that fit in
+/// `max_bytes` (one at least). Reads through [`history`], which answers oldest first and keeps
+/// the oldest that fit its own cap: when that cuts the page short of `top`, the window shrinks
+/// to the messages that fitted and is read again right below `top` (it shrinks on every read,
+/// so a page of large messages takes a few calls, each bounded).
+pub async fn history_newest(
+    room: &RoomRef,
+    before: Option<(&str, u64)>,
+    limit: usize,
+    max_bytes: usize,
+) -> Result<NewestFirst, RoomCallError> {
+    let mut window = limit.max(1);
+    let since = |epoch: &str, top: u64, window: usize| Since {
+        seq: top.saturating_sub(window as u64 + 1),
+        epoch: epoch.to_owned(),
+    };
+    let (mut page, epoch, top) = match before {
+        // The newest `limit` held: what a history without `since` answers.
+        None => {
+            let p = history(room, None, window).await?;
+            let (epoch, top) = (p.epoch.clone(), p.seq + 1);
+            (p, epoch, top)
+        }
+        Some((epoch, top)) => {
+            let p = history(room, Some(since(epoch, top, window)), window).await?;
+            (p, Arc::from(epoch), top)
+        }
+    };
+    loop {
+        if page.epoch != epoch {
+            // The cursor's epoch is gone (the room was re-created): nothing of it is held.
+            return Ok(NewestFirst {
+                epoch: page.epoch,
+                seq: page.seq,
+                messages: Vec::new(),
+                more: false,
+            });
+        }
+        let floor = top.saturating_sub(window as u64 + 1);
+        page.messages.retain(|d| d.seq > floor && d.seq < top);
+        let short = page.messages.last().is_some_and(|d| d.seq + 1 < top);
+        if short && window > 1 {
+            // Cut by the room's byte cap: the newest part of the window is what this page
+            // wants, so read as many as fitted, right below `top`.
+            window = page.messages.len().max(1);
+            page = history(room, Some(since(&epoch, top, window)), window).await?;
+            continue;
+        }
+        let held_from_floor = page.messages.first().is_some_and(|d| d.seq == floor + 1);
+        let mut size = 0usize;
+        let mut keep = 0usize;
+        for d in page.messages.iter().rev() {
+            if keep > 0 && size + d.frame.len() > max_bytes {
+                break;
+            }
+            size += d.frame.len();
+            keep += 1;
+        }
+        let trimmed = keep < page.messages.len();
+        let mut messages = page.messages.split_off(page.messages.len() - keep);
+        messages.reverse();
+        let more = messages
+            .last()
+            .is_some_and(|d| d.seq > 1 && (trimmed || held_from_floor));
+        return Ok(NewestFirst {
+            epoch,
+            seq: page.seq,
+            messages,
+            more,
+        });
+    }
+}
+
 /// Stores a snapshot; answers its seq.
 pub async fn set_snapshot(room: &RoomRef, data: Box<RawValue>) -> Result<u64, RoomCallError> {
     let r = room

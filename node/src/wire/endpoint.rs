@@ -1,5 +1,5 @@
 //! The cluster endpoint's messages: heartbeats, and what the admin API asks of another node
-//! (its stats, its connections, a drain).
+//! (its stats, its connections, a drain, a client's connections joining or leaving a room).
 //!
 //! Each payload is one serde struct encoded as JSON (`BytesConvertable`), so fields can be added
 //! with `#[serde(default)]` without a lockstep upgrade; variants are never renamed (the derive
@@ -121,6 +121,22 @@ pub enum ClientsRequest {
         /// Client id.
         client: String,
     },
+    /// Every connection of a client joins a room (an operator's join). Added after cluster
+    /// protocol 2 shipped: a node of an earlier build reads it as [`ClientsRequest::Invalid`]
+    /// and answers that it has no connection of the client.
+    Join {
+        /// Client id.
+        client: String,
+        /// Room name.
+        room: String,
+    },
+    /// Every connection of a client leaves a room (an operator's leave); as for `Join`.
+    Leave {
+        /// Client id.
+        client: String,
+        /// Room name.
+        room: String,
+    },
 }
 
 /// The answer: how many connections were affected, and listed connections.
@@ -133,6 +149,27 @@ pub struct ClientsReply {
     /// For a page: how many matching connections come after the cursor (listed or not).
     #[serde(default)]
     pub remaining: usize,
+    /// For a join or leave: connections of the client already in (join) or not in (leave) the
+    /// room. Left out when 0, so the replies of other requests encode as before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unchanged: usize,
+    /// For a join: why a connection of the client refused it (the first refusal), if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<Refusal>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Why a connection refused to join a room: the client protocol's error code (`forbidden`,
+/// `too_many_rooms`, `unavailable`) and its message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Error code, as the client protocol names it.
+    pub code: String,
+    /// Why.
+    pub message: String,
 }
 
 /// A lifecycle command for the node that receives it.
@@ -201,5 +238,21 @@ mod tests {
         // Unknown fields from a newer peer are ignored.
         let newer = br#"{"version":1,"name":"x","incarnation":"i","addr":"a","state":"active","sent_us":1,"future":true}"#;
         assert_eq!(Heartbeat::from_bytes(newer.to_vec()).name, "x");
+    }
+
+    #[test]
+    fn join_and_leave_are_additive() {
+        // A request this build does not know (as `join` is to an earlier one) reads as invalid.
+        let newer = br#"{"op":"rename","client":"c_1","room":"r"}"#;
+        assert!(matches!(
+            ClientsRequest::from_bytes(newer.to_vec()),
+            ClientsRequest::Invalid
+        ));
+        // A reply of an earlier build reads with nothing unchanged and no refusal; a reply that
+        // carries neither encodes as before.
+        let older = br#"{"count":1,"clients":[],"remaining":0}"#;
+        let r = ClientsReply::from_bytes(older.to_vec());
+        assert_eq!((r.count, r.unchanged, r.refused.clone()), (1, 0, None));
+        assert_eq!(r.into_bytes(), older.to_vec());
     }
 }

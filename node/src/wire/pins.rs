@@ -220,6 +220,14 @@ fn endpoint(out: &mut String) {
         ClientsRequest::Get {
             client: "c_1".into(),
         },
+        ClientsRequest::Join {
+            client: "c_1".into(),
+            room: "chat:lobby".into(),
+        },
+        ClientsRequest::Leave {
+            client: "c_1".into(),
+            room: "chat:lobby".into(),
+        },
     ];
     for r in requests {
         message(out, "endpoint", EndpointMessage::Clients(r, port()));
@@ -247,6 +255,20 @@ fn endpoint(out: &mut String) {
             count: 1,
             clients: vec![client],
             remaining: 3,
+            ..ClientsReply::default()
+        },
+    );
+    reply(
+        out,
+        "ClientsReply (join)",
+        ClientsReply {
+            count: 1,
+            unchanged: 2,
+            refused: Some(crate::wire::endpoint::Refusal {
+                code: "forbidden".into(),
+                message: "not allowed to join `x`".into(),
+            }),
+            ..ClientsReply::default()
         },
     );
     reply(

@@ -70,6 +70,27 @@ pub enum Event {
         /// Whether an override is now in force.
         throttled: bool,
     },
+    /// An operator made a client's connections join a room, through this node.
+    ClientJoined {
+        /// Client.
+        client: String,
+        /// Room.
+        room: String,
+    },
+    /// An operator made a client's connections leave a room, through this node.
+    ClientLeft {
+        /// Client.
+        client: String,
+        /// Room.
+        room: String,
+    },
+    /// An operator published into a room (as the backend), through this node.
+    RoomPublished {
+        /// Room.
+        room: String,
+        /// The message's seq.
+        seq: u64,
+    },
 }
 
 /// An event as sent: the node that observed it, when, and the event's own fields.

@@ -424,3 +424,121 @@ fn list_queries_and_their_columns() {
     assert_eq!(ListQuery::default().query_string(), "");
     assert_eq!(percent_encode("a b/c:d"), "a%20b%2Fc:d");
 }
+
+#[test]
+fn room_operations_read_and_write_as_the_contract_says() {
+    // A publish's body: the message as JSON text, never re-parsed; unknown fields refused.
+    let p: PublishRequest = serde_json::from_str(r#"{"data":{"text":"hi", "n":1}}"#).unwrap();
+    assert_eq!(p.data.get(), r#"{"text":"hi", "n":1}"#);
+    assert!(!p.data.is_null());
+    assert!(serde_json::from_str::<PublishRequest>(r#"{"data":1,"as":"x"}"#).is_err());
+    assert!(serde_json::from_str::<PublishRequest>("{}").is_err());
+    assert!(serde_json::from_str::<PublishRequest>(r#"{"data":null}"#)
+        .unwrap()
+        .data
+        .is_null());
+    assert_eq!(RawJson::parse(" [1, 2] ").unwrap().get(), "[1, 2]");
+    assert!(RawJson::parse("hello").is_err());
+    assert_eq!(RawJson::string("say \"hi\"").get(), r#""say \"hi\"""#);
+    same(
+        PublishResponse {
+            epoch: "3f9a1c07".into(),
+            room: "chat:lobby".into(),
+            seq: 59,
+        },
+        json!({"epoch": "3f9a1c07", "room": "chat:lobby", "seq": 59}),
+    );
+    // A history entry reads from a stored `message` frame, and is written with sorted keys.
+    let frame = r#"{"op":"message","room":"chat:lobby","seq":58,"epoch":"3f9a1c07","from":{"client":"c_7","user":"u-42"},"data":{"text":"hi"}}"#;
+    let mut m: HistoryMessage = serde_json::from_str(frame).unwrap();
+    assert_eq!(m.seq, 58);
+    assert_eq!(m.from.user.as_deref(), Some("u-42"));
+    m.published_ms = 1_795_459_100_123;
+    let backend: HistoryMessage = serde_json::from_str(
+        r#"{"op":"message","room":"r","seq":59,"epoch":"e","from":{"backend":true},"data":"x"}"#,
+    )
+    .unwrap();
+    assert!(backend.from.backend && backend.from.client.is_none());
+    let page = HistoryResponse {
+        epoch: "3f9a1c07".into(),
+        messages: vec![backend, m],
+        next_cursor: Some(history_cursor("3f9a1c07", 58)),
+        room: "chat:lobby".into(),
+        seq: 59,
+    };
+    let text = to_value(&page).to_string();
+    assert_eq!(
+        text,
+        r#"{"epoch":"3f9a1c07","messages":[{"data":"x","from":{"backend":true},"published_ms":0,"seq":59},{"data":{"text":"hi"},"from":{"client":"c_7","user":"u-42"},"published_ms":1795459100123,"seq":58}],"next_cursor":"3f9a1c07:58","room":"chat:lobby","seq":59}"#
+    );
+    assert_eq!(
+        serde_json::from_str::<HistoryResponse>(&text).unwrap(),
+        page
+    );
+    assert_eq!(parse_history_cursor("3f9a1c07:58"), Some(("3f9a1c07", 58)));
+    assert_eq!(parse_history_cursor("58"), None);
+    assert_eq!(parse_history_cursor("e:x"), None);
+    same(
+        PresenceResponse {
+            members: vec![Member {
+                client: "c_7".into(),
+                user: "u-42".into(),
+                node: "node-a".into(),
+            }],
+            next_cursor: None,
+            room: "chat:lobby".into(),
+            total: 1,
+        },
+        json!({
+            "members": [{"client": "c_7", "node": "node-a", "user": "u-42"}],
+            "next_cursor": null, "room": "chat:lobby", "total": 1
+        }),
+    );
+    // Join and leave: `{"room":…}`, nothing else.
+    let r: RoomRequest = serde_json::from_str(r#"{"room":"chat:lobby"}"#).unwrap();
+    assert_eq!(r.room, "chat:lobby");
+    assert!(serde_json::from_str::<RoomRequest>(r#"{"room":"a","rooms":[]}"#).is_err());
+    same(
+        JoinResponse {
+            already_joined: 0,
+            client: "c_7".into(),
+            joined: 1,
+            room: "chat:lobby".into(),
+        },
+        json!({"already_joined": 0, "client": "c_7", "joined": 1, "room": "chat:lobby"}),
+    );
+    same(
+        LeaveResponse {
+            client: "c_7".into(),
+            left: 1,
+            room: "chat:lobby".into(),
+        },
+        json!({"client": "c_7", "left": 1, "room": "chat:lobby"}),
+    );
+    // The operator's actions in the event stream.
+    let joined = EventRecord {
+        observed_by: "node-a".into(),
+        at_ms: 1,
+        event: Event::ClientJoined {
+            client: "c_7".into(),
+            room: "chat:lobby".into(),
+        },
+    };
+    assert_eq!(
+        serde_json::to_string(&joined).unwrap(),
+        r#"{"observed_by":"node-a","at_ms":1,"type":"client_joined","client":"c_7","room":"chat:lobby"}"#
+    );
+    let published =
+        r#"{"observed_by":"node-a","at_ms":1,"type":"room_published","room":"r","seq":3}"#;
+    assert_eq!(
+        serde_json::from_str::<StreamFrame>(published).unwrap(),
+        StreamFrame::Event(EventRecord {
+            observed_by: "node-a".into(),
+            at_ms: 1,
+            event: Event::RoomPublished {
+                room: "r".into(),
+                seq: 3
+            },
+        })
+    );
+}
