@@ -34,7 +34,8 @@
 # PID (generators, publisher), the nodes with `deploy/local-cluster.sh stop`. Loopback only.
 #
 # Environment: NODE_BIN (target/release/gatehouse), BENCH_BIN (target/release/gatehouse-bench),
-# CLIENTS (10000), ROOMS (1), ROOM (storm), GENS (CLIENTS/15000 rounded up), PUB_RATE (10),
+# CLIENTS (10000), ROOMS (1), ROOM (storm), GENS (2 from 2 000 clients on, CLIENTS/15000 rounded
+# up above 30 000; else 1), PUB_RATE (5),
 # RUNS (1), DRAIN (owner), TARGET_MS (1000), BASE_PORT_OFFSET (1500), CONNECT_TIMEOUT_S (300),
 # STORM_TIMEOUT_S (120), TAIL_TIMEOUT_S (30), KEEP_RUN (0: a run's directory, with the node
 # logs and the per-client files, is removed after a run that passed; kept after a failure).
@@ -55,8 +56,11 @@ BENCH_BIN=${BENCH_BIN:-target/release/gatehouse-bench}
 CLIENTS=${CLIENTS:-10000}
 ROOMS=${ROOMS:-1}
 ROOM=${ROOM:-storm}
-GENS=${GENS:-$(((CLIENTS + 14999) / 15000))}
-PUB_RATE=${PUB_RATE:-10}
+# Two generator processes from 2 000 clients on (two threads get a fairer share of the 2 cores
+# against the nodes' threads), more above 30 000.
+if ((CLIENTS >= 2000)); then GENS_DEFAULT=$(((CLIENTS + 14999) / 15000)); ((GENS_DEFAULT >= 2)) || GENS_DEFAULT=2; else GENS_DEFAULT=1; fi
+GENS=${GENS:-$GENS_DEFAULT}
+PUB_RATE=${PUB_RATE:-5}
 RUNS=${RUNS:-1}
 DRAIN=${DRAIN:-owner}
 TARGET_MS=${TARGET_MS:-1000}
@@ -332,7 +336,9 @@ one_run() {
     agg=$(gen_agg)
     jq -e --argjson n "$n_moved" '.moved_clients >= $n and .reconnecting == 0 and .connecting == 0' <<<"$agg" >/dev/null && break
     ((SECONDS < deadline)) || { fail "storm: not every client back after ${STORM_TIMEOUT_S}s: $(jq -c '{moved_clients, reconnecting, joined, lost}' <<<"$agg") of $n_moved to move"; break; }
-    sleep 0.1
+    # Polled slowly: the times come from the generators' own clocks, and every poll costs CPU
+    # the nodes and the generators share.
+    sleep 0.5
   done
   t_back_ms=$(now_ms)
   storm_s=$(jq -n --argjson a "$t_action" --argjson b "$t_back_ms" '($b - $a) / 1000')
@@ -381,6 +387,9 @@ one_run() {
        from_connect_ms: ([$moves[].from_connect_ms] | lat),
        from_close_ms: ([$moves[].from_close_ms] | lat),
        last_attempt_ms: ([$moves[].last_attempt_ms] | lat),
+       welcome_ms: ([$moves[].welcome_ms] | lat),
+       join_ms: ([$moves[].join_ms] | lat),
+       generator_lag_max_ms: ([$moves[].generator_lag_max_ms] | lat),
        recovered_true: ([$moves[] | select(.recovered == true)] | length),
        recovered_false: ([$moves[] | select(.recovered == false)] | length),
        recovered_absent: ([$moves[] | select(.recovered == null)] | length),
@@ -416,7 +425,7 @@ one_run() {
     --argjson rooms0 "$rooms0" --argjson rooms1 "$rooms1" --argjson m "$merged" --argjson want "$want" \
     --argjson before "$before" --argjson after "$after" --argjson drain_log "$drain_log" \
     --argjson warn "$warn" --argjson pubs "$pubs" --argjson acked "$acked" --argjson refused_pubs "$refused_pubs" \
-    --argjson gens_out "$(printf '%s\n' "${gen_lines[@]}" | jq -sc 'map(select(. != null) | {assigned, connected, connect_failed, joined_now, reconnecting, lost, moves, moves_recovered, moves_not_recovered, moves_refused, refused, moves_over_target, move_from_connect, move_from_close, gaps, dups, generator_cpu_s, generator_rss_kib, first_error})')" \
+    --argjson gens_out "$(printf '%s\n' "${gen_lines[@]}" | jq -sc 'map(select(. != null) | {assigned, connected, connect_failed, joined_now, reconnecting, lost, moves, moves_recovered, moves_not_recovered, moves_refused, refused, moves_over_target, move_from_connect, move_from_close, move_welcome, move_join, generator_lag, gaps, dups, generator_cpu_s, generator_rss_kib, first_error})')" \
     --argjson target "$TARGET_MS" --arg head "$head_rev" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --argjson ok "$run_ok" '
     {bench: "reconnect-storm", scenario: $scenario, run: $run, clients: $clients, rooms: $rooms,
@@ -433,12 +442,14 @@ one_run() {
      node_cpu_s_during: ($before | with_entries(.value = (if ($after[.key].cpu_ticks // null) == null then null else ((($after[.key].cpu_ticks - .value.cpu_ticks) / 100 * 100 | round) / 100) end))),
      drain_log: $drain_log, warn_error_log_lines: $warn, generators_final: $gens_out,
      passed: ($ok == 1 and $m.not_back == 0 and $m.gaps == 0 and $m.dups == 0 and $m.missing_at_end == 0),
+     target_met: ($ok == 1 and $m.not_back == 0 and $m.clients_refused == 0 and $m.over_target_from_connect == 0
+       and $m.gaps == 0 and $m.dups == 0 and $m.missing_at_end == 0),
      head: $head, loadavg: $load, unix_time: (now | floor)}')
   ((run_ok)) || line=$(jq -c '.passed = false' <<<"$line")
   jq -e '.passed' <<<"$line" >/dev/null || run_ok=0
   LINES+=("$line")
   [[ $OUT_PREFIX == - ]] || echo "$line" >>"$OUT_PREFIX.jsonl"
-  jq -r '"reconnect-storm: run \(.run) \(.scenario) of \(.acted_on): \(.merged.moved_clients)/\(.merged.on_acted_node) moved, all back \(.all_back_s) s after the action; from connect p50/p99/max \(.merged.from_connect_ms.p50)/\(.merged.from_connect_ms.p99)/\(.merged.from_connect_ms.max) ms, from close \(.merged.from_close_ms.p50)/\(.merged.from_close_ms.p99)/\(.merged.from_close_ms.max) ms; recovered \(.merged.recovered_true) true, \(.merged.recovered_false) false; clients refused \(.merged.clients_refused) \(.merged.refusals); lost \(.merged.gaps + .merged.missing_at_end), duplicated \(.merged.dups); same epoch \(.same_epoch); passed \(.passed)"' <<<"$line"
+  jq -r '"reconnect-storm: run \(.run) \(.scenario) of \(.acted_on): \(.merged.moved_clients)/\(.merged.on_acted_node) moved, last back \(.last_back_after_action_s) s after the action; from connect p50/p99/max \(.merged.from_connect_ms.p50)/\(.merged.from_connect_ms.p99)/\(.merged.from_connect_ms.max) ms, from close \(.merged.from_close_ms.p50)/\(.merged.from_close_ms.p99)/\(.merged.from_close_ms.max) ms; recovered \(.merged.recovered_true) true, \(.merged.recovered_false) false; clients refused \(.merged.clients_refused) \(.merged.refusals); lost \(.merged.gaps + .merged.missing_at_end), duplicated \(.merged.dups); same epoch \(.same_epoch); passed \(.passed), target met \(.target_met)"' <<<"$line"
   return 0
 }
 
@@ -455,12 +466,12 @@ done
 table=$(printf '%s\n' "${LINES[@]}" | jq -rs --argjson target "$TARGET_MS" '
   def med: map(select(. != null)) | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def f: if . == null then "–" elif type == "number" then (. * 10 | round / 10 | tostring) else tostring end;
-  def row: "| \(.scenario) | \(.run) | \(.clients) | \(.merged.moved_clients) of \(.merged.on_acted_node) | \(.merged.from_connect_ms.p50 | f) / \(.merged.from_connect_ms.p99 | f) / \(.merged.from_connect_ms.max | f) | \(.merged.from_close_ms.p50 | f) / \(.merged.from_close_ms.p99 | f) / \(.merged.from_close_ms.max | f) | \(.merged.over_target_from_connect) | \(.merged.recovered_true) / \(.merged.recovered_false) | \(.merged.clients_refused) | \(.merged.gaps + .merged.missing_at_end) | \(.merged.dups) | \(.all_back_s | f) |";
-  "| scenario | run | clients | moved | from connect p50 / p99 / max, ms | from close p50 / p99 / max, ms | over \($target) ms from connect | recovered true / false | clients refused | lost | duplicated | all back after the action, s |",
-  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  def row: "| \(.scenario) | \(.run) | \(.clients) | \(.merged.moved_clients) of \(.merged.on_acted_node) | \(.merged.from_connect_ms.p50 | f) / \(.merged.from_connect_ms.p99 | f) / \(.merged.from_connect_ms.max | f) | \(.merged.from_close_ms.p50 | f) / \(.merged.from_close_ms.p99 | f) / \(.merged.from_close_ms.max | f) | \(.merged.over_target_from_connect) | \(.merged.recovered_true) / \(.merged.recovered_false) | \(.merged.clients_refused) | \(.merged.gaps + .merged.missing_at_end) | \(.merged.dups) | \(.last_back_after_action_s | f) | \(.merged.generator_lag_max_ms.p99 | f) |";
+  "| scenario | run | clients | moved | from connect p50 / p99 / max, ms | from close p50 / p99 / max, ms | over \($target) ms from connect | recovered true / false | clients refused | lost | duplicated | last back after the action, s | generator lag p99, ms |",
+  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   (.[] | row),
   (group_by(.scenario)[] | select(length > 1) |
-    "| **\(.[0].scenario)**, median of \(length) | | \(.[0].clients) | \(map(.merged.moved_clients) | med) | \(map(.merged.from_connect_ms.p50) | med | f) / \(map(.merged.from_connect_ms.p99) | med | f) / \(map(.merged.from_connect_ms.max) | med | f) | \(map(.merged.from_close_ms.p50) | med | f) / \(map(.merged.from_close_ms.p99) | med | f) / \(map(.merged.from_close_ms.max) | med | f) | \(map(.merged.over_target_from_connect) | med) | \(map(.merged.recovered_true) | med) / \(map(.merged.recovered_false) | med) | \(map(.merged.clients_refused) | med) | \(map(.merged.gaps + .merged.missing_at_end) | med) | \(map(.merged.dups) | med) | \(map(.all_back_s) | med | f) |")')
+    "| **\(.[0].scenario)**, median of \(length) | | \(.[0].clients) | \(map(.merged.moved_clients) | med) | \(map(.merged.from_connect_ms.p50) | med | f) / \(map(.merged.from_connect_ms.p99) | med | f) / \(map(.merged.from_connect_ms.max) | med | f) | \(map(.merged.from_close_ms.p50) | med | f) / \(map(.merged.from_close_ms.p99) | med | f) / \(map(.merged.from_close_ms.max) | med | f) | \(map(.merged.over_target_from_connect) | med) | \(map(.merged.recovered_true) | med) / \(map(.merged.recovered_false) | med) | \(map(.merged.clients_refused) | med) | \(map(.merged.gaps + .merged.missing_at_end) | med) | \(map(.merged.dups) | med) | \(map(.last_back_after_action_s) | med | f) | \(map(.merged.generator_lag_max_ms.p99) | med | f) |")')
 echo
 echo "$table"
 if [[ $OUT_PREFIX != - ]]; then

@@ -31,11 +31,12 @@
 //! with `--json`); `--clients FILE` then gets one JSON line per connection (its room, position,
 //! gaps, duplicates and every move), from which a script merges several processes' figures.
 
-use crate::report::{r2, Latency};
+use crate::report::{micros_histogram, r2, record, Latency};
 use crate::sys;
 use crate::ws::{self, Frame, Reader, Target, Writer};
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -121,6 +122,11 @@ const NO_EPOCH: u32 = u32::MAX;
 /// How often one connection sends its join again after `unavailable` before giving up on the
 /// connection (and reconnecting).
 const JOIN_TRIES: u32 = 10;
+/// The period of the generator's lag probe, and the lag from which it is logged with its time.
+const LAG_TICK: Duration = Duration::from_millis(10);
+const LAG_LOGGED_US: u64 = 5_000;
+/// At most this many lags are logged with their time (a few hours of a stalled generator).
+const LAG_LOG_MAX: usize = 1_000_000;
 
 /// One reconnect of one connection: from the end of its connection to its join reply.
 #[derive(Debug, Clone, Serialize)]
@@ -137,8 +143,15 @@ struct Move {
     from_close_ms: f64,
     /// First new TCP connect → join reply (what the node adds; includes retries).
     from_connect_ms: f64,
-    /// The successful attempt's TCP connect → join reply.
+    /// The successful attempt's TCP connect → join reply, and its two parts: TCP connect →
+    /// `welcome` (accept, upgrade, session) and `welcome` → join reply (the join itself).
     last_attempt_ms: f64,
+    welcome_ms: f64,
+    join_ms: f64,
+    /// The longest the generator's own event loop lagged (a 10-ms timer fired late) while
+    /// this move was in flight: when it is close to the move's time, the generator, not the
+    /// node, was slow.
+    generator_lag_max_ms: f64,
     /// Connect attempts (1 = the first one was answered).
     attempts: u32,
     /// Every refused attempt or join, by reason (`upgrade refused: …`, `join: unavailable`, …).
@@ -174,6 +187,10 @@ struct Shared {
     closes: Mutex<BTreeMap<String, usize>>,
     refused: Mutex<BTreeMap<String, usize>>,
     moves: Mutex<Vec<(usize, Move)>>,
+    /// How late the generator's 10-ms timer fired (µs), and when it was at least
+    /// [`LAG_LOGGED_US`] late: (unix ms, µs).
+    lag: Mutex<Histogram<u64>>,
+    lag_log: Mutex<Vec<(u64, u64)>>,
     first_error: Mutex<Option<String>>,
     t0: Instant,
 }
@@ -204,6 +221,8 @@ impl Shared {
             closes: Mutex::new(BTreeMap::new()),
             refused: Mutex::new(BTreeMap::new()),
             moves: Mutex::new(Vec::new()),
+            lag: Mutex::new(micros_histogram()),
+            lag_log: Mutex::new(Vec::new()),
             first_error: Mutex::new(None),
             t0: Instant::now(),
         }
@@ -225,6 +244,21 @@ impl Shared {
         if let Ok(mut g) = self.refused.lock() {
             *g.entry(why.to_owned()).or_default() += 1;
         }
+    }
+
+    /// The largest generator lag logged from unix ms `from` on, in ms.
+    fn lag_max_since(&self, from: u64) -> f64 {
+        let Ok(g) = self.lag_log.lock() else {
+            return 0.0;
+        };
+        let us = g
+            .iter()
+            .rev()
+            .take_while(|(t, _)| *t >= from)
+            .map(|(_, l)| *l)
+            .max()
+            .unwrap_or(0);
+        us as f64 / 1000.0
     }
 
     fn epoch_index(&self, e: &str) -> u32 {
@@ -286,13 +320,13 @@ impl Position {
     }
 }
 
-/// `seq` and `epoch` of a `message` frame.
-fn parse_message(f: &[u8]) -> Option<(u64, String)> {
+/// `seq` and `epoch` of a `message` frame (borrowed: no allocation per message).
+fn parse_message(f: &[u8]) -> Option<(u64, &str)> {
     let seq = ws::find_u64(f, br#""seq":"#)?;
     let key = br#""epoch":""#;
     let at = ws::find_at(f, key)? + key.len();
     let len = f[at..].iter().position(|&b| b == b'"')?;
-    Some((seq, String::from_utf8_lossy(&f[at..at + len]).into_owned()))
+    Some((seq, std::str::from_utf8(&f[at..at + len]).ok()?))
 }
 
 /// The string value of `"key":"…"` (no escapes: session tokens are base64url).
@@ -364,6 +398,8 @@ struct Live {
     recovered: Option<bool>,
     replayed: u64,
     epoch_changed: bool,
+    /// When the `welcome` arrived (the join was sent right after).
+    welcomed: Instant,
 }
 
 /// `reason` of a failed attempt: the error's root cause, without the OS error number.
@@ -408,6 +444,7 @@ async fn connect_join(
             String::from_utf8_lossy(&welcome[..welcome.len().min(200)])
         );
     }
+    let welcomed = Instant::now();
     let session = str_field(&welcome, br#""session":""#).unwrap_or_default();
     let resuming = !pos.epoch.is_empty();
     let room = cfg.room(i);
@@ -429,9 +466,9 @@ async fn connect_join(
             if f.starts_with(br#"{"op":"message""#) {
                 if let Some((seq, epoch)) = parse_message(&f) {
                     if resuming {
-                        pos.message(sh, seq, &epoch);
+                        pos.message(sh, seq, epoch);
                     } else {
-                        early.push((seq, epoch));
+                        early.push((seq, epoch.to_owned()));
                     }
                 }
                 continue;
@@ -459,7 +496,7 @@ async fn connect_join(
                                 let f = f?;
                                 if resuming && f.starts_with(br#"{"op":"message""#) {
                                     if let Some((seq, epoch)) = parse_message(&f) {
-                                        pos.message(sh, seq, &epoch);
+                                        pos.message(sh, seq, epoch);
                                     }
                                 }
                             }
@@ -499,6 +536,7 @@ async fn connect_join(
                 recovered,
                 replayed,
                 epoch_changed,
+                welcomed,
             });
         }
     }
@@ -515,7 +553,7 @@ async fn hold(live: &mut Live, sh: &Shared, pos: &mut Position) -> (Result<u16, 
                 let f = live.rd.slice(&r);
                 if f.starts_with(br#"{"op":"message""#) {
                     if let Some((seq, epoch)) = parse_message(f) {
-                        pos.message(sh, seq, &epoch);
+                        pos.message(sh, seq, epoch);
                     }
                 } else if f.starts_with(br#"{"op":"reconnect""#) {
                     // "after_ms":[0,5000]
@@ -663,6 +701,8 @@ async fn member(
             }
         };
         let back = Instant::now();
+        let started_unix_ms = unix_ms()
+            .saturating_sub(u64::try_from((back - started).as_millis()).unwrap_or(u64::MAX));
         let m = Move {
             why,
             from,
@@ -672,6 +712,9 @@ async fn member(
             from_close_ms: ms(back - closed),
             from_connect_ms: ms(back - started),
             last_attempt_ms: ms(back - attempt_started),
+            welcome_ms: ms(live.welcomed - attempt_started),
+            join_ms: ms(back - live.welcomed),
+            generator_lag_max_ms: sh.lag_max_since(started_unix_ms),
             attempts,
             refusals,
             recovered: live.recovered,
@@ -683,6 +726,27 @@ async fn member(
         }
         sh.reconnects_ok.fetch_add(1, Ordering::Relaxed);
         sh.state[i].store(JOINED, Ordering::Relaxed);
+    }
+}
+
+/// Measures how late a 10-ms timer fires on the generator's runtime, until aborted.
+async fn lag_probe(sh: Arc<Shared>) {
+    let mut next = Instant::now() + LAG_TICK;
+    loop {
+        tokio::time::sleep_until(next.into()).await;
+        let now = Instant::now();
+        let late = u64::try_from((now - next).as_micros()).unwrap_or(u64::MAX);
+        if let Ok(mut h) = sh.lag.lock() {
+            record(&mut h, late);
+        }
+        if late >= LAG_LOGGED_US {
+            if let Ok(mut g) = sh.lag_log.lock() {
+                if g.len() < LAG_LOG_MAX {
+                    g.push((unix_ms(), late));
+                }
+            }
+        }
+        next = (next + LAG_TICK).max(now);
     }
 }
 
@@ -775,8 +839,14 @@ pub struct MembersReport {
     move_from_connect: Latency,
     /// End of the old connection → join reply (includes the wait within `after_ms`).
     move_from_close: Latency,
-    /// The successful attempt's connect → join reply.
+    /// The successful attempt's connect → join reply, and its parts: connect → `welcome`,
+    /// `welcome` → join reply.
     move_last_attempt: Latency,
+    move_welcome: Latency,
+    move_join: Latency,
+    /// How late the generator's 10-ms timer fired over the whole run (its own scheduling
+    /// delay: a lower bound on what every figure above includes of the generator).
+    generator_lag: Latency,
     /// Unix ms of the first end of a connection and of the last join reply after one.
     first_close_unix_ms: Option<u64>,
     last_back_unix_ms: Option<u64>,
@@ -838,6 +908,8 @@ fn report(cfg: &Cfg, sh: &Shared, urls: &[String], base: &str) -> MembersReport 
     let mut from_connect = Vec::new();
     let mut from_close = Vec::new();
     let mut last_attempt = Vec::new();
+    let mut welcome = Vec::new();
+    let mut join = Vec::new();
     let (mut rec, mut not_rec, mut absent, mut refused_moves, mut over) = (0, 0, 0, 0, 0);
     let mut moved = std::collections::BTreeSet::new();
     let (mut first_close, mut last_back): (Option<u64>, Option<u64>) = (None, None);
@@ -848,6 +920,8 @@ fn report(cfg: &Cfg, sh: &Shared, urls: &[String], base: &str) -> MembersReport 
         from_connect.push(us(m.from_connect_ms));
         from_close.push(us(m.from_close_ms));
         last_attempt.push(us(m.last_attempt_ms));
+        welcome.push(us(m.welcome_ms));
+        join.push(us(m.join_ms));
         match m.recovered {
             Some(true) => rec += 1,
             Some(false) => not_rec += 1,
@@ -907,6 +981,9 @@ fn report(cfg: &Cfg, sh: &Shared, urls: &[String], base: &str) -> MembersReport 
         move_from_connect: Latency::of_durations(&from_connect),
         move_from_close: Latency::of_durations(&from_close),
         move_last_attempt: Latency::of_durations(&last_attempt),
+        move_welcome: Latency::of_durations(&welcome),
+        move_join: Latency::of_durations(&join),
+        generator_lag: sh.lag.lock().map(|h| Latency::of(&h)).unwrap_or_default(),
         first_close_unix_ms: first_close,
         last_back_unix_ms: last_back,
         generator_rss_kib: sys::self_rss_kib(),
@@ -1029,7 +1106,8 @@ pub async fn run(a: MembersArgs) -> Result<MembersReport> {
         cfg.rooms.len()
     );
     let sem = Arc::new(Semaphore::new(a.concurrency.max(1)));
-    let mut tasks = Vec::with_capacity(n);
+    let mut tasks = Vec::with_capacity(n + 1);
+    tasks.push(tokio::spawn(lag_probe(sh.clone())));
     for (i, token) in tokens.into_iter().enumerate() {
         tasks.push(tokio::spawn(member(
             i,
@@ -1138,7 +1216,7 @@ impl MembersReport {
                 s,
                 "\n  moves {} ({} clients): recovered {}, not recovered {}, no `recovered` {}, \
                  with refusals {} {:?}; over {} ms from connect: {}\n  \
-                 from connect: {}\n  from close:   {}",
+                 from connect: {}\n  from close:   {}\n  generator lag: {}",
                 self.moves,
                 self.moved_clients,
                 self.moves_recovered,
@@ -1149,7 +1227,8 @@ impl MembersReport {
                 self.target_ms,
                 self.moves_over_target,
                 self.move_from_connect.line(),
-                self.move_from_close.line()
+                self.move_from_close.line(),
+                self.generator_lag.line()
             );
         }
         s
@@ -1163,7 +1242,7 @@ mod tests {
     #[test]
     fn reads_message_positions() {
         let m = br#"{"op":"message","room":"big","seq":58,"epoch":"3f9a1c07","from":{"backend":true},"data":{"n":1}}"#;
-        assert_eq!(parse_message(m), Some((58, "3f9a1c07".to_owned())));
+        assert_eq!(parse_message(m), Some((58, "3f9a1c07")));
         let w = br#"{"op":"welcome","protocol":1,"client":"c_x","session":"ab-_9.cd","heartbeat_ms":1}"#;
         assert_eq!(str_field(w, br#""session":""#).as_deref(), Some("ab-_9.cd"));
     }
