@@ -360,6 +360,15 @@ one_run() {
   local rooms1
   rooms1=$(rooms_info "$P")
   log_new "$run/mark" >"$run/storm.log"
+  # When the nodes logged the steps of the drain or the failover, in s after the action.
+  local times
+  times=$({ grep -E 'drain: rooms moved|drain: clients gone|cluster peer down|room restored from its replica|room re-created after its owner' "$run/storm.log" || true; } |
+    while read -r node ts _ rest; do
+      printf '%s\t%s\t%s\n' "${node%:}" "$(date -u -d "$ts" +%s%3N 2>/dev/null || echo 0)" \
+        "$(grep -oE 'drain: rooms moved|drain: clients gone|cluster peer down|room restored from its replica|room re-created after its owner' <<<"$rest" | head -1)"
+    done | jq -Rsc --argjson t "$t_action" '[split("\n")[] | select(length > 0) | split("\t") | {node: .[0], what: .[2], s: (((.[1] | tonumber) - $t) / 1000)}]
+      | group_by(.what) | map({key: .[0].what, value: (sort_by(.s) | .[0] | {first_node: .node, s})}) | from_entries')
+  [[ -n $times ]] || times='{}'
   drain_log=$({ grep "^$vname: " "$run/storm.log" | grep -E 'drain: (rooms moved|clients gone)|drained' || true; } | cut -c1-300 | jq -R . | jq -sc .)
 
   # Stop the generators: each writes its final JSON line and one line per client.
@@ -386,6 +395,8 @@ one_run() {
        moves: ($moves | length),
        from_connect_ms: ([$moves[].from_connect_ms] | lat),
        from_close_ms: ([$moves[].from_close_ms] | lat),
+       from_connect_ms_no_refusal: ([$moves[] | select((.refusals | length) == 0) | .from_connect_ms] | lat),
+       from_connect_ms_refused: ([$moves[] | select((.refusals | length) > 0) | .from_connect_ms] | lat),
        last_attempt_ms: ([$moves[].last_attempt_ms] | lat),
        welcome_ms: ([$moves[].welcome_ms] | lat),
        join_ms: ([$moves[].join_ms] | lat),
@@ -403,6 +414,11 @@ one_run() {
            or any(.moves[]; (.refusals | length) > 0 or .recovered != true))] | length),
        over_target_from_connect: ([$moves[] | select(.from_connect_ms > '"$TARGET_MS"')] | length),
        gaps: ([$all[].gaps] | add),
+       clients_with_gaps: ([$all[] | select(.gaps > 0)] | length),
+       gaps_by_home_node: ([$all[] | select(.gaps > 0)] | group_by(.home) | map({key: ("node-" + (["a","b","c"][.[0].home])), value: (map(.gaps) | add)}) | from_entries),
+       gaps_moved_clients: ([$all[] | select(.gaps > 0 and (.moves | length) > 0)] | length),
+       first_gap_seqs: ([$all[] | select(.first_gap_seq != null) | .first_gap_seq] | group_by(.) | map({key: (.[0] | tostring), value: length}) | from_entries),
+       first_gap_after_action_ms: ([$all[] | select(.first_gap_unix_ms != null) | .first_gap_unix_ms] | if length == 0 then null else {min: (min - '"$t_action"'), max: (max - '"$t_action"')} end),
        dups: ([$all[].dups] | add),
        missing_at_end: ([$all[] | select(.state == "joined") | . as $c | ($want[$c.room] // null) as $w
            | select($w != null and $c.epoch == $w.epoch and $c.seq < $w.seq) | $w.seq - $c.seq] | add // 0),
@@ -424,7 +440,7 @@ one_run() {
     --argjson storm_s "$storm_s" --argjson t_action "$t_action" --argjson tail_ok "$tail_ok" \
     --argjson rooms0 "$rooms0" --argjson rooms1 "$rooms1" --argjson m "$merged" --argjson want "$want" \
     --argjson before "$before" --argjson after "$after" --argjson drain_log "$drain_log" \
-    --argjson warn "$warn" --argjson pubs "$pubs" --argjson acked "$acked" --argjson refused_pubs "$refused_pubs" \
+    --argjson warn "$warn" --argjson times "$times" --argjson pubs "$pubs" --argjson acked "$acked" --argjson refused_pubs "$refused_pubs" \
     --argjson gens_out "$(printf '%s\n' "${gen_lines[@]}" | jq -sc 'map(select(. != null) | {assigned, connected, connect_failed, joined_now, reconnecting, lost, moves, moves_recovered, moves_not_recovered, moves_refused, refused, moves_over_target, move_from_connect, move_from_close, move_welcome, move_join, generator_lag, gaps, dups, generator_cpu_s, generator_rss_kib, first_error})')" \
     --argjson target "$TARGET_MS" --arg head "$head_rev" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --argjson ok "$run_ok" '
@@ -440,7 +456,7 @@ one_run() {
      same_epoch: ([$rooms0 | to_entries[] | .value.epoch == ($rooms1[.key].epoch // null)] | all),
      nodes_before: $before, nodes_after: $after,
      node_cpu_s_during: ($before | with_entries(.value = (if ($after[.key].cpu_ticks // null) == null then null else ((($after[.key].cpu_ticks - .value.cpu_ticks) / 100 * 100 | round) / 100) end))),
-     drain_log: $drain_log, warn_error_log_lines: $warn, generators_final: $gens_out,
+     node_log_after_action_s: $times, drain_log: $drain_log, warn_error_log_lines: $warn, generators_final: $gens_out,
      passed: ($ok == 1 and $m.not_back == 0 and $m.gaps == 0 and $m.dups == 0 and $m.missing_at_end == 0),
      target_met: ($ok == 1 and $m.not_back == 0 and $m.clients_refused == 0 and $m.over_target_from_connect == 0
        and $m.gaps == 0 and $m.dups == 0 and $m.missing_at_end == 0),

@@ -170,6 +170,9 @@ struct Shared {
     epoch: Vec<AtomicU32>,
     gaps_of: Vec<AtomicU64>,
     dups_of: Vec<AtomicU64>,
+    /// Per connection: the first seq it missed (0: none) and when it noticed (unix ms).
+    first_gap_seq: Vec<AtomicU64>,
+    first_gap_unix_ms: Vec<AtomicU64>,
     url_of: Vec<AtomicUsize>,
     epochs: Mutex<Vec<String>>,
     connected: AtomicUsize,
@@ -204,6 +207,8 @@ impl Shared {
             epoch: (0..n).map(|_| AtomicU32::new(NO_EPOCH)).collect(),
             gaps_of: (0..n).map(|_| AtomicU64::new(0)).collect(),
             dups_of: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            first_gap_seq: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            first_gap_unix_ms: (0..n).map(|_| AtomicU64::new(0)).collect(),
             url_of: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             epochs: Mutex::new(Vec::new()),
             connected: AtomicUsize::new(0),
@@ -310,6 +315,12 @@ impl Position {
             } else {
                 sh.gaps.fetch_add(seq - self.last - 1, Ordering::Relaxed);
                 sh.gaps_of[self.i].fetch_add(seq - self.last - 1, Ordering::Relaxed);
+                if sh.first_gap_seq[self.i]
+                    .compare_exchange(0, self.last + 1, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    sh.first_gap_unix_ms[self.i].store(unix_ms(), Ordering::Relaxed);
+                }
                 self.last = seq;
             }
             sh.last_seq[self.i].store(seq, Ordering::Relaxed);
@@ -1012,6 +1023,9 @@ struct ClientLine<'a> {
     seq: u64,
     gaps: u64,
     dups: u64,
+    /// The first seq this connection missed, and when it noticed (the next one arrived).
+    first_gap_seq: Option<u64>,
+    first_gap_unix_ms: Option<u64>,
     moves: Vec<&'a Move>,
 }
 
@@ -1041,6 +1055,9 @@ fn write_clients(path: &PathBuf, cfg: &Cfg, sh: &Shared) -> Result<()> {
             seq: sh.last_seq[k].load(Ordering::Relaxed),
             gaps: sh.gaps_of[k].load(Ordering::Relaxed),
             dups: sh.dups_of[k].load(Ordering::Relaxed),
+            first_gap_seq: Some(sh.first_gap_seq[k].load(Ordering::Relaxed)).filter(|&v| v > 0),
+            first_gap_unix_ms: Some(sh.first_gap_unix_ms[k].load(Ordering::Relaxed))
+                .filter(|&v| v > 0),
             moves: mv,
         };
         serde_json::to_writer(&mut w, &line)?;
@@ -1265,6 +1282,7 @@ mod tests {
         assert_eq!(sh.dups.load(Ordering::Relaxed), 2);
         assert_eq!(sh.gaps_of[0].load(Ordering::Relaxed), 2);
         assert_eq!(sh.dups_of[0].load(Ordering::Relaxed), 2);
+        assert_eq!(sh.first_gap_seq[0].load(Ordering::Relaxed), 8);
         assert_eq!(sh.epoch_changes.load(Ordering::Relaxed), 1);
         assert_eq!(sh.last_seq[0].load(Ordering::Relaxed), 1);
     }
