@@ -18,8 +18,8 @@
 #          85 % of its core are counted: there the rate is a lower bound), connections held
 #   hot    10 000 connections into ONE room, 256 in flight, each ready once its join (peers:
 #          subscribe) is answered → joined connections/s, connect→joined p50 / p99
-#   presence  the same with `presence: true` (Gatehouse only: the peers have no presence) →
-#          joined/s, and the presence frames and events every member receives
+#   presence  the same with `presence_batch: true` (Gatehouse only: the peers have no
+#          presence) → joined/s, and the presence frames and events every member receives
 # --quick: 1 run, 2 000 / 1 000 / 2 000 / 2 000 / 1 000 connections (a check of the script,
 # not a result).
 #
@@ -197,7 +197,7 @@ scenario fixed fanout --subscribers "$fixed_subs" --rate 10 --warmup 2 --seconds
 scenario idle idle --connections "$idle_conns" --rooms 100 --concurrency 100
 scenario hot hotroom --connections "$hot_conns" --concurrency 256
 only_targets=gatehouse scenario presence hotroom --connections "$presence_conns" --concurrency 256 \
-    --presence --settle-max 120
+    --presence --presence-batch --settle-max 120
 
 # Medians per target and figure.
 jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)" --arg cpus "$(nproc)" \

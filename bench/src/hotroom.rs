@@ -46,6 +46,9 @@ pub struct HotRoomArgs {
     /// Join with `presence: true` and count the presence events members receive (Gatehouse).
     #[arg(long)]
     presence: bool,
+    /// With --presence: ask for batched events (`presence_batch: true`, one frame per tick).
+    #[arg(long, requires = "presence")]
+    presence_batch: bool,
     /// The node's process id: its CPU time is read while connections come.
     #[arg(long)]
     pid: Option<u32>,
@@ -68,6 +71,7 @@ pub struct HotRoomReport {
     url: String,
     room: String,
     presence: bool,
+    presence_batch: bool,
     connections_requested: usize,
     concurrency: usize,
     joined: usize,
@@ -109,9 +113,12 @@ struct PresenceCounts {
 }
 
 /// The join request: the protocol's, with `presence: true` when asked (Gatehouse).
-fn join_request(proto: Proto, room: &str, presence: bool) -> String {
-    match (proto, presence) {
-        (Proto::Gatehouse, true) => {
+fn join_request(proto: Proto, room: &str, presence: bool, batch: bool) -> String {
+    match (proto, presence, batch) {
+        (Proto::Gatehouse, true, true) => {
+            format!(r#"{{"id":1,"op":"join","room":"{room}","presence_batch":true}}"#)
+        }
+        (Proto::Gatehouse, true, false) => {
             format!(r#"{{"id":1,"op":"join","room":"{room}","presence":true}}"#)
         }
         _ => proto.join_frame(room, 1),
@@ -120,7 +127,7 @@ fn join_request(proto: Proto, room: &str, presence: bool) -> String {
 
 /// Events in one presence frame (a frame may carry one event or a batch of them).
 fn presence_events(frame: &[u8]) -> Option<u64> {
-    if !frame.starts_with(br#"{"op":"presence"#) {
+    if !frame.starts_with(br#"{"op":"presence_"#) {
         return None;
     }
     let n = frame.windows(9).filter(|w| w == br#""client":"#).count() as u64;
@@ -145,7 +152,7 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         .room
         .clone()
         .unwrap_or_else(|| format!("hot-{}", setup::run_tag()));
-    let req = Arc::new(join_request(a.target, &room, a.presence));
+    let req = Arc::new(join_request(a.target, &room, a.presence, a.presence_batch));
     let sem = Arc::new(Semaphore::new(a.concurrency));
     let counts = Arc::new(PresenceCounts::default());
     let closed = Arc::new(AtomicUsize::new(0));
@@ -157,7 +164,11 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         "hotroom: bringing {} connections into {room} ({} in flight{})…",
         a.connections,
         a.concurrency,
-        if a.presence { ", presence on" } else { "" }
+        match (a.presence, a.presence_batch) {
+            (true, true) => ", presence batched",
+            (true, false) => ", presence on",
+            _ => "",
+        }
     );
     let cpu = CpuMeter::start(a.pid);
     let t0 = Instant::now();
@@ -284,6 +295,7 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         url: a.url,
         room,
         presence: a.presence,
+        presence_batch: a.presence_batch,
         connections_requested: a.connections,
         concurrency: a.concurrency,
         joined,

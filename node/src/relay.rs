@@ -19,6 +19,7 @@ use crate::outbound::{ConnHandle, Outbound};
 use crate::room_access::calls;
 use crate::room_access::RoomRef;
 use bytestring::ByteString;
+use protocol::client::Presence;
 use protocol::room::RoomName;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::hash_map::Entry;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod ingress;
+pub mod presence;
 
 /// Messages accepted by [`RelayActor`].
 pub enum RelayMessage {
@@ -36,8 +38,8 @@ pub enum RelayMessage {
         room: RoomName,
         /// The connection.
         conn: ConnHandle,
-        /// Also deliver presence events.
-        presence: bool,
+        /// Whether and how to deliver presence events.
+        presence: Presence,
     },
     /// A local connection no longer wants `room`.
     Unsubscribe {
@@ -57,6 +59,9 @@ pub enum RelayMessage {
         /// The client the event is about (it does not get its own event).
         exclude: ClientId,
     },
+    /// The end of a room's presence tick: its batched events go out (sent by the relay to
+    /// itself).
+    FlushPresence(RoomName),
     /// Counts for the admin API: (rooms with local subscribers, subscriptions).
     Stats(RpcReplyPort<(usize, usize)>),
     /// A connection joined `room` at `owner`: the relay watches that owner.
@@ -95,7 +100,7 @@ impl ractor::Message for RelayMessage {}
 
 struct Subscriber {
     conn: ConnHandle,
-    presence: bool,
+    presence: Presence,
 }
 
 /// The relay; one per node.
@@ -112,9 +117,13 @@ struct RoomSubs {
     subs: HashMap<ConnId, Subscriber>,
     /// `subs` grouped by worker for publishes; rebuilt at the first publish after a change.
     fanout: Option<Subscribers>,
-    /// How many of `subs` asked for presence events: a presence event for a room where none
-    /// did costs one check, not a scan of its members (every join into a hot room sends one).
-    watchers: usize,
+    /// How many of `subs` asked for presence events, each as its own frame and batched: a
+    /// presence event for a room where none did costs one check, not a scan of its members
+    /// (every join into a hot room sends one).
+    each: usize,
+    batched: usize,
+    /// Events waiting for the tick, for the batched ones.
+    batch: presence::PresenceBatch,
     owner: Option<RoomRef>,
     epoch: Option<Arc<str>>,
     rehoming: bool,
@@ -124,6 +133,43 @@ struct RoomSubs {
     /// When the owner was found lost (not moved), until a re-homing reaches one: the owner
     /// dropped this node's members then, so each must join again.
     lost_at: Option<std::time::Instant>,
+}
+
+impl RoomSubs {
+    /// Counts (`add`) or uncounts a subscriber's presence mode.
+    fn count(&mut self, p: Presence, add: bool) {
+        let n = match p {
+            Presence::Off => return,
+            Presence::Each => &mut self.each,
+            Presence::Batched => &mut self.batched,
+        };
+        if add {
+            *n += 1;
+        } else {
+            *n -= 1;
+        }
+    }
+
+    /// Sends the waiting presence events to the members that asked for them batched: one
+    /// frame each, without the events about themselves.
+    fn flush_presence(&mut self, room: &RoomName) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = self.batch.take(room);
+        let mut out = Fanout::default();
+        for s in self
+            .subs
+            .values()
+            .filter(|s| s.presence == Presence::Batched)
+        {
+            if let Some(f) = batch.frame_for(&s.conn.info.client) {
+                let len = f.len();
+                out.push(&s.conn, Outbound::Frame(f), len);
+            }
+        }
+        out.send();
+    }
 }
 
 /// Local subscriptions.
@@ -235,11 +281,12 @@ impl Actor for RelayActor {
                 match r.subs.entry(conn.id) {
                     Entry::Occupied(mut s) => {
                         let was = std::mem::replace(&mut s.get_mut().presence, presence);
-                        r.watchers = r.watchers + usize::from(presence) - usize::from(was);
+                        r.count(was, false);
+                        r.count(presence, true);
                     }
                     Entry::Vacant(v) => {
                         v.insert(Subscriber { conn, presence });
-                        r.watchers += usize::from(presence);
+                        r.count(presence, true);
                         r.fanout = None;
                     }
                 }
@@ -247,7 +294,7 @@ impl Actor for RelayActor {
             RelayMessage::Unsubscribe { room, conn } => {
                 if let Some(r) = state.rooms.get_mut(&room) {
                     if let Some(s) = r.subs.remove(&conn) {
-                        r.watchers -= usize::from(s.presence);
+                        r.count(s.presence, false);
                         r.fanout = None;
                     }
                     if r.subs.is_empty() && !r.rehoming {
@@ -269,16 +316,35 @@ impl Actor for RelayActor {
                 frame,
                 exclude,
             } => {
-                if let Some(r) = state.rooms.get(&room).filter(|r| r.watchers > 0) {
+                let Some(r) = state.rooms.get_mut(&room) else {
+                    return Ok(());
+                };
+                if r.each > 0 {
                     let mut out = Fanout::default();
                     for s in r
                         .subs
                         .values()
-                        .filter(|s| s.presence && s.conn.info.client != exclude)
+                        .filter(|s| s.presence == Presence::Each && s.conn.info.client != exclude)
                     {
                         out.push(&s.conn, Outbound::Frame(frame.clone()), frame.len());
                     }
                     out.send();
+                }
+                if r.batched > 0 {
+                    if r.batch.push(frame, exclude) {
+                        r.flush_presence(&room);
+                    } else if !r.batch.scheduled {
+                        r.batch.scheduled = true;
+                        myself.send_after(presence::PRESENCE_TICK, move || {
+                            RelayMessage::FlushPresence(room)
+                        });
+                    }
+                }
+            }
+            RelayMessage::FlushPresence(room) => {
+                if let Some(r) = state.rooms.get_mut(&room) {
+                    r.batch.scheduled = false;
+                    r.flush_presence(&room);
                 }
             }
             RelayMessage::Stats(reply) => {

@@ -57,6 +57,19 @@ pub fn is_presence_cursor(s: &str) -> bool {
 }
 
 /// A decoded client request.
+/// Whether a member receives the room's presence events, and how (`join`'s `presence` and
+/// `presence_batch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Presence {
+    /// No presence events.
+    #[default]
+    Off,
+    /// Each event as its own `presence_join` / `presence_leave` frame (`presence: true`).
+    Each,
+    /// The events of each tick as one `presence_batch` frame (`presence_batch: true`).
+    Batched,
+}
+
 #[derive(Debug, Clone)]
 pub enum Request {
     /// Join a room, optionally recovering (`since`) or replaying (`last`), optionally asking
@@ -68,8 +81,8 @@ pub enum Request {
         since: Option<Since>,
         /// Replay this many of the most recent messages (ignored when `since` is set).
         last: Option<u32>,
-        /// Receive `presence_join` / `presence_leave` events.
-        presence: bool,
+        /// Whether and how to receive `presence_join` / `presence_leave` events.
+        presence: Presence,
     },
     /// Leave a room.
     Leave {
@@ -169,6 +182,8 @@ struct RawFrame<'a> {
     #[serde(default, borrow)]
     presence: Option<&'a RawValue>,
     #[serde(default, borrow)]
+    presence_batch: Option<&'a RawValue>,
+    #[serde(default, borrow)]
     limit: Option<&'a RawValue>,
     #[serde(default, borrow)]
     after: Option<&'a RawValue>,
@@ -255,13 +270,21 @@ pub fn decode(text: &str) -> Result<Decoded, DecodeError> {
     };
     let request = match op {
         "join" => {
-            let presence = match raw.presence {
-                None => false,
+            let flag = |v: Option<&RawValue>, name: &str| match v {
+                None => Ok(false),
                 Some(v) => serde_json::from_str::<Option<bool>>(v.get())
+                    .map(|b| b.unwrap_or(false))
                     .map_err(|_| {
-                        fail(ErrorCode::BadRequest, "`presence` must be a boolean".into())
-                    })?
-                    .unwrap_or(false),
+                        fail(ErrorCode::BadRequest, format!("`{name}` must be a boolean"))
+                    }),
+            };
+            let presence = match (
+                flag(raw.presence, "presence")?,
+                flag(raw.presence_batch, "presence_batch")?,
+            ) {
+                (_, true) => Presence::Batched,
+                (true, false) => Presence::Each,
+                (false, false) => Presence::Off,
             };
             Request::Join {
                 room: room()?,
@@ -412,11 +435,35 @@ mod tests {
             } => {
                 assert_eq!(room.as_str(), "chat:lobby");
                 assert_eq!(since.unwrap().seq, 41);
-                assert!(presence);
+                assert_eq!(presence, Presence::Each);
                 assert!(last.is_none());
             }
             other => panic!("{other:?}"),
         }
+        // `presence_batch` asks for batched events (with or without `presence`); a wrong type
+        // is a bad request naming the field.
+        for (text, want) in [
+            (
+                r#"{"op":"join","room":"r","presence_batch":true}"#,
+                Presence::Batched,
+            ),
+            (
+                r#"{"op":"join","room":"r","presence":true,"presence_batch":true}"#,
+                Presence::Batched,
+            ),
+            (
+                r#"{"op":"join","room":"r","presence":true,"presence_batch":false}"#,
+                Presence::Each,
+            ),
+            (r#"{"op":"join","room":"r"}"#, Presence::Off),
+        ] {
+            match decode(text).unwrap().request {
+                Request::Join { presence, .. } => assert_eq!(presence, want, "{text}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let e = err(r#"{"id":2,"op":"join","room":"r","presence_batch":1}"#);
+        assert!(format!("{e:?}").contains("presence_batch"), "{e:?}");
         let d = decode(r#"{"id":"a","op":"publish","room":"r","data":{"text":"hi"}}"#).unwrap();
         assert_eq!(d.id.unwrap().raw().get(), "\"a\"");
         match d.request {

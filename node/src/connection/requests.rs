@@ -14,6 +14,7 @@ use crate::room_access::RoomRef;
 use crate::wire::room::{JoinReply, JoinRequest, Publisher};
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
+use protocol::client::Presence;
 use protocol::client::{
     decode, Request, RequestId, Since, PRESENCE_DEFAULT_LIMIT, PRESENCE_MAX_LIMIT,
     PRESENCE_REPLY_BYTES,
@@ -240,7 +241,7 @@ impl Conn {
         room: RoomName,
         since: Option<Since>,
         last: Option<u32>,
-        presence: bool,
+        presence: Presence,
     ) -> Result<(), Exit> {
         let o = match self.enter(&room, since, last, presence, false).await {
             Ok(Entered::Joined(o)) => o,
@@ -283,7 +284,7 @@ impl Conn {
         room: &RoomName,
         since: Option<Since>,
         last: Option<u32>,
-        presence: bool,
+        presence: Presence,
         operator: bool,
     ) -> Result<Entered, Refused> {
         if let Some(c) = self.local.cursor(room) {
@@ -410,7 +411,7 @@ impl Conn {
         use crate::outbound::RoomOpOutcome;
         let crate::outbound::RoomOp { room, join, reply } = op;
         let (outcome, written) = if join {
-            match self.enter(&room, None, None, false, true).await {
+            match self.enter(&room, None, None, Presence::Off, true).await {
                 Ok(Entered::Already(_)) => (RoomOpOutcome::Unchanged, Ok(())),
                 Ok(Entered::Joined(o)) => {
                     let frame = ServerFrame::Joined {

@@ -135,6 +135,99 @@ async fn presence_events_go_to_members_that_asked_and_presence_lists_members() {
 }
 
 #[tokio::test]
+async fn batched_presence_comes_as_one_frame_per_tick_in_order_and_never_about_oneself() {
+    let node = Node::start_default();
+    let url = node.ws_url("");
+    let mut batched = Client::connect(&url).await;
+    let (r, _) = batched
+        .request(json!({"op":"join","room":"b","presence_batch":true}), 1)
+        .await;
+    assert_eq!(r["ok"], true);
+    let mut each = Client::connect(&url).await;
+    let (r, _) = each
+        .request(json!({"op":"join","room":"b","presence":true}), 1)
+        .await;
+    assert_eq!(r["ok"], true);
+    // `each` joining is one event for `batched`, in a batch of its own.
+    let (first, _) = batched.recv_until(|f| f["op"] == "presence_batch").await;
+    assert_eq!(first["room"], "b");
+    assert_eq!(first["events"][0]["op"], "presence_join");
+    assert_eq!(first["events"][0]["client"], each.id());
+
+    // Twenty members, one of them batched too, join at once.
+    let mut joiners = Vec::new();
+    for _ in 0..20 {
+        joiners.push(Client::connect(&url).await);
+    }
+    let ids: Vec<String> = joiners.iter().map(Client::id).collect();
+    let asks = joiners.iter_mut().enumerate().map(|(i, c)| {
+        let req = if i == 7 {
+            json!({"op":"join","room":"b","presence_batch":true})
+        } else {
+            json!({"op":"join","room":"b"})
+        };
+        c.request(req, 2)
+    });
+    for (r, _) in futures_util::future::join_all(asks).await {
+        assert_eq!(r["ok"], true);
+    }
+
+    // `batched` hears of every join once, in batches (fewer frames than events).
+    let mut heard = Vec::new();
+    let mut frames = 0;
+    while heard.len() < ids.len() {
+        let f = batched.recv().await;
+        if f["op"] == "presence_join" {
+            panic!("a batched member got a single event: {f}");
+        }
+        if f["op"] != "presence_batch" {
+            continue;
+        }
+        frames += 1;
+        for e in f["events"].as_array().unwrap() {
+            assert_eq!(e["op"], "presence_join", "{f}");
+            assert_eq!(e["room"], "b");
+            heard.push(e["client"].as_str().unwrap().to_owned());
+        }
+    }
+    let mut sorted = heard.clone();
+    sorted.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(sorted, want, "every join once");
+    assert!(
+        frames < ids.len(),
+        "{frames} frames for {} events",
+        ids.len()
+    );
+
+    // `each` gets them one frame per event; the batched joiner never hears of itself.
+    let (_, before) = each
+        .recv_until(|f| f["op"] == "presence_join" && f["client"] == ids[19])
+        .await;
+    assert!(before.iter().all(|f| f["op"] != "presence_batch"));
+    let own = &ids[7];
+    let (_, seen) = joiners[7].request(json!({"op":"ping"}), 3).await;
+    for f in seen.iter().filter(|f| f["op"] == "presence_batch") {
+        for e in f["events"].as_array().unwrap() {
+            assert_ne!(&e["client"], own, "{f}");
+        }
+    }
+
+    // A leave reaches the batched members too.
+    drop(each);
+    let (ev, _) = batched
+        .recv_until(|f| {
+            f["op"] == "presence_batch"
+                && f["events"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|e| e["op"] == "presence_leave"))
+        })
+        .await;
+    assert_eq!(ev["room"], "b");
+}
+
+#[tokio::test]
 async fn ping_answers_pong_or_a_reply_with_its_id_and_leave_requires_membership() {
     let node = Node::start_default();
     let mut a = Client::connect(&node.ws_url("")).await;
