@@ -26,6 +26,14 @@ use serde_json::value::RawValue;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+
+/// How long a join keeps trying a room it cannot reach before it answers `unavailable`
+/// (`docs/protocol.md` §3): long enough for a room whose owner was lost to be restored.
+const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often a join tries again after its first two attempts.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A pause this long without a `rate_limited` answer ends an abuse episode.
 const ABUSE_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -332,29 +340,38 @@ impl Conn {
             conn: self.handle.clone(),
             presence,
         });
-        // A room that stopped between lookup and join is looked up (re-created) once more.
+        // A room that stopped between lookup and join is looked up (re-created) once more at
+        // once; after that, for up to JOIN_PATIENCE, every RETRY_EVERY: a room whose owner was
+        // just lost is back within a second or so (restored from its replica), and a join held
+        // that long is one the client need not make again.
         let mut outcome = None;
         let mut found = existing;
-        for _ in 0..2 {
+        let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let last_error;
             let looked_up = match found.take() {
                 Some(r) => Ok(r),
                 None => directory::lookup(&self.ctx.placement, room).await,
             };
-            let room_ref = match looked_up {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(client = %self.handle.info.client, room = %room, error = %e, "room lookup failed");
-                    continue;
-                }
-            };
-            match self.call_join(&room_ref, since.clone(), last).await {
-                Ok(o) => {
-                    outcome = Some((room_ref, o));
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(client = %self.handle.info.client, room = %room, error = %e, "join failed")
-                }
+            match looked_up {
+                Ok(room_ref) => match self.call_join(&room_ref, since.clone(), last).await {
+                    Ok(o) => {
+                        outcome = Some((room_ref, o));
+                        break;
+                    }
+                    Err(e) => last_error = format!("join failed: {e}"),
+                },
+                Err(e) => last_error = format!("room lookup failed: {e}"),
+            }
+            if attempt >= 2 && tokio::time::Instant::now() + RETRY_EVERY >= deadline {
+                tracing::warn!(client = %self.handle.info.client, room = %room, attempts = attempt, error = %last_error, "join gave up");
+                break;
+            }
+            tracing::debug!(client = %self.handle.info.client, room = %room, error = %last_error, "join retried");
+            if attempt >= 2 {
+                tokio::time::sleep(RETRY_EVERY).await;
             }
         }
         let Some((room_ref, o)) = outcome else {
