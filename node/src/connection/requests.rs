@@ -26,7 +26,6 @@ use serde_json::value::RawValue;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-
 /// How long a join keeps trying a room it cannot reach before it answers `unavailable`
 /// (`docs/protocol.md` §3): long enough for a room whose owner was lost to be restored.
 const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
