@@ -8,6 +8,7 @@ import {
   type ErrorFrame,
   type MessageFrame,
   type PongFrame,
+  type PresenceBatchFrame,
   type PresenceFrame,
   type PublishResult,
   type ReconnectFrame,
@@ -701,6 +702,16 @@ export class GatehouseClient extends Emitter<ClientEvents> {
         const p = frame as unknown as PresenceFrame;
         this.roomMap.get(p.room)?.handlePresence(p);
         this.emit(p.op, p);
+        return;
+      }
+      case "presence_batch": {
+        // A tick's events, delivered one by one as if each had come alone.
+        const b = frame as unknown as PresenceBatchFrame;
+        for (const p of Array.isArray(b.events) ? b.events : []) {
+          if (p.op !== "presence_join" && p.op !== "presence_leave") continue;
+          this.roomMap.get(p.room)?.handlePresence(p);
+          this.emit(p.op, p);
+        }
         return;
       }
       case "error": {

@@ -50,6 +50,7 @@ export type {
   MessageFrame,
   PongFrame,
   Position,
+  PresenceBatchFrame,
   PresenceFrame,
   PresenceMember,
   PresencePage,

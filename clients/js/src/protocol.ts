@@ -89,6 +89,13 @@ export interface PresenceFrame {
   user: string;
 }
 
+/** A room's presence events of one tick, in order (§4 `presence_batch`; asked with `presence_batch: true`). */
+export interface PresenceBatchFrame {
+  op: "presence_batch";
+  room: string;
+  events: PresenceFrame[];
+}
+
 export interface DirectFrame<T = unknown> {
   op: "direct";
   data: T;

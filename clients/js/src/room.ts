@@ -439,7 +439,12 @@ export class Room<T = unknown> extends Emitter<RoomEvents<T>> {
     this.ready = false;
     const since = this.hasPosition && this.epoch !== undefined ? { seq: this.lastSeq, epoch: this.epoch } : undefined;
     const frame: Record<string, unknown> = { op: "join", room: this.name };
-    if (this.presenceWanted) frame.presence = true;
+    // Batched where the node can (a busy room's events come one frame per tick); `presence`
+    // too, so a node that does not know `presence_batch` sends them one by one.
+    if (this.presenceWanted) {
+      frame.presence = true;
+      frame.presence_batch = true;
+    }
     if (since) frame.since = since;
     else if (this.lastWanted !== undefined) frame.last = this.lastWanted;
     this.host.request(frame, {

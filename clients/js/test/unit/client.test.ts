@@ -298,7 +298,7 @@ describe("rooms across a reconnect", () => {
     const room = client.room("chat:x");
     const joined = room.join({ presence: true });
     const j1 = await joinOn(fake.latest(), "chat:x", { seq: 10 });
-    assert.deepEqual(j1, { id: j1.id, op: "join", room: "chat:x", presence: true });
+    assert.deepEqual(j1, { id: j1.id, op: "join", room: "chat:x", presence: true, presence_batch: true });
     assert.equal((await joined).seq, 10);
     for (const seq of [11, 12, 13]) fake.latest().message("chat:x", seq, EPOCH, { seq });
     fake.latest().serverClose(1006, "");
@@ -307,7 +307,7 @@ describe("rooms across a reconnect", () => {
     assert.equal(s2.url, "ws://gw.test/ws?session=s1");
     s2.welcome(ME, "s2");
     const j2 = s2.last("join");
-    assert.deepEqual(j2, { id: j2.id, op: "join", room: "chat:x", presence: true, since: { seq: 13, epoch: EPOCH } });
+    assert.deepEqual(j2, { id: j2.id, op: "join", room: "chat:x", presence: true, presence_batch: true, since: { seq: 13, epoch: EPOCH } });
     s2.reply(j2, { room: "chat:x", epoch: EPOCH, seq: 15, members: 2, recovered: true, replayed: 2 });
     // A node may replay what the client already has: dropped, never delivered twice.
     for (const seq of [12, 13, 14, 15, 16]) s2.message("chat:x", seq, EPOCH, { seq });
@@ -447,6 +447,34 @@ describe("rooms across a reconnect", () => {
     // Later events apply as they come.
     s.receive({ op: "presence_leave", room: "p", client: "c_B", user: "u-b" });
     assert.deepEqual(room.members.map((m) => m.client), [ME]);
+  });
+
+  test("presence: the join asks for batches, and a batch's events apply one by one, in order", async () => {
+    const { fake, client } = track(setup());
+    fake.latest().welcome(ME);
+    const room = client.room("p");
+    const seen: string[] = [];
+    client.on("presence_join", (p) => seen.push(`+${p.client}`));
+    client.on("presence_leave", (p) => seen.push(`-${p.client}`));
+    quiet(room.join({ presence: true }));
+    const s = fake.latest();
+    const join = s.last("join");
+    assert.equal(join.presence, true);
+    assert.equal(join.presence_batch, true);
+    await joinOn(s, "p", {});
+    s.reply(s.last("presence"), { room: "p", count: 1, members: [{ client: ME, user: "u-1" }] });
+    await flush();
+    s.receive({
+      op: "presence_batch",
+      room: "p",
+      events: [
+        { op: "presence_join", room: "p", client: "c_B", user: "u-b" },
+        { op: "presence_join", room: "p", client: "c_C", user: "u-c" },
+        { op: "presence_leave", room: "p", client: "c_B", user: "u-b" },
+      ],
+    });
+    assert.deepEqual(seen, ["+c_B", "+c_C", "-c_B"]);
+    assert.deepEqual(room.members.map((m) => m.client), ["c_C", ME]);
   });
 
   test("the app's first join refused rejects its promise", async () => {
