@@ -364,7 +364,10 @@ impl Conn {
                 },
                 Err(e) => last_error = format!("room lookup failed: {e}"),
             }
-            if attempt >= 2 && tokio::time::Instant::now() + RETRY_EVERY >= deadline {
+            // A connection asked to close (a drain, a kick) stops waiting: its close goes out
+            // now, not after the patience.
+            let closing = self.handle.shared.closing();
+            if attempt >= 2 && (closing || tokio::time::Instant::now() + RETRY_EVERY >= deadline) {
                 tracing::warn!(client = %self.handle.info.client, room = %room, attempts = attempt, error = %last_error, "join gave up");
                 break;
             }
