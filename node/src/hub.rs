@@ -21,7 +21,7 @@ use crate::ids::{ClientId, ConnId, UserId};
 use crate::outbound::{ConnHandle, Outbound, Push, RoomOp, RoomOpOutcome};
 use crate::wire::endpoint::{ClientQuery, ClientSummary, ClientsReply, Limits, RateLimitView};
 use bytestring::ByteString;
-use order::{Column, Counters, Orders};
+use order::{Column, Counters, Entry, Orders};
 use protocol::room::RoomName;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
@@ -136,6 +136,8 @@ pub const GONE_MAX: usize = 100_000;
 /// This node's live connections, shared by the connections (which add and remove themselves)
 /// and the hub actor (which reads them).
 pub struct HubIndex {
+    /// This node's name (in the `/clients` order keys).
+    node: Arc<str>,
     state: std::sync::Mutex<HubState>,
     session_ttl: std::time::Duration,
     /// Connections unregistered that are still writing their last frames (a shutdown waits for
@@ -157,6 +159,7 @@ impl HubIndex {
     /// `session_ttl`.
     pub fn new(node: &str, session_ttl: std::time::Duration) -> Self {
         Self {
+            node: Arc::from(node),
             state: std::sync::Mutex::new(HubState {
                 conns: HashMap::new(),
                 by_client: HashMap::new(),
@@ -190,12 +193,16 @@ impl HubIndex {
 
     /// A connection opened.
     pub fn register(&self, h: ConnHandle) {
-        let connected_at = unix_secs(h.info.connected_at);
-        let counters = counters(&h);
+        let entry = Entry::new(
+            &self.node,
+            h.id,
+            &h.info.client,
+            &h.info.user,
+            unix_secs(h.info.connected_at),
+            counters(&h),
+        );
         let mut state = self.lock();
-        state
-            .orders
-            .insert(h.id, &h.info.client, &h.info.user, connected_at, counters);
+        state.orders.insert(h.id, entry);
         state
             .by_client
             .entry(h.info.client.clone())
@@ -258,6 +265,10 @@ struct HubState {
     /// When the counter orders were last refreshed.
     counted_at: Option<std::time::Instant>,
 }
+
+/// Connections whose counters a refresh reads per hold of the lock (connecting clients wait for
+/// it between batches, not for the whole refresh).
+const REFRESH_BATCH: usize = 1024;
 
 /// How stale the order of the counter columns (`msgs_in`, `msgs_out`, `queue_bytes`) may be:
 /// a page sorted by one of them refreshes them when their last refresh is older.
@@ -332,22 +343,42 @@ fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Ids>, key: &K, id: 
 }
 
 impl HubActor {
+    /// Refreshes the counter orders if their last refresh is [`COUNTERS_REFRESH`] old, in
+    /// batches of [`REFRESH_BATCH`] connections, the lock released between them.
+    fn refresh_counters(&self) {
+        let began = std::time::Instant::now();
+        let mut from = None;
+        loop {
+            let mut guard = self.index.lock();
+            let state = &mut *guard;
+            if from.is_none()
+                && state
+                    .counted_at
+                    .is_some_and(|t| t.elapsed() < COUNTERS_REFRESH)
+            {
+                return;
+            }
+            let conns = &state.conns;
+            from = state
+                .orders
+                .refresh(from, REFRESH_BATCH, |id| conns.get(&id).map(counters));
+            if from.is_none() {
+                state.counted_at = Some(began);
+                return;
+            }
+        }
+    }
+
     /// This node's page of `query`: the rows are found in the orders under the lock, their
     /// summaries built outside it. Sorted by a counter, the rows show the counters the order
     /// holds (read at most [`COUNTERS_REFRESH`] ago), so that rows, order and cursor agree.
     fn page(&self, query: &ClientQuery) -> ClientsReply {
         let column = Column::of(&query.sort);
+        if matches!(column, Column::Counter(_)) {
+            self.refresh_counters();
+        }
         let mut guard = self.index.lock();
         let state = &mut *guard;
-        if matches!(column, Column::Counter(_))
-            && state
-                .counted_at
-                .is_none_or(|t| t.elapsed() >= COUNTERS_REFRESH)
-        {
-            let conns = &state.conns;
-            state.orders.refresh(|id| conns.get(&id).map(counters));
-            state.counted_at = Some(std::time::Instant::now());
-        }
         let members = query.members.as_ref().map(|m| {
             m.iter()
                 .flat_map(|c| {

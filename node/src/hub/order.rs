@@ -169,6 +169,26 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// Connection `id` of node `node` (`connected_at`: Unix seconds; `counters` as they are
+    /// now). Built before [`Orders::insert`], so that its strings are not made under a lock.
+    pub fn new(
+        node: &str,
+        id: ConnId,
+        client: &ClientId,
+        user: &UserId,
+        connected_at: u64,
+        counters: Counters,
+    ) -> Self {
+        Entry {
+            client: client.clone(),
+            user: user.clone(),
+            user_head: Arc::from(user.as_str()),
+            tie: Arc::from(format!("{client}#{node}#{:020}", id.0)),
+            connected_at,
+            counters,
+        }
+    }
+
     fn key(&self, column: Column, node: &Arc<str>) -> Key {
         let head = match column {
             Column::Id => Head::None,
@@ -183,6 +203,10 @@ impl Entry {
         }
     }
 }
+
+/// Where a [`Orders::refresh`] goes on.
+#[derive(Debug)]
+pub struct Resume(Key);
 
 /// This node's connections in the order of every sort column. Holds one entry per connection
 /// in each of its maps (bounded by `limits.max_connections`).
@@ -214,25 +238,9 @@ impl Orders {
         self.entries.get(&id)
     }
 
-    /// Adds connection `id` (`connected_at`: Unix seconds; `counters` as they are now).
-    pub fn insert(
-        &mut self,
-        id: ConnId,
-        client: &ClientId,
-        user: &UserId,
-        connected_at: u64,
-        counters: Counters,
-    ) {
+    /// Adds connection `id`, as [`Entry::new`] made it for this node.
+    pub fn insert(&mut self, id: ConnId, e: Entry) {
         self.remove(id);
-        let tie: Arc<str> = Arc::from(format!("{client}#{}#{:020}", self.node, id.0));
-        let e = Entry {
-            client: client.clone(),
-            user: user.clone(),
-            user_head: Arc::from(user.as_str()),
-            tie,
-            connected_at,
-            counters,
-        };
         self.by_id.insert(e.key(Column::Id, &self.node), id);
         self.by_user.insert(e.key(Column::User, &self.node), id);
         self.by_connected
@@ -257,20 +265,40 @@ impl Orders {
         }
     }
 
-    /// Reads every connection's counters (`read`; `None`: leave them) and moves those that
-    /// changed in the counter orders: O(n) reads, O(log n) per change.
-    pub fn refresh(&mut self, mut read: impl FnMut(ConnId) -> Option<Counters>) {
-        let node = self.node.clone();
-        for (id, e) in &mut self.entries {
-            let Some(now) = read(*id) else { continue };
+    /// Reads the counters (`read`; `None`: leave them) of up to `max` connections, in `id`
+    /// order from `from` (the start without), and moves those that changed in the counter
+    /// orders: O(log n) to start, O(1) per read, O(log n) per change. Answers where to go on,
+    /// or `None` when it reached the end (connections that came or went meanwhile are fine: a
+    /// new one was read when it came).
+    pub fn refresh(
+        &mut self,
+        from: Option<Resume>,
+        max: usize,
+        mut read: impl FnMut(ConnId) -> Option<Counters>,
+    ) -> Option<Resume> {
+        let start = from.map_or(Bound::Unbounded, |r| Bound::Excluded(r.0));
+        let batch: Vec<(Key, ConnId)> = self
+            .by_id
+            .range((start, Bound::Unbounded))
+            .take(max.max(1))
+            .map(|(k, id)| (k.clone(), *id))
+            .collect();
+        for (_, id) in &batch {
+            let (Some(now), Some(e)) = (read(*id), self.entries.get_mut(id)) else {
+                continue;
+            };
             for (i, m) in self.by_counter.iter_mut().enumerate() {
                 if now[i] != e.counters[i] {
-                    m.remove(&e.key(Column::Counter(i), &node));
+                    m.remove(&e.key(Column::Counter(i), &self.node));
                     e.counters[i] = now[i];
-                    m.insert(e.key(Column::Counter(i), &node), *id);
+                    m.insert(e.key(Column::Counter(i), &self.node), *id);
                 }
             }
         }
+        if batch.len() < max.max(1) {
+            return None;
+        }
+        batch.into_iter().last().map(|(k, _)| Resume(k))
     }
 
     /// The key of connection `id` in `column`'s order, as a comparable value.
@@ -440,13 +468,15 @@ mod tests {
     fn orders(list: &[Conn]) -> Orders {
         let mut o = Orders::new("node-a");
         for c in list {
-            o.insert(
+            let e = Entry::new(
+                "node-a",
                 c.id,
                 &ClientId::new(&c.client),
                 &UserId::new(&c.user),
                 c.connected_at,
                 c.counters,
             );
+            o.insert(c.id, e);
         }
         o
     }
@@ -561,7 +591,17 @@ mod tests {
             c.counters = [c.id.0 % 4, 7, c.id.0];
         }
         let now: HashMap<ConnId, Counters> = list.iter().map(|c| (c.id, c.counters)).collect();
-        o.refresh(|id| now.get(&id).copied());
+        // In batches of 4, as the hub does (releasing its lock between them).
+        let mut from = None;
+        let mut batches = 0;
+        loop {
+            batches += 1;
+            from = o.refresh(from, 4, |id| now.get(&id).copied());
+            if from.is_none() {
+                break;
+            }
+        }
+        assert_eq!(batches, list.len() / 4 + 1);
         for sort in SORTS {
             let all: Vec<ConnId> = o.after(Column::of(sort), None).collect();
             assert_eq!(all, reference(&list, sort, None), "{sort}");
@@ -569,7 +609,15 @@ mod tests {
         assert_eq!(o.entry(list[0].id).unwrap().counters, list[0].counters);
         // Re-inserting a held connection replaces it.
         let c = &list[0];
-        o.insert(c.id, &ClientId::new("c_new"), &UserId::new("u"), 1, [0; 3]);
+        let e = Entry::new(
+            "node-a",
+            c.id,
+            &ClientId::new("c_new"),
+            &UserId::new("u"),
+            1,
+            [0; 3],
+        );
+        o.insert(c.id, e);
         assert_eq!(o.entries.len(), list.len());
         assert_eq!(o.after(Column::Id, Some("c_n")).next(), Some(c.id));
     }
