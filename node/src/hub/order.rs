@@ -16,7 +16,7 @@
 use crate::ids::{ClientId, ConnId, UserId};
 use protocol::admin::{ClientQuery, ClientSummary};
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -374,8 +374,8 @@ impl Orders {
     /// (looked up by the caller), if it has them.
     ///
     /// Cost: no filter, O(log n + limit); `node`, O(1) more; `members` (m connections here),
-    /// O(m log m); `q` (a substring of the id or user), a test of every connection for the
-    /// exact `count`, and the walk from the cursor until `limit + 1` rows match.
+    /// O(m log m); `q` (a substring of the id or user), one pass testing every connection (the
+    /// `count` is exact), O(log limit) per match after the cursor.
     pub fn page(&self, query: &ClientQuery, members: Option<Vec<ConnId>>) -> Page {
         let limit = query.limit.max(1);
         let mut out = Page::default();
@@ -401,14 +401,39 @@ impl Orders {
                 ids.truncate(limit);
                 out.ids = ids;
             }
-            None => {
-                out.count = match text {
-                    None => self.entries.len(),
-                    Some(_) => self.entries.values().filter(|e| fits(e)).count(),
-                };
-                let mut walk = self.after(column, cursor).filter(held_and_fits);
+            None if text.is_none() => {
+                out.count = self.entries.len();
+                let mut walk = self.after(column, cursor);
                 out.ids = walk.by_ref().take(limit).collect();
                 out.remaining = out.ids.len() + walk.take(1).count();
+            }
+            None => {
+                // `total` is exact, so every connection is tested anyway: one pass, keeping the
+                // `limit` smallest keys after the cursor.
+                let probe = cursor.map(Key::probe);
+                let mut kept: BinaryHeap<(Key, ConnId)> = BinaryHeap::with_capacity(limit + 1);
+                let mut after = 0;
+                for (id, e) in self.entries.iter().filter(|(_, e)| fits(e)) {
+                    out.count += 1;
+                    let key = e.key(column, &self.node);
+                    if probe.as_ref().is_some_and(|p| key <= *p) {
+                        continue;
+                    }
+                    after += 1;
+                    if kept.len() == limit && kept.peek().is_some_and(|top| key > top.0) {
+                        continue;
+                    }
+                    kept.push((key, *id));
+                    if kept.len() > limit {
+                        kept.pop();
+                    }
+                }
+                out.remaining = after.min(limit + 1);
+                out.ids = kept
+                    .into_sorted_vec()
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect();
             }
         }
         out
