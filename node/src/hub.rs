@@ -570,3 +570,92 @@ impl Actor for HubActor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::{ConnInfo, ConnShared};
+
+    fn handle(id: u64, client: &str, user: &str) -> ConnHandle {
+        let limits = Limits {
+            msgs_per_sec: 1,
+            burst: 1,
+            bytes_per_sec: 1,
+        };
+        let info = ConnInfo {
+            client: ClientId::new(client),
+            user: UserId::new(user),
+            remote_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            connected_at: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + id),
+        };
+        ConnHandle::new(
+            ConnId(id),
+            info,
+            Arc::new(ConnShared::new(8, 1 << 20, limits)),
+            None,
+        )
+    }
+
+    async fn page(hub: &ActorRef<HubMessage>, sort: &str, after: Option<String>) -> ClientsReply {
+        let query = ClientQuery {
+            sort: sort.into(),
+            after,
+            limit: 2,
+            ..ClientQuery::default()
+        };
+        ractor::call_t!(hub, |tx| HubMessage::Page { query, reply: tx }, 1_000).unwrap()
+    }
+
+    fn ids(r: &ClientsReply) -> Vec<&str> {
+        r.clients.iter().map(|c| c.id.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn pages_follow_connections_as_they_come_and_go_and_counters_as_last_read() {
+        let index = Arc::new(HubIndex::new("node-a", std::time::Duration::from_secs(60)));
+        let handles: Vec<ConnHandle> = (1..=4)
+            .map(|i| handle(i, &format!("c_{i}"), &format!("u-{}", 5 - i)))
+            .collect();
+        for h in &handles {
+            index.register(h.clone());
+        }
+        let hub = HubActor {
+            node: "node-a".into(),
+            index: index.clone(),
+        };
+        let (hub, task) = Actor::spawn(None, hub, ()).await.unwrap();
+
+        let p = page(&hub, "user", None).await;
+        assert_eq!((p.count, ids(&p), p.remaining), (4, vec!["c_4", "c_3"], 3));
+        let cursor = crate::hub::order::sort_key(&p.clients[1], "user");
+        let p = page(&hub, "user", Some(cursor)).await;
+        assert_eq!((ids(&p), p.remaining), (vec!["c_2", "c_1"], 2));
+
+        // A connection that closes leaves every order; one that opens joins them.
+        index.unregister(ConnId(4));
+        index.register(handle(9, "c_0", "u-9"));
+        let p = page(&hub, "connected_at", None).await;
+        assert_eq!((p.count, ids(&p)), (4, vec!["c_0", "c_3"]));
+
+        // Counters are read by the first page sorted by one, and shown as read until the next
+        // read, at most a second later.
+        let p = page(&hub, "msgs_in", None).await;
+        assert_eq!(ids(&p), ["c_0", "c_1"], "all 0: by id");
+        handles[1].shared.msgs_in.store(5, Ordering::Relaxed);
+        let p = page(&hub, "msgs_in", None).await;
+        assert_eq!(ids(&p), ["c_0", "c_1"], "as read");
+        assert_eq!(p.clients[0].msgs_in, 0);
+        let p = page(&hub, "user", None).await;
+        assert_eq!(ids(&p), ["c_3", "c_2"]);
+        assert_eq!(
+            p.clients[1].msgs_in, 5,
+            "sorted by another column: as they are"
+        );
+        tokio::time::sleep(COUNTERS_REFRESH).await;
+        let p = page(&hub, "msgs_in", None).await;
+        assert_eq!(ids(&p), ["c_2", "c_0"], "read again");
+        assert_eq!(p.clients[0].msgs_in, 5);
+        hub.stop(None);
+        task.await.unwrap();
+    }
+}
