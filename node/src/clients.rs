@@ -6,12 +6,12 @@
 use crate::cluster::view::PeerState;
 use crate::cluster::ClusterMessage;
 use crate::context::NodeCtx;
+use crate::hub::order::sort_key;
 use crate::hub::HubMessage;
 use crate::ids::{ClientId, UserId};
 use crate::rate_limit::RateLimitMessage;
 use crate::wire::endpoint::{ClientQuery, ClientSummary};
 use crate::wire::endpoint::{ClientsReply, ClientsRequest, EndpointMessage, Refusal};
-use std::collections::HashSet;
 use std::time::Duration;
 
 const LOCAL_MS: u64 = 5_000;
@@ -65,10 +65,12 @@ pub async fn local(ctx: &NodeCtx, req: ClientsRequest) -> ClientsReply {
             LOCAL_MS
         )),
         ClientsRequest::Invalid => count(Ok::<usize, ()>(0)),
-        ClientsRequest::Page(query) => {
-            let all = ractor::call_t!(ctx.hub, HubMessage::List, LOCAL_MS).unwrap_or_default();
-            query.page(all)
-        }
+        ClientsRequest::Page(query) => ractor::call_t!(
+            ctx.hub,
+            |tx| HubMessage::Page { query, reply: tx },
+            LOCAL_MS
+        )
+        .unwrap_or_default(),
         ClientsRequest::Get { client } => ClientsReply {
             clients: ractor::call_t!(
                 ctx.hub,
@@ -128,72 +130,6 @@ async fn room_op(ctx: &NodeCtx, client: &str, room: &str, join: bool) -> Clients
         }
     }
     out
-}
-
-/// A numeric column's key part, largest first.
-fn desc(v: u64) -> String {
-    format!("{:020}", u64::MAX - v)
-}
-
-/// The cursor key of a connection for a sort column: the column, then a unique tie-breaker.
-pub fn sort_key(c: &ClientSummary, sort: &str) -> String {
-    let tie = format!("{}#{}#{:020}", c.id, c.node, c.conn);
-    match sort {
-        "user" => format!("{}#{tie}", c.user),
-        "node" => format!("{}#{tie}", c.node),
-        "msgs_in" => format!("{}#{tie}", desc(c.msgs_in)),
-        "msgs_out" => format!("{}#{tie}", desc(c.msgs_out)),
-        "queue_bytes" => format!("{}#{tie}", desc(c.queue_bytes as u64)),
-        "connected_at" => format!("{}#{tie}", desc(c.connected_at)),
-        _ => tie,
-    }
-}
-
-/// Whether connection `c` matches query `q` (`members`: its member set, if it has one).
-fn matches(q: &ClientQuery, c: &ClientSummary, members: Option<&HashSet<&str>>) -> bool {
-    q.q.as_deref()
-        .filter(|s| !s.is_empty())
-        .is_none_or(|s| c.id.contains(s) || c.user.contains(s))
-        && q.node.as_deref().is_none_or(|n| c.node == n)
-        && members.is_none_or(|m| m.contains(c.id.as_str()))
-}
-
-/// A [`ClientQuery`] (an admin API type) answered over this node's connections.
-pub trait LocalPage {
-    /// This query over `list`: `count` = rows that match, `clients` = the first `limit` of them
-    /// after the cursor in key order, `remaining` = how many match after the cursor.
-    fn page(&self, list: Vec<ClientSummary>) -> ClientsReply;
-}
-
-impl LocalPage for ClientQuery {
-    fn page(&self, list: Vec<ClientSummary>) -> ClientsReply {
-        let members: Option<HashSet<&str>> = self
-            .members
-            .as_ref()
-            .map(|m| m.iter().map(String::as_str).collect());
-        let mut keyed: Vec<(String, ClientSummary)> = list
-            .into_iter()
-            .filter(|c| matches(self, c, members.as_ref()))
-            .map(|c| (sort_key(&c, &self.sort), c))
-            .collect();
-        let count = keyed.len();
-        if let Some(after) = &self.after {
-            keyed.retain(|(k, _)| k > after);
-        }
-        let remaining = keyed.len();
-        let limit = self.limit.max(1);
-        if keyed.len() > limit {
-            keyed.select_nth_unstable_by(limit - 1, |a, b| a.0.cmp(&b.0));
-            keyed.truncate(limit);
-        }
-        keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        ClientsReply {
-            count,
-            clients: keyed.into_iter().map(|(_, c)| c).collect(),
-            remaining,
-            ..ClientsReply::default()
-        }
-    }
 }
 
 /// A page merged from every node's page.
@@ -310,60 +246,4 @@ pub async fn everywhere(ctx: &NodeCtx, req: ClientsRequest) -> ClusterAnswer {
         out.clients.extend(r.clients);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::endpoint::RateLimitView;
-
-    fn summary(id: &str, user: &str, msgs_in: u64) -> ClientSummary {
-        ClientSummary {
-            id: id.into(),
-            user: user.into(),
-            node: "node-a".into(),
-            conn: 1,
-            remote_addr: "127.0.0.1:1".into(),
-            rooms: 0,
-            connected_at: 0,
-            msgs_in,
-            msgs_out: 0,
-            queue_bytes: 0,
-            rate_limit: RateLimitView {
-                msgs_per_sec: 1,
-                burst: 1,
-                bytes_per_sec: 1,
-            },
-            throttled: false,
-        }
-    }
-
-    #[test]
-    fn a_node_pages_filters_and_sorts_its_own_connections() {
-        let list: Vec<ClientSummary> = (0..10)
-            .map(|i| {
-                summary(
-                    &format!("c_{i}"),
-                    if i % 2 == 0 { "even" } else { "odd" },
-                    i,
-                )
-            })
-            .collect();
-        let mut q = ClientQuery {
-            q: Some("even".into()),
-            sort: "msgs_in".into(),
-            limit: 2,
-            ..ClientQuery::default()
-        };
-        let p = q.page(list.clone());
-        assert_eq!(p.count, 5);
-        assert_eq!(p.remaining, 5);
-        let ids: Vec<&str> = p.clients.iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(ids, ["c_8", "c_6"], "largest first");
-        q.after = Some(sort_key(&p.clients[1], "msgs_in"));
-        let p = q.page(list);
-        assert_eq!((p.count, p.remaining), (5, 3));
-        let ids: Vec<&str> = p.clients.iter().map(|c| c.id.as_str()).collect();
-        assert_eq!(ids, ["c_4", "c_2"]);
-    }
 }

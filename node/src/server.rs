@@ -107,7 +107,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     crate::events::init(&node);
     let sampler = spawn_sampler(metrics.clone());
 
-    let conns = Arc::new(crate::hub::HubIndex::new(config.limits.session_ttl));
+    let conns = Arc::new(crate::hub::HubIndex::new(&node, config.limits.session_ttl));
     let hub = spawn_actor(
         "hub",
         HubActor {

@@ -146,7 +146,10 @@ pub struct ClientsReply {
     pub count: usize,
     /// Connections listed.
     pub clients: Vec<ClientSummary>,
-    /// For a page: how many matching connections come after the cursor (listed or not).
+    /// For a page: how many matching connections come after the cursor (listed or not),
+    /// counted up to `limit + 1` (a node of an earlier build counts them all): the node that
+    /// merges the pages only asks whether their sum exceeds the page, which the capped count
+    /// answers the same way.
     #[serde(default)]
     pub remaining: usize,
     /// For a join or leave: connections of the client already in (join) or not in (leave) the

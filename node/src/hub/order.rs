@@ -1,0 +1,759 @@
+//! The orders a page of `GET /admin/v1/clients` walks on this node ([`Orders`]): for every
+//! sort column, this node's connections in the order of their cursor key ([`sort_key`]), kept
+//! as connections come and go, so a page of `limit` rows after a cursor costs
+//! O(log n + limit) instead of listing, keying and sorting every connection.
+//!
+//! - `id`, `user` and `connected_at` never change during a connection's life: one B-tree each,
+//!   updated by [`Orders::insert`] and [`Orders::remove`].
+//! - `node` is the same on every connection of a node: its order is the `id` order.
+//! - `msgs_in`, `msgs_out` and `queue_bytes` change with every frame: their B-trees hold the
+//!   values read at the last [`Orders::refresh`] (the hub refreshes at most once a second, when a
+//!   page sorted by one of them is asked for), and a page sorted by them shows those values.
+//!
+//! A key is never built as a string: [`Key`] compares as the bytes of its [`sort_key`] string
+//! would, so a cursor (that string) is looked up directly. Pure: no locks, no I/O.
+//!
+//! Measured over 100 000 connections (release build, a throwaway test, on a 2-core machine
+//! shared with a benchmark, 2026-12-07): a page of 100 by `id`, `user` or `msgs_in` took
+//! 10–33 µs, against 40–55 ms to key and sort every row as each node did before (not counting
+//! the summaries it built of every connection first); with `q`, 21–41 ms, a test of every
+//! connection (its strings, scattered in memory) to keep `total` exact; an insert 6 µs; a
+//! refresh of every counter 30 ms when none changed, 220 ms when all did (in batches).
+
+use crate::ids::{ClientId, ConnId, UserId};
+use protocol::admin::{ClientQuery, ClientSummary};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// A numeric column's key part, largest first.
+fn desc(v: u64) -> String {
+    format!("{:020}", u64::MAX - v)
+}
+
+/// The cursor key of a connection for a sort column: the column, then a unique tie-breaker
+/// (client id, node, connection number). Text columns ascend, numeric ones descend (their part
+/// is `u64::MAX - value` in 20 digits). An unknown column sorts as `id`.
+pub fn sort_key(c: &ClientSummary, sort: &str) -> String {
+    let tie = format!("{}#{}#{:020}", c.id, c.node, c.conn);
+    match sort {
+        "user" => format!("{}#{tie}", c.user),
+        "node" => format!("{}#{tie}", c.node),
+        "msgs_in" => format!("{}#{tie}", desc(c.msgs_in)),
+        "msgs_out" => format!("{}#{tie}", desc(c.msgs_out)),
+        "queue_bytes" => format!("{}#{tie}", desc(c.queue_bytes as u64)),
+        "connected_at" => format!("{}#{tie}", desc(c.connected_at)),
+        _ => tie,
+    }
+}
+
+/// A sort column of `/clients`, as the node orders it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// Client id (and any unknown column).
+    Id,
+    /// User id.
+    User,
+    /// Node (one value per node: the `id` order).
+    Node,
+    /// When the connection opened.
+    ConnectedAt,
+    /// A counter: index into [`Counters`] (`msgs_in`, `msgs_out`, `queue_bytes`).
+    Counter(usize),
+}
+
+impl Column {
+    /// The column of a `sort` value; an unknown one sorts as `id`, like [`sort_key`].
+    pub fn of(sort: &str) -> Self {
+        match sort {
+            "user" => Self::User,
+            "node" => Self::Node,
+            "connected_at" => Self::ConnectedAt,
+            "msgs_in" => Self::Counter(0),
+            "msgs_out" => Self::Counter(1),
+            "queue_bytes" => Self::Counter(2),
+            _ => Self::Id,
+        }
+    }
+}
+
+/// `msgs_in`, `msgs_out`, `queue_bytes` of one connection.
+pub type Counters = [u64; 3];
+
+/// What a key holds before its tie-breaker.
+#[derive(Debug, Clone)]
+enum Head {
+    /// Nothing: the key is the tie-breaker (`id`).
+    None,
+    /// Text, then `#` (`user`).
+    Text(Arc<str>),
+    /// A number largest first, as 20 digits of `u64::MAX - v`, then `#`.
+    Desc(u64),
+    /// A cursor: these bytes, no tie-breaker.
+    Probe(Arc<str>),
+}
+
+/// A key that orders as the bytes of its [`sort_key`] string.
+#[derive(Debug, Clone)]
+struct Key {
+    head: Head,
+    /// `id#node#conn` (20 digits), shared by every order of a connection.
+    tie: Arc<str>,
+}
+
+impl Key {
+    fn probe(cursor: &str) -> Self {
+        Key {
+            head: Head::Probe(Arc::from(cursor)),
+            tie: Arc::from(""),
+        }
+    }
+
+    /// The key's string, in up to three slices (`buf` holds a number's digits).
+    fn parts<'a>(&'a self, buf: &'a mut [u8; 20]) -> [&'a [u8]; 3] {
+        match &self.head {
+            Head::None => [self.tie.as_bytes(), b"", b""],
+            Head::Text(t) => [t.as_bytes(), b"#", self.tie.as_bytes()],
+            Head::Desc(v) => {
+                let mut n = u64::MAX - v;
+                for b in buf.iter_mut().rev() {
+                    *b = b'0' + (n % 10) as u8;
+                    n /= 10;
+                }
+                [&buf[..], b"#", self.tie.as_bytes()]
+            }
+            Head::Probe(p) => [p.as_bytes(), b"", b""],
+        }
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (&self.head, &other.head) {
+            (Head::None, Head::None) => self.tie.cmp(&other.tie),
+            // Fixed-width digits of MAX - v: the larger value first, then the tie-breaker.
+            (Head::Desc(a), Head::Desc(b)) => b.cmp(a).then_with(|| self.tie.cmp(&other.tie)),
+            _ => {
+                let (mut x, mut y) = ([0u8; 20], [0u8; 20]);
+                let a = self.parts(&mut x);
+                let b = other.parts(&mut y);
+                a.iter()
+                    .flat_map(|p| p.iter())
+                    .cmp(b.iter().flat_map(|p| p.iter()))
+            }
+        }
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Key {}
+
+/// What the orders remember of one connection, to find and remove its keys.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Client id.
+    pub client: ClientId,
+    /// User id.
+    pub user: UserId,
+    /// The user id once more, as the `user` order's head.
+    user_head: Arc<str>,
+    tie: Arc<str>,
+    connected_at: u64,
+    /// The counters as of the last refresh (what the counter orders hold).
+    pub counters: Counters,
+}
+
+impl Entry {
+    /// Connection `id` of node `node` (`connected_at`: Unix seconds; `counters` as they are
+    /// now). Built before [`Orders::insert`], so that its strings are not made under a lock.
+    pub fn new(
+        node: &str,
+        id: ConnId,
+        client: &ClientId,
+        user: &UserId,
+        connected_at: u64,
+        counters: Counters,
+    ) -> Self {
+        Entry {
+            client: client.clone(),
+            user: user.clone(),
+            user_head: Arc::from(user.as_str()),
+            tie: Arc::from(format!("{client}#{node}#{:020}", id.0)),
+            connected_at,
+            counters,
+        }
+    }
+
+    fn key(&self, column: Column, node: &Arc<str>) -> Key {
+        let head = match column {
+            Column::Id => Head::None,
+            Column::User => Head::Text(self.user_head.clone()),
+            Column::Node => Head::Text(node.clone()),
+            Column::ConnectedAt => Head::Desc(self.connected_at),
+            Column::Counter(i) => Head::Desc(self.counters[i]),
+        };
+        Key {
+            head,
+            tie: self.tie.clone(),
+        }
+    }
+}
+
+/// Where a [`Orders::refresh`] goes on.
+#[derive(Debug)]
+pub struct Resume(Key);
+
+/// This node's connections in the order of every sort column. Holds one entry per connection
+/// in each of its maps (bounded by `limits.max_connections`).
+#[derive(Debug)]
+pub struct Orders {
+    node: Arc<str>,
+    entries: HashMap<ConnId, Entry>,
+    by_id: BTreeMap<Key, ConnId>,
+    by_user: BTreeMap<Key, ConnId>,
+    by_connected: BTreeMap<Key, ConnId>,
+    by_counter: [BTreeMap<Key, ConnId>; 3],
+}
+
+impl Orders {
+    /// Empty orders of node `node`.
+    pub fn new(node: &str) -> Self {
+        Self {
+            node: Arc::from(node),
+            entries: HashMap::new(),
+            by_id: BTreeMap::new(),
+            by_user: BTreeMap::new(),
+            by_connected: BTreeMap::new(),
+            by_counter: Default::default(),
+        }
+    }
+
+    /// What is remembered of connection `id`.
+    pub fn entry(&self, id: ConnId) -> Option<&Entry> {
+        self.entries.get(&id)
+    }
+
+    /// Adds connection `id`, as [`Entry::new`] made it for this node.
+    pub fn insert(&mut self, id: ConnId, e: Entry) {
+        self.remove(id);
+        self.by_id.insert(e.key(Column::Id, &self.node), id);
+        self.by_user.insert(e.key(Column::User, &self.node), id);
+        self.by_connected
+            .insert(e.key(Column::ConnectedAt, &self.node), id);
+        for (i, m) in self.by_counter.iter_mut().enumerate() {
+            m.insert(e.key(Column::Counter(i), &self.node), id);
+        }
+        self.entries.insert(id, e);
+    }
+
+    /// Removes connection `id`, if held.
+    pub fn remove(&mut self, id: ConnId) {
+        let Some(e) = self.entries.remove(&id) else {
+            return;
+        };
+        self.by_id.remove(&e.key(Column::Id, &self.node));
+        self.by_user.remove(&e.key(Column::User, &self.node));
+        self.by_connected
+            .remove(&e.key(Column::ConnectedAt, &self.node));
+        for (i, m) in self.by_counter.iter_mut().enumerate() {
+            m.remove(&e.key(Column::Counter(i), &self.node));
+        }
+    }
+
+    /// Reads the counters (`read`; `None`: leave them) of up to `max` connections, in `id`
+    /// order from `from` (the start without), and moves those that changed in the counter
+    /// orders: O(log n) to start, O(1) per read, O(log n) per change. Answers where to go on,
+    /// or `None` when it reached the end (connections that came or went meanwhile are fine: a
+    /// new one was read when it came).
+    pub fn refresh(
+        &mut self,
+        from: Option<Resume>,
+        max: usize,
+        mut read: impl FnMut(ConnId) -> Option<Counters>,
+    ) -> Option<Resume> {
+        let start = from.map_or(Bound::Unbounded, |r| Bound::Excluded(r.0));
+        let batch: Vec<(Key, ConnId)> = self
+            .by_id
+            .range((start, Bound::Unbounded))
+            .take(max.max(1))
+            .map(|(k, id)| (k.clone(), *id))
+            .collect();
+        for (_, id) in &batch {
+            let (Some(now), Some(e)) = (read(*id), self.entries.get_mut(id)) else {
+                continue;
+            };
+            for (i, m) in self.by_counter.iter_mut().enumerate() {
+                if now[i] != e.counters[i] {
+                    m.remove(&e.key(Column::Counter(i), &self.node));
+                    e.counters[i] = now[i];
+                    m.insert(e.key(Column::Counter(i), &self.node), *id);
+                }
+            }
+        }
+        if batch.len() < max.max(1) {
+            return None;
+        }
+        batch.into_iter().last().map(|(k, _)| Resume(k))
+    }
+
+    /// The key of connection `id` in `column`'s order, as a comparable value.
+    fn key(&self, column: Column, id: ConnId) -> Option<Key> {
+        self.entries.get(&id).map(|e| e.key(column, &self.node))
+    }
+
+    /// Whether connection `id`'s key in `column` sorts after `cursor` (true without one).
+    pub fn is_after(&self, column: Column, id: ConnId, cursor: Option<&str>) -> bool {
+        match (cursor, self.key(column, id)) {
+            (None, k) => k.is_some(),
+            (Some(c), Some(k)) => k > Key::probe(c),
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Sorts `ids` (held connections) in `column`'s order.
+    pub fn sort(&self, column: Column, ids: &mut Vec<ConnId>) {
+        let mut keyed: Vec<(Key, ConnId)> = ids
+            .iter()
+            .filter_map(|id| self.key(column, *id).map(|k| (k, *id)))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        *ids = keyed.into_iter().map(|(_, id)| id).collect();
+    }
+
+    /// The connections whose key in `column` sorts after `cursor` (every one without), in order:
+    /// O(log n) to start, O(1) per connection after.
+    pub fn after<'a>(
+        &'a self,
+        column: Column,
+        cursor: Option<&str>,
+    ) -> Box<dyn Iterator<Item = ConnId> + 'a> {
+        let map = match column {
+            Column::Id | Column::Node => &self.by_id,
+            Column::User => &self.by_user,
+            Column::ConnectedAt => &self.by_connected,
+            Column::Counter(i) => &self.by_counter[i],
+        };
+        let Some(cursor) = cursor else {
+            return Box::new(map.values().copied());
+        };
+        let start = if column == Column::Node {
+            // Every key is `node#` + an `id` key: the cursor's place among them is the place of
+            // what follows `node#` in it, or before all, or after all.
+            let prefix = format!("{}#", self.node);
+            match cursor.strip_prefix(prefix.as_str()) {
+                Some(rest) => Bound::Excluded(Key::probe(rest)),
+                None if cursor < prefix.as_str() => Bound::Unbounded,
+                None => return Box::new(std::iter::empty()),
+            }
+        } else {
+            Bound::Excluded(Key::probe(cursor))
+        };
+        Box::new(map.range((start, Bound::Unbounded)).map(|(_, id)| *id))
+    }
+}
+
+/// One node's page of a [`ClientQuery`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    /// Connections that match the query (exact).
+    pub count: usize,
+    /// The first `limit` of them after the cursor, in order.
+    pub ids: Vec<ConnId>,
+    /// How many match after the cursor, counted up to `limit + 1`: enough for the node that
+    /// merges the pages to tell whether there is a next one.
+    pub remaining: usize,
+}
+
+impl Orders {
+    /// `query` over these connections; `members`: the connections of the query's `members`
+    /// (looked up by the caller), if it has them.
+    ///
+    /// Cost: no filter, O(log n + limit); `node`, O(1) more; `members` (m connections here),
+    /// O(m log m); `q` (a substring of the id or user), one pass testing every connection (the
+    /// `count` is exact), O(log limit) per match after the cursor.
+    pub fn page(&self, query: &ClientQuery, members: Option<Vec<ConnId>>) -> Page {
+        let limit = query.limit.max(1);
+        let mut out = Page::default();
+        if query.node.as_deref().is_some_and(|n| n != &*self.node) {
+            return out;
+        }
+        let text = query.q.as_deref().filter(|s| !s.is_empty());
+        let fits = |e: &Entry| {
+            text.is_none_or(|s| e.client.as_str().contains(s) || e.user.as_str().contains(s))
+        };
+        let held_and_fits = |id: &ConnId| self.entries.get(id).is_some_and(fits);
+        let column = Column::of(&query.sort);
+        let cursor = query.after.as_deref();
+        match members {
+            Some(mut ids) => {
+                ids.sort_unstable();
+                ids.dedup();
+                ids.retain(held_and_fits);
+                out.count = ids.len();
+                ids.retain(|id| self.is_after(column, *id, cursor));
+                out.remaining = ids.len().min(limit + 1);
+                self.sort(column, &mut ids);
+                ids.truncate(limit);
+                out.ids = ids;
+            }
+            None if text.is_none() => {
+                out.count = self.entries.len();
+                let mut walk = self.after(column, cursor);
+                out.ids = walk.by_ref().take(limit).collect();
+                out.remaining = out.ids.len() + walk.take(1).count();
+            }
+            None => {
+                // `total` is exact, so every connection is tested anyway: one pass, keeping the
+                // `limit` smallest keys after the cursor.
+                let probe = cursor.map(Key::probe);
+                let mut kept: BinaryHeap<(Key, ConnId)> = BinaryHeap::with_capacity(limit + 1);
+                let mut after = 0;
+                for (id, e) in self.entries.iter().filter(|(_, e)| fits(e)) {
+                    out.count += 1;
+                    let key = e.key(column, &self.node);
+                    if probe.as_ref().is_some_and(|p| key <= *p) {
+                        continue;
+                    }
+                    after += 1;
+                    if kept.len() == limit && kept.peek().is_some_and(|top| key > top.0) {
+                        continue;
+                    }
+                    kept.push((key, *id));
+                    if kept.len() > limit {
+                        kept.pop();
+                    }
+                }
+                out.remaining = after.min(limit + 1);
+                out.ids = kept
+                    .into_sorted_vec()
+                    .into_iter()
+                    .map(|(_, id)| id)
+                    .collect();
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::admin::RateLimitView;
+
+    /// A connection as the index and as [`sort_key`] see it.
+    #[derive(Clone)]
+    struct Conn {
+        id: ConnId,
+        client: String,
+        user: String,
+        connected_at: u64,
+        counters: Counters,
+    }
+
+    fn summary(c: &Conn) -> ClientSummary {
+        ClientSummary {
+            id: c.client.clone(),
+            user: c.user.clone(),
+            node: "node-a".into(),
+            conn: c.id.0,
+            remote_addr: String::new(),
+            rooms: 0,
+            connected_at: c.connected_at,
+            msgs_in: c.counters[0],
+            msgs_out: c.counters[1],
+            queue_bytes: c.counters[2] as usize,
+            rate_limit: RateLimitView::default(),
+            throttled: false,
+        }
+    }
+
+    /// Connections with awkward ids and users (bytes below and above `#`, prefixes of each
+    /// other, non-ASCII) and many ties.
+    fn conns() -> Vec<Conn> {
+        let clients = [
+            "c_a", "c_a!", "c_a b", "c_a#x", "c_ab", "c_", "c_é", "c_a~", "c_Z",
+        ];
+        let users = ["u", "u!", "u#", "", "u-1", "ü", "u 2"];
+        (0..60u64)
+            .map(|i| Conn {
+                id: ConnId(i * 7 % 61 + 1),
+                client: clients[i as usize % clients.len()].to_owned(),
+                user: users[(i as usize / 3) % users.len()].to_owned(),
+                connected_at: 1_700_000_000 + i % 4,
+                counters: [i % 5, (i * 13) % 3, if i % 2 == 0 { 0 } else { u64::MAX }],
+            })
+            .collect()
+    }
+
+    fn orders(list: &[Conn]) -> Orders {
+        let mut o = Orders::new("node-a");
+        for c in list {
+            let e = Entry::new(
+                "node-a",
+                c.id,
+                &ClientId::new(&c.client),
+                &UserId::new(&c.user),
+                c.connected_at,
+                c.counters,
+            );
+            o.insert(c.id, e);
+        }
+        o
+    }
+
+    const SORTS: [&str; 8] = [
+        "id",
+        "user",
+        "node",
+        "msgs_in",
+        "msgs_out",
+        "queue_bytes",
+        "connected_at",
+        "bogus",
+    ];
+
+    /// The order and cursor semantics of string keys: what `after` must give.
+    fn reference(list: &[Conn], sort: &str, cursor: Option<&str>) -> Vec<ConnId> {
+        let mut keyed: Vec<(String, ConnId)> = list
+            .iter()
+            .map(|c| (sort_key(&summary(c), sort), c.id))
+            .filter(|(k, _)| cursor.is_none_or(|a| k.as_str() > a))
+            .collect();
+        keyed.sort();
+        keyed.into_iter().map(|(_, id)| id).collect()
+    }
+
+    #[test]
+    fn every_order_is_the_order_of_its_string_keys_after_any_cursor() {
+        let list = conns();
+        let o = orders(&list);
+        assert_eq!(o.entries.len(), list.len());
+        for sort in SORTS {
+            let col = Column::of(sort);
+            let all: Vec<ConnId> = o.after(col, None).collect();
+            assert_eq!(all, reference(&list, sort, None), "{sort}");
+            // Cursors: every row's own key (ties included), and strings between and around them.
+            let mut cursors: Vec<String> =
+                list.iter().map(|c| sort_key(&summary(c), sort)).collect();
+            cursors.extend(
+                [
+                    "",
+                    "#",
+                    "!",
+                    "c_a",
+                    "c_a#",
+                    "c_a#node-a#",
+                    "node-a",
+                    "node-a#",
+                    "node-a#c_a",
+                    "node-b",
+                    "nod",
+                    "u",
+                    "u#",
+                    "u#c_a!",
+                    "~",
+                    "ÿ",
+                    "0",
+                    "18446744073709551615",
+                    "18446744073709551615#",
+                    "18446744073709551614#c_a",
+                    "9",
+                ]
+                .map(String::from),
+            );
+            for c in &cursors {
+                let got: Vec<ConnId> = o.after(col, Some(c)).collect();
+                assert_eq!(got, reference(&list, sort, Some(c)), "{sort} after {c:?}");
+                for id in list.iter().map(|c| c.id) {
+                    assert_eq!(
+                        o.is_after(col, id, Some(c)),
+                        got.contains(&id),
+                        "{sort} {id:?} after {c:?}"
+                    );
+                }
+            }
+            let mut ids: Vec<ConnId> = list.iter().rev().map(|c| c.id).collect();
+            o.sort(col, &mut ids);
+            assert_eq!(ids, all, "{sort}");
+        }
+    }
+
+    #[test]
+    fn a_page_after_each_cursor_walks_every_row_once() {
+        let list = conns();
+        let o = orders(&list);
+        for sort in SORTS {
+            let col = Column::of(sort);
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page: Vec<ConnId> = o.after(col, cursor.as_deref()).take(7).collect();
+                let Some(last) = page.last() else { break };
+                let c = list.iter().find(|c| c.id == *last).unwrap();
+                cursor = Some(sort_key(&summary(c), sort));
+                seen.extend(page);
+            }
+            assert_eq!(seen, reference(&list, sort, None), "{sort}");
+        }
+    }
+
+    #[test]
+    fn removed_connections_leave_every_order_and_refreshed_counters_move() {
+        let mut list = conns();
+        let mut o = orders(&list);
+        for c in list.iter().filter(|c| c.id.0 % 3 == 0) {
+            o.remove(c.id);
+        }
+        o.remove(ConnId(10_000));
+        list.retain(|c| c.id.0 % 3 != 0);
+        assert_eq!(o.entries.len(), list.len());
+        for c in &mut list {
+            c.counters = [c.id.0 % 4, 7, c.id.0];
+        }
+        let now: HashMap<ConnId, Counters> = list.iter().map(|c| (c.id, c.counters)).collect();
+        // In batches of 4, as the hub does (releasing its lock between them).
+        let mut from = None;
+        let mut batches = 0;
+        loop {
+            batches += 1;
+            from = o.refresh(from, 4, |id| now.get(&id).copied());
+            if from.is_none() {
+                break;
+            }
+        }
+        assert_eq!(batches, list.len() / 4 + 1);
+        for sort in SORTS {
+            let all: Vec<ConnId> = o.after(Column::of(sort), None).collect();
+            assert_eq!(all, reference(&list, sort, None), "{sort}");
+        }
+        assert_eq!(o.entry(list[0].id).unwrap().counters, list[0].counters);
+        // Re-inserting a held connection replaces it.
+        let c = &list[0];
+        let e = Entry::new(
+            "node-a",
+            c.id,
+            &ClientId::new("c_new"),
+            &UserId::new("u"),
+            1,
+            [0; 3],
+        );
+        o.insert(c.id, e);
+        assert_eq!(o.entries.len(), list.len());
+        assert_eq!(o.after(Column::Id, Some("c_n")).next(), Some(c.id));
+    }
+
+    #[test]
+    fn a_cursor_of_another_node_sorts_before_or_after_all_of_this_one() {
+        let list = conns();
+        let o = orders(&list);
+        assert_eq!(o.after(Column::Node, Some("node-0#zz")).count(), list.len());
+        assert_eq!(o.after(Column::Node, Some("node-b#")).count(), 0);
+        assert_eq!(o.after(Column::Node, Some("node-a")).count(), list.len());
+    }
+
+    /// The page every node computed before these orders: list, filter, key, sort, cut.
+    fn listed_page(list: &[Conn], q: &ClientQuery) -> (usize, Vec<ConnId>, usize) {
+        let text = q.q.as_deref().filter(|s| !s.is_empty());
+        let mut keyed: Vec<(String, ConnId)> = list
+            .iter()
+            .map(summary)
+            .filter(|c| {
+                text.is_none_or(|s| c.id.contains(s) || c.user.contains(s))
+                    && q.node.as_deref().is_none_or(|n| c.node == n)
+                    && q.members.as_ref().is_none_or(|m| m.contains(&c.id))
+            })
+            .map(|c| (sort_key(&c, &q.sort), ConnId(c.conn)))
+            .collect();
+        let count = keyed.len();
+        if let Some(after) = &q.after {
+            keyed.retain(|(k, _)| k > after);
+        }
+        let remaining = keyed.len();
+        keyed.sort();
+        keyed.truncate(q.limit.max(1));
+        (
+            count,
+            keyed.into_iter().map(|(_, id)| id).collect(),
+            remaining,
+        )
+    }
+
+    #[test]
+    fn a_page_is_the_page_of_listing_everything_with_remaining_counted_to_limit_plus_one() {
+        let list = conns();
+        let o = orders(&list);
+        let texts = [
+            None,
+            Some(""),
+            Some("a"),
+            Some("c_a!"),
+            Some("#"),
+            Some("u 2"),
+            Some("zz"),
+        ];
+        let members = [
+            None,
+            Some(vec![
+                "c_a".to_owned(),
+                "c_é".to_owned(),
+                "c_gone".to_owned(),
+            ]),
+            Some(vec![]),
+        ];
+        let nodes = [None, Some("node-a"), Some("node-b")];
+        for sort in SORTS {
+            for text in texts {
+                for m in &members {
+                    for node in nodes {
+                        for limit in [0, 1, 4, 100] {
+                            let mut q = ClientQuery {
+                                q: text.map(String::from),
+                                node: node.map(String::from),
+                                members: m.clone(),
+                                sort: sort.into(),
+                                after: None,
+                                limit,
+                            };
+                            // Follow the cursors to the end, and start after an odd cursor too.
+                            let mut cursors = vec![None, Some("c_a#".to_owned())];
+                            while let Some(after) = cursors.pop() {
+                                q.after = after;
+                                let ids = q.members.as_ref().map(|m| {
+                                    list.iter()
+                                        .filter(|c| m.contains(&c.client))
+                                        .map(|c| c.id)
+                                        .collect()
+                                });
+                                let got = o.page(&q, ids);
+                                let (count, want, remaining) = listed_page(&list, &q);
+                                let limit = limit.max(1);
+                                assert_eq!(
+                                    (got.count, &got.ids, got.remaining),
+                                    (count, &want, remaining.min(limit + 1)),
+                                    "{q:?}"
+                                );
+                                if remaining > got.ids.len() {
+                                    let last = got.ids.last().unwrap();
+                                    let c = list.iter().find(|c| c.id == *last).unwrap();
+                                    cursors.push(Some(sort_key(&summary(c), sort)));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
