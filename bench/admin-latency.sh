@@ -119,12 +119,12 @@ echo "all $conns connected after $(( SECONDS - t0 )) s; waiting for the joins…
 # The joins follow the connects: each generator says "idle: N joined in …" when it is done.
 deadline=$(( SECONDS + CONNECT_TIMEOUT_S ))
 for g in $(seq 0 $(( gens - 1 ))); do
-    until grep -q ' joined in ' "$work/gen-$g.log"; do
+    until grep -Eq ' joined ([0-9]+ rooms )?in ' "$work/gen-$g.log"; do
         (( SECONDS < deadline )) || { echo "generator $g did not finish joining" >&2; tail -5 "$work/gen-$g.log" >&2; exit 1; }
         kill -0 "${gen_pids[$g]}" 2>/dev/null || { echo "generator $g exited" >&2; tail -5 "$work/gen-$g.log" >&2; exit 1; }
         sleep 0.5
     done
-    grep -h 'connected in\| joined in\|WARNING' "$work/gen-$g.log" | sed "s/^/  gen $g: /" >&2
+    grep -hE 'connected in| joined ([0-9]+ rooms )?in|WARNING' "$work/gen-$g.log" | sed "s/^/  gen $g: /" >&2
 done
 
 cluster=$(curl -sf "$admin/admin/v1/cluster")
