@@ -63,6 +63,11 @@ impl UserId {
     pub fn anonymous() -> Self {
         Self::new(&format!("anon-{}", random_alnum(12)))
     }
+
+    /// The id's shared string (a clone is a reference count, not a copy).
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
 }
 
 /// A connection id, unique within this node's process; a resumed client gets a new one.

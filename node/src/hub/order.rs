@@ -167,8 +167,6 @@ pub struct Entry {
     pub client: ClientId,
     /// User id.
     pub user: UserId,
-    /// The user id once more, as the `user` order's head.
-    user_head: Arc<str>,
     tie: Arc<str>,
     connected_at: u64,
     /// The counters as of the last refresh (what the counter orders hold).
@@ -189,7 +187,6 @@ impl Entry {
         Entry {
             client: client.clone(),
             user: user.clone(),
-            user_head: Arc::from(user.as_str()),
             tie: Arc::from(format!("{client}#{node}#{:020}", id.0)),
             connected_at,
             counters,
@@ -199,7 +196,7 @@ impl Entry {
     fn key(&self, column: Column, node: &Arc<str>) -> Key {
         let head = match column {
             Column::Id => Head::None,
-            Column::User => Head::Text(self.user_head.clone()),
+            Column::User => Head::Text(self.user.shared()),
             Column::Node => Head::Text(node.clone()),
             Column::ConnectedAt => Head::Desc(self.connected_at),
             Column::Counter(i) => Head::Desc(self.counters[i]),
@@ -225,6 +222,21 @@ pub struct Orders {
     by_user: BTreeMap<Key, ConnId>,
     by_connected: BTreeMap<Key, ConnId>,
     by_counter: [BTreeMap<Key, ConnId>; 3],
+    /// The counter orders are kept only from the first page sorted by a counter on (most nodes
+    /// are never asked one): until then a connect or a close costs three tree updates less.
+    counting: Counting,
+}
+
+/// Whether the counter orders are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    /// Not yet asked for: the counter orders are empty.
+    Off,
+    /// A first refresh is filling them, batch by batch; connections that come meanwhile go in
+    /// at once.
+    Filling,
+    /// Kept on every connect, close and refresh.
+    On,
 }
 
 impl Orders {
@@ -237,6 +249,7 @@ impl Orders {
             by_user: BTreeMap::new(),
             by_connected: BTreeMap::new(),
             by_counter: Default::default(),
+            counting: Counting::Off,
         }
     }
 
@@ -252,8 +265,10 @@ impl Orders {
         self.by_user.insert(e.key(Column::User, &self.node), id);
         self.by_connected
             .insert(e.key(Column::ConnectedAt, &self.node), id);
-        for (i, m) in self.by_counter.iter_mut().enumerate() {
-            m.insert(e.key(Column::Counter(i), &self.node), id);
+        if self.counting != Counting::Off {
+            for (i, m) in self.by_counter.iter_mut().enumerate() {
+                m.insert(e.key(Column::Counter(i), &self.node), id);
+            }
         }
         self.entries.insert(id, e);
     }
@@ -267,8 +282,10 @@ impl Orders {
         self.by_user.remove(&e.key(Column::User, &self.node));
         self.by_connected
             .remove(&e.key(Column::ConnectedAt, &self.node));
-        for (i, m) in self.by_counter.iter_mut().enumerate() {
-            m.remove(&e.key(Column::Counter(i), &self.node));
+        if self.counting != Counting::Off {
+            for (i, m) in self.by_counter.iter_mut().enumerate() {
+                m.remove(&e.key(Column::Counter(i), &self.node));
+            }
         }
     }
 
@@ -290,12 +307,19 @@ impl Orders {
             .take(max.max(1))
             .map(|(k, id)| (k.clone(), *id))
             .collect();
+        if self.counting == Counting::Off {
+            self.counting = Counting::Filling;
+        }
+        let filling = self.counting == Counting::Filling;
         for (_, id) in &batch {
-            let (Some(now), Some(e)) = (read(*id), self.entries.get_mut(id)) else {
+            let Some(e) = self.entries.get_mut(id) else {
                 continue;
             };
+            let now = read(*id).unwrap_or(e.counters);
             for (i, m) in self.by_counter.iter_mut().enumerate() {
-                if now[i] != e.counters[i] {
+                // Filling, every connection not yet in goes in (one that came since is
+                // already, under its counters as read then).
+                if now[i] != e.counters[i] || filling {
                     m.remove(&e.key(Column::Counter(i), &self.node));
                     e.counters[i] = now[i];
                     m.insert(e.key(Column::Counter(i), &self.node), *id);
@@ -303,6 +327,7 @@ impl Orders {
             }
         }
         if batch.len() < max.max(1) {
+            self.counting = Counting::On;
             return None;
         }
         batch.into_iter().last().map(|(k, _)| Resume(k))
@@ -497,8 +522,11 @@ mod tests {
             .collect()
     }
 
+    /// Orders holding `list`, with the counter orders kept (as once a page sorted by a counter
+    /// was asked: an empty refresh turns them on).
     fn orders(list: &[Conn]) -> Orders {
         let mut o = Orders::new("node-a");
+        assert!(o.refresh(None, usize::MAX, |_| None).is_none());
         for c in list {
             let e = Entry::new(
                 "node-a",
@@ -755,5 +783,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn counter_orders_are_kept_only_from_the_first_refresh_on_and_hold_everyone_after_it() {
+        let list = conns();
+        let (first, rest) = list.split_at(list.len() / 2);
+        let mut o = Orders::new("node-a");
+        let add = |o: &mut Orders, c: &Conn| {
+            let e = Entry::new(
+                "node-a",
+                c.id,
+                &ClientId::new(&c.client),
+                &UserId::new(&c.user),
+                c.connected_at,
+                c.counters,
+            );
+            o.insert(c.id, e);
+        };
+        for c in first {
+            add(&mut o, c);
+        }
+        // Never asked: a connect keeps no counter order.
+        assert_eq!(o.after(Column::Counter(0), None).count(), 0);
+        assert_eq!(o.after(Column::Id, None).count(), first.len());
+        // A first refresh in batches of one; connections that come between batches are kept.
+        let mut from = o.refresh(None, 1, |_| None);
+        for c in rest {
+            add(&mut o, c);
+            from = o.refresh(from, 1, |_| None);
+        }
+        while from.is_some() {
+            from = o.refresh(from, 1, |_| None);
+        }
+        for i in 0..3 {
+            let mut ids: Vec<ConnId> = o.after(Column::Counter(i), None).collect();
+            ids.sort();
+            let mut want: Vec<ConnId> = list.iter().map(|c| c.id).collect();
+            want.sort();
+            assert_eq!(ids, want, "counter order {i}");
+        }
+        // From then on a close leaves them too.
+        o.remove(list[0].id);
+        assert_eq!(o.after(Column::Counter(2), None).count(), list.len() - 1);
     }
 }
