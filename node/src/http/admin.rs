@@ -27,7 +27,7 @@ use crate::wire::endpoint::Limits;
 use crate::wire::endpoint::{ClientsRequest, EndpointMessage, StatsRequest};
 use crate::wire::host::RoomHostMessage;
 use crate::wire::listing::{ListRooms, RoomListQuery};
-use crate::wire::room::{Publisher, RoomInfo};
+use crate::wire::room::RoomInfo;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use protocol::admin::{self, ListQuery};
@@ -751,10 +751,7 @@ async fn publish(
             format!("`data` is {bytes} bytes: at most `limits.max_message_bytes` ({max})"),
         ));
     }
-    let r = crate::directory::lookup(&ctx.placement, &room).await?;
-    let p = calls::publish(&r, Publisher::Backend, b.data.0)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let p = super::api::publish_as_backend(&ctx, &room, b.data.0).await?;
     audit(
         &req,
         &ctx,

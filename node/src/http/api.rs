@@ -86,11 +86,21 @@ async fn publish(
     guard(&req, &ctx, "publish")?;
     let room = super::error::room_name(&path)?;
     let b: DataBody = body::json(payload, ctx.config.limits.max_message_bytes + 1024).await?;
-    let r = room_ref(&ctx, &room).await?;
-    let p = calls::publish(&r, Publisher::Backend, b.data)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let p = publish_as_backend(&ctx, &room, b.data).await?;
     Ok(HttpResponse::Ok().json(json!({ "seq": p.seq, "epoch": p.epoch })))
+}
+
+/// Publishes `data` into `room` as the backend (the room is created on its owner if it is not
+/// running): the backend API's publish and the admin API's.
+pub(super) async fn publish_as_backend(
+    ctx: &NodeCtx,
+    room: &RoomName,
+    data: Box<RawValue>,
+) -> Result<crate::wire::room::Published, ApiError> {
+    let r = room_ref(ctx, room).await?;
+    calls::publish(&r, Publisher::Backend, data)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))
 }
 
 async fn send_to_user(
