@@ -171,10 +171,10 @@ render_table() {
   def k(x): if x == null then "–" else ((x | floor) | tostring | [scan("\\d{1,3}(?=(?:\\d{3})*$)")] | join(",")) end;
   def r(a; b): if a == null or b == null or b == 0 then "–" else ((a / b * 100 | round) / 100 | tostring) + "×" end;
   .medians as $m | ($m.gatehouse // null) as $g
-  | "| target | saturation deliveries/s (gen CPU) | p99 there | fixed 5k×10/s p50 / p99 | RSS per idle joined conn | connects/s (gen CPU) | connections held |",
+  | "| target | saturation deliveries/s (gen CPU) | p99 there | fixed 5k×10/s p50 / p99 | RSS (heap) per idle joined conn | connects/s (gen CPU) | connections held |",
     "|---|---:|---:|---:|---:|---:|---:|",
     ($m | to_entries[] | .key as $t | .value |
-      "| \($t) | \(k(.sat_delivered_per_s)) (\(n(.sat_generator_cpu_pct)) %\(if (.sat_generator_saturated_runs // 0) > 0 then ", LOWER BOUND" else "" end)) | \(n(.sat_p99_ms)) ms | \(n(.fixed_p50_ms)) / \(n(.fixed_p99_ms)) ms | \(n(.idle_rss_per_conn_kib)) KiB | \(k(.idle_connects_per_s))\(if .idle_generator_cpu_pct == null then "" else " (\(n(.idle_generator_cpu_pct)) %\(if (.idle_generator_saturated_runs // 0) > 0 then ", over 85 % in \(.idle_generator_saturated_runs) run(s)" else "" end))" end) | \(n(.idle_held)) of \(n(.idle_requested)) |"),
+      "| \($t) | \(k(.sat_delivered_per_s)) (\(n(.sat_generator_cpu_pct)) %\(if (.sat_generator_saturated_runs // 0) > 0 then ", LOWER BOUND" else "" end)) | \(n(.sat_p99_ms)) ms | \(n(.fixed_p50_ms)) / \(n(.fixed_p99_ms)) ms | \(n(.idle_rss_per_conn_kib)) KiB\(if .idle_heap_per_conn_kib == null then "" else " (\(n(.idle_heap_per_conn_kib)))" end) | \(k(.idle_connects_per_s))\(if .idle_generator_cpu_pct == null then "" else " (\(n(.idle_generator_cpu_pct)) %\(if (.idle_generator_saturated_runs // 0) > 0 then ", over 85 % in \(.idle_generator_saturated_runs) run(s)" else "" end))" end) | \(n(.idle_held)) of \(n(.idle_requested)) |"),
     (if $g == null then empty else
       "", "Ratios Gatehouse / peer (deliveries, connects, held: higher is better; p99, RSS: lower is better):", "",
       "| peer | deliveries/s | fixed p99 | RSS/conn | connects/s | held |", "|---|---:|---:|---:|---:|---:|",
@@ -218,6 +218,7 @@ jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)"
         fixed_p99_ms: fig("fixed"; .latency.p99_ms),
         fixed_generator_cpu_pct: fig("fixed"; .generator_cpu_per_core_pct),
         idle_rss_per_conn_kib: fig("idle"; .node_rss_per_conn_kib),
+        idle_heap_per_conn_kib: fig("idle"; .node_heap_per_conn_kib),
         idle_connects_per_s: fig("idle"; .connects_per_s),
         idle_generator_cpu_pct: fig("idle"; .generator_cpu_connect_pct),
         idle_generator_saturated_runs: ([.[] | select(.scenario == "idle" and .generator_saturated)] | length),

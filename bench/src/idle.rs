@@ -48,6 +48,10 @@ pub struct IdleArgs {
     /// Longest wait for the node's RSS to become stable, seconds.
     #[arg(long, default_value_t = 30)]
     settle_max: u64,
+    /// The node's Prometheus endpoint, for its heap (`gatehouse_heap_bytes`) beside its RSS
+    /// (default with --target gatehouse: http://HOST/metrics of --url; "none" to skip).
+    #[arg(long)]
+    metrics: Option<String>,
     /// Keep the connections open this many more seconds after measuring.
     #[arg(long, default_value_t = 0)]
     hold: u64,
@@ -79,6 +83,13 @@ pub struct IdleReport {
     node_rss_after_kib: Option<u64>,
     node_rss_per_conn_kib: Option<f64>,
     node_rss_per_conn_unjoined_kib: Option<f64>,
+    /// The node's heap in use (`gatehouse_heap_bytes`) at the same three moments, KiB.
+    node_heap_before_kib: Option<u64>,
+    node_heap_connected_kib: Option<u64>,
+    node_heap_after_kib: Option<u64>,
+    /// Heap growth per joined connection, KiB (RSS minus heap: the allocator's free space).
+    node_heap_per_conn_kib: Option<f64>,
+    node_heap_per_conn_unjoined_kib: Option<f64>,
     rooms_with_several_epochs: usize,
     room_owners_seen: usize,
     rss_stable: bool,
@@ -118,6 +129,27 @@ async fn stable_rss(pid: u32, max: Duration) -> Result<(u64, bool, Duration)> {
     }
 }
 
+/// The node's heap in use, KiB (`gatehouse_heap_bytes` at `url`), if it reports one.
+async fn heap_kib(url: Option<&str>) -> Option<u64> {
+    let url = url?;
+    match crate::load::scrape_metric(url, "gatehouse_heap_bytes").await {
+        Ok(v) if v > 0.0 => Some((v / 1024.0) as u64),
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("idle: heap not read: {e:#}");
+            None
+        }
+    }
+}
+
+/// (after − before) / n, KiB, to two decimals.
+fn per_kib(before: Option<u64>, after: Option<u64>, n: usize) -> Option<f64> {
+    match (before, after) {
+        (Some(b), Some(a)) if n > 0 => Some(r2((a as f64 - b as f64) / n as f64)),
+        _ => None,
+    }
+}
+
 /// Runs `idle`.
 pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
     if a.connections == 0 || a.rooms == 0 {
@@ -130,10 +162,19 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         read_buffer: a.read_buffer,
         timeout: Duration::from_secs(20),
     });
+    let metrics = match a.metrics.as_deref() {
+        Some("none") => None,
+        Some(u) => Some(u.to_owned()),
+        None if a.target == Proto::Gatehouse => {
+            Some(format!("http://{}/metrics", opts.targets[0].host))
+        }
+        None => None,
+    };
     let rss_before = match a.pid {
         Some(pid) => Some(stable_rss(pid, Duration::from_secs(5)).await?.0),
         None => None,
     };
+    let heap_before = heap_kib(metrics.as_deref()).await;
     let tag = setup::run_tag();
 
     eprintln!("idle: opening {} connections…", a.connections);
@@ -152,6 +193,7 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         Some(pid) => Some(stable_rss(pid, Duration::from_secs(10)).await?.0),
         None => None,
     };
+    let heap_connected = heap_kib(metrics.as_deref()).await;
 
     let rooms = a.rooms;
     let per = a.rooms_per_connection.max(1);
@@ -261,6 +303,7 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         }
         None => (None, false, Duration::ZERO),
     };
+    let heap_after = heap_kib(metrics.as_deref()).await;
     if a.hold > 0 {
         tokio::time::sleep(Duration::from_secs(a.hold)).await;
     }
@@ -302,6 +345,11 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         node_rss_after_kib: rss_after,
         node_rss_per_conn_kib: per_conn,
         node_rss_per_conn_unjoined_kib: unjoined,
+        node_heap_before_kib: heap_before,
+        node_heap_connected_kib: heap_connected,
+        node_heap_after_kib: heap_after,
+        node_heap_per_conn_kib: per_kib(heap_before, heap_after, n_joined),
+        node_heap_per_conn_unjoined_kib: per_kib(heap_before, heap_connected, connected),
         rooms_with_several_epochs: split_rooms,
         room_owners_seen: room_owners,
         rss_stable,
@@ -370,6 +418,15 @@ impl IdleReport {
             let _ = writeln!(
                 s,
                 "  of which connected, before joining: {c} KiB → {u:.2} KiB per connection"
+            );
+        }
+        if let (Some(h), Some(u)) = (
+            self.node_heap_per_conn_kib,
+            self.node_heap_per_conn_unjoined_kib,
+        ) {
+            let _ = writeln!(
+                s,
+                "  node heap in use: {h:.2} KiB per joined connection ({u:.2} before joining)"
             );
         }
         if self.rooms_with_several_epochs > 0 {

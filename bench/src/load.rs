@@ -470,6 +470,11 @@ pub struct LoadReport {
 /// Sums `gatehouse_cluster_deliveries_sent_total` (every label set) at a Prometheus endpoint
 /// `http://IP:PORT/path`.
 async fn scrape(url: &str) -> Result<f64> {
+    scrape_metric(url, "gatehouse_cluster_deliveries_sent_total").await
+}
+
+/// Sums metric `name` (every label set) at a Prometheus endpoint `http://IP:PORT/path`.
+pub async fn scrape_metric(url: &str, name: &str) -> Result<f64> {
     let rest = url
         .strip_prefix("http://")
         .with_context(|| format!("metrics url must start with http:// ({url})"))?;
@@ -489,7 +494,10 @@ async fn scrape(url: &str) -> Result<f64> {
         .with_context(|| format!("{url}: no answer within 5 s"))??;
     Ok(text
         .lines()
-        .filter(|l| l.starts_with("gatehouse_cluster_deliveries_sent_total"))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with(' ') || r.starts_with('{'))
+        })
         .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
         .sum())
 }

@@ -16,8 +16,9 @@ use serde::Deserialize;
 pub struct Identity {
     /// User id (`sub`, or a generated anonymous id).
     pub user: UserId,
-    /// Rooms the user may join and publish to; `None` means all.
-    pub rooms: Option<GlobSet>,
+    /// Rooms the user may join and publish to; `None` means all (boxed: most tokens carry
+    /// none, and every connection keeps its identity).
+    pub rooms: Option<Box<GlobSet>>,
     /// Token expiry, seconds since the Unix epoch.
     pub expires_at: Option<u64>,
     /// No token was presented (auth not required): the user id was generated.
@@ -146,10 +147,10 @@ impl Authenticator {
                         .map_err(|e| AuthError::Invalid(format!("`rooms` pattern `{p}`: {e}")))?;
                     b.add(g);
                 }
-                Some(
+                Some(Box::new(
                     b.build()
                         .map_err(|e| AuthError::Invalid(format!("`rooms`: {e}")))?,
-                )
+                ))
             }
         };
         Ok(Identity {

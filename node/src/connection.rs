@@ -25,6 +25,7 @@ use crate::websocket::{linger_close, Reader, WsError, WsMessage};
 use crate::wire::endpoint::Limits;
 use bytestring::ByteString;
 use cluster_config::WebhookEvent;
+use futures_util::StreamExt;
 use protocol::codes::close;
 use protocol::room::RoomName;
 use protocol::server::{ServerFrame, WelcomeLimits};
@@ -32,6 +33,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::TcpStream;
 use tracing::Instrument;
@@ -67,6 +69,21 @@ pub(crate) struct Joined {
     prev: Option<(Arc<str>, u64)>,
     /// When this connection last joined the room's owner (a join or a re-join).
     at: std::time::Instant,
+}
+
+/// What woke the main loop, in the order it looks.
+enum Wakeup {
+    /// The doorbell: a close request or something in the inbox.
+    Wake,
+    /// The heartbeat / expiry timer.
+    Tick,
+    /// The oldest publish in flight was answered (boxed: the largest variant would otherwise
+    /// size the slot every idle connection's task keeps for this value).
+    Published(Box<requests::PublishDone>),
+    /// The socket took writes again (false: it failed).
+    Writable(bool),
+    /// A client message (or why reading stopped).
+    Message(Result<WsMessage, WsError>),
 }
 
 /// How the main loop ended.
@@ -118,14 +135,16 @@ pub(crate) struct Conn {
     joined: RoomMap<Joined>,
     msg_bucket: TokenBucket,
     byte_bucket: TokenBucket,
-    /// Start of the current abuse episode (rate-limited answers at least once a second).
-    limited_since: Option<Instant>,
-    /// Last `rate_limited` answer.
-    last_limited: Option<Instant>,
+    /// The current (or last) abuse episode: its start and the last `rate_limited` answer
+    /// (rate-limited answers at least once a second keep it going). Boxed: set only for a
+    /// client that hit its limit, it costs an idle connection a pointer.
+    limited: Option<Box<[Instant; 2]>>,
     /// Room messages written by this task (for latency sampling).
     sample: u64,
-    /// Publishes sent to their rooms and not answered yet, oldest first (see `requests`).
-    pending: futures_util::stream::FuturesOrdered<requests::PendingPublish>,
+    /// Publishes sent to their rooms and not answered yet, oldest first (see `requests`); made
+    /// at the first publish (an empty `FuturesOrdered` holds two shared blocks, ≈ 150 bytes a
+    /// connection that never publishes would keep).
+    pending: Option<Box<futures_util::stream::FuturesOrdered<requests::PendingPublish>>>,
     /// Rooms this connection may still create (`limits.room_creates_per_sec`); made at the
     /// first join of a room that does not exist, so an idle connection holds a pointer only.
     room_creates: Option<Box<TokenBucket>>,
@@ -160,7 +179,20 @@ pub fn spawn(ctx: Arc<ConnDeps>, io: TcpStream, leftover: &[u8], response: &[u8]
     let reader = Reader::new(leftover, ctx.config.limits.max_message_bytes);
     let mut writer = crate::websocket::Writer::default();
     writer.raw(response);
-    let fut = run(ctx, io, reader, writer, acc);
+    // Registration and the connection's state are made here, outside the task: an async
+    // fn keeps its arguments in its future beside what it builds from them, so the task takes
+    // only the finished state (ARCHITECTURE.md, "Connections").
+    let Accepted {
+        identity,
+        client,
+        resumed,
+        remote_ip,
+        guard,
+    } = acc;
+    let conn = Conn::start(
+        ctx, io, reader, writer, identity, client, resumed, remote_ip,
+    );
+    let fut = run(conn, guard);
     if span.is_disabled() {
         // No span to carry: the task stays a few dozen bytes smaller.
         actix_web::rt::spawn(fut);
@@ -169,65 +201,22 @@ pub fn spawn(ctx: Arc<ConnDeps>, io: TcpStream, leftover: &[u8], response: &[u8]
     }
 }
 
-async fn run(
-    ctx: Arc<ConnDeps>,
-    io: TcpStream,
-    reader: Reader,
-    writer: crate::websocket::Writer,
-    acc: Accepted,
-) {
-    let cfg = &ctx.config.limits;
-    let id = ConnId::next();
-    let (limits, throttled) = ctx.policy.for_client(&acc.client);
-    let shared = Arc::new(ConnShared::new(
-        cfg.outbound_queue,
-        cfg.outbound_queue_bytes,
-        limits,
-    ));
-    shared.throttled.store(throttled, Ordering::Relaxed);
-    let info = ConnInfo {
-        client: acc.client.clone(),
-        user: acc.identity.user.clone(),
-        remote_ip: acc.remote_ip,
-        connected_at: SystemTime::now(),
-    };
-    let pump = crate::outbound::pump::Pump::local(&ctx.metrics);
-    let local = Rc::new(ConnLocal::new(id, io, shared.clone()));
-    *local.writer.borrow_mut() = writer;
-    let slot = crate::outbound::pump::Pump::register(local.clone());
-    let handle = ConnHandle::new(id, info, shared, Some((pump, slot)));
-    ctx.conns.register(handle.clone());
-    ctx.metrics.connections_active.inc();
-    ctx.metrics.connections_total.inc();
-    tracing::debug!(conn = %id, resumed = acc.resumed, "connected");
-    emit(&ctx, WebhookEvent::Connect, &handle, None, None, None);
-
-    let now = Instant::now();
-    let mut conn = Conn {
-        msg_bucket: TokenBucket::new(f64::from(limits.msgs_per_sec), f64::from(limits.burst), now),
-        byte_bucket: TokenBucket::new(limits.bytes_per_sec as f64, bytes_burst(&limits), now),
-        ctx: ctx.clone(),
-        handle,
-        local,
-        slot,
-        reader,
-        identity: acc.identity,
-        joined: RoomMap::default(),
-        limited_since: None,
-        last_limited: None,
-        sample: 0,
-        pending: futures_util::stream::FuturesOrdered::new(),
-        room_creates: None,
-    };
-    // The rarely used, large futures (welcome, request handling, the close) are boxed while
-    // they run, so the task an idle connection keeps stays small.
-    let exit = Box::pin(conn.welcome()).await;
-    let exit = match exit {
-        Ok(()) => conn.main_loop().await,
-        Err(e) => e,
-    };
-    Box::pin(conn.finish(exit)).await;
-    drop(acc.guard);
+/// The connection's task. A plain `async` block rather than an `async fn`: the block uses the
+/// state it captured where it lies, while an `async fn` would move its arguments into locals
+/// and keep both in the task (≈ 0.4 KiB more for every connection).
+#[allow(clippy::manual_async_fn)]
+fn run(mut conn: Conn, guard: AdmitGuard) -> impl std::future::Future<Output = ()> {
+    async move {
+        // The rarely used, large futures (welcome, request handling, the close) are boxed
+        // while they run, so the task an idle connection keeps stays small.
+        let exit = Box::pin(conn.welcome()).await;
+        let exit = match exit {
+            Ok(()) => conn.main_loop().await,
+            Err(e) => e,
+        };
+        Box::pin(conn.finish(exit)).await;
+        drop(guard);
+    }
 }
 
 fn emit(
@@ -261,6 +250,66 @@ fn emit(
 }
 
 impl Conn {
+    /// Registers the connection (hub, pump, metrics, the `connect` webhook) and builds its
+    /// state. Not async: nothing here is kept in the task's future.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        ctx: Arc<ConnDeps>,
+        io: TcpStream,
+        reader: Reader,
+        writer: crate::websocket::Writer,
+        identity: Identity,
+        client: ClientId,
+        resumed: bool,
+        remote_ip: IpAddr,
+    ) -> Self {
+        let cfg = &ctx.config.limits;
+        let id = ConnId::next();
+        let (limits, throttled) = ctx.policy.for_client(&client);
+        let shared = Arc::new(ConnShared::new(
+            cfg.outbound_queue,
+            cfg.outbound_queue_bytes,
+            limits,
+        ));
+        shared.throttled.store(throttled, Ordering::Relaxed);
+        let info = ConnInfo {
+            client,
+            user: identity.user.clone(),
+            remote_ip,
+            connected_at: SystemTime::now(),
+        };
+        let pump = crate::outbound::pump::Pump::local(&ctx.metrics);
+        let local = Rc::new(ConnLocal::new(id, io, shared.clone()));
+        *local.writer.borrow_mut() = writer;
+        let slot = crate::outbound::pump::Pump::register(local.clone());
+        let handle = ConnHandle::new(id, info, shared, Some((pump, slot)));
+        ctx.conns.register(handle.clone());
+        ctx.metrics.connections_active.inc();
+        ctx.metrics.connections_total.inc();
+        tracing::debug!(conn = %id, resumed, "connected");
+        emit(&ctx, WebhookEvent::Connect, &handle, None, None, None);
+        let now = Instant::now();
+        Conn {
+            msg_bucket: TokenBucket::new(
+                f64::from(limits.msgs_per_sec),
+                f64::from(limits.burst),
+                now,
+            ),
+            byte_bucket: TokenBucket::new(limits.bytes_per_sec as f64, bytes_burst(&limits), now),
+            ctx,
+            handle,
+            local,
+            slot,
+            reader,
+            identity,
+            joined: RoomMap::default(),
+            limited: None,
+            sample: 0,
+            pending: None,
+            room_creates: None,
+        }
+    }
+
     /// Queues one text frame for the socket; it is written, together with whatever else is
     /// queued, when this turn of the loop ends ([`Conn::flush_now`]). Never waits. Bytes that a
     /// client does not read count against its queue budget: over it, the connection closes
@@ -359,8 +408,7 @@ impl Conn {
     async fn main_loop(&mut self) -> Exit {
         // One timer serves the heartbeat and the token's expiry (a timer is ~100 bytes of every
         // idle connection): it fires at whichever comes first.
-        let hb_every = self.ctx.config.limits.heartbeat;
-        let mut next_ping = tokio::time::Instant::now() + hb_every;
+        let first_ping = tokio::time::Instant::now() + self.ctx.config.limits.heartbeat;
         let mut missed_pongs: u32 = 0;
         // A token's `exp` is the token issuer's to choose: one too far off to be a time (past
         // what the clock can add) is no expiry at all, never a panic.
@@ -370,7 +418,7 @@ impl Conn {
         });
         let deadline =
             |next_ping| expiry.map_or(next_ping, |e: tokio::time::Instant| e.min(next_ping));
-        let timer = tokio::time::sleep_until(deadline(next_ping));
+        let timer = tokio::time::sleep_until(deadline(first_ping));
         tokio::pin!(timer);
         // Bytes written at the last heartbeat tick (while a reply waits, the client's progress
         // in reading it is its sign of life: its pongs wait behind requests not read yet).
@@ -380,15 +428,40 @@ impl Conn {
             // While a reply the client asked for still waits for the socket, its next request
             // waits in the kernel: one reply at a time is what a client may leave unread.
             let reading = !self.local.writer.borrow().reply_pending();
-            let step = tokio::select! {
-                biased;
-                () = self.handle.shared.wake.notified() => {
-                    match self.handle.shared.take_close() {
-                        Some(req) => Err(Exit::Close(req)),
-                        None => Box::pin(self.on_outbound()).await,
+            // One poll over every source, in priority order, with no future stored between
+            // polls: the socket's readiness, the doorbell and the publishes in flight are
+            // polled where they lie (a `select!` would keep each branch's future in the task).
+            let woke = std::future::poll_fn(|cx| {
+                if self.handle.shared.wake.poll(cx).is_ready() {
+                    return Poll::Ready(Wakeup::Wake);
+                }
+                if std::future::Future::poll(timer.as_mut(), cx).is_ready() {
+                    return Poll::Ready(Wakeup::Tick);
+                }
+                if let Some(p) = self.pending.as_mut().filter(|p| !p.is_empty()) {
+                    if let Poll::Ready(Some(done)) = p.poll_next_unpin(cx) {
+                        return Poll::Ready(Wakeup::Published(Box::new(done)));
                     }
                 }
-                () = &mut timer => {
+                if self.local.pending() > 0 {
+                    if let Poll::Ready(r) = self.local.io.poll_write_ready(cx) {
+                        return Poll::Ready(Wakeup::Writable(r.is_ok()));
+                    }
+                }
+                if reading {
+                    if let Poll::Ready(m) = self.reader.poll_recv(&self.local.io, cx) {
+                        return Poll::Ready(Wakeup::Message(m));
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            let step = match woke {
+                Wakeup::Wake => match self.handle.shared.take_close() {
+                    Some(req) => Err(Exit::Close(req)),
+                    None => Box::pin(self.on_outbound()).await,
+                },
+                Wakeup::Tick => {
                     let now = tokio::time::Instant::now();
                     if expiry.is_some_and(|e| now >= e) {
                         Err(Exit::Close(CloseRequest {
@@ -400,7 +473,8 @@ impl Conn {
                     } else if !reading && self.local.writer.borrow().written() == written_at_tick {
                         Err(Exit::Close(CloseRequest {
                             code: close::SLOW_CONSUMER,
-                            reason: "slow consumer: a reply was not read for a heartbeat interval".into(),
+                            reason: "slow consumer: a reply was not read for a heartbeat interval"
+                                .into(),
                             reconnect: true,
                             hint: None,
                         }))
@@ -417,21 +491,17 @@ impl Conn {
                         missed_pongs = if reading { missed_pongs + 1 } else { 0 };
                         self.local.writer.borrow_mut().ping(b"gh");
                         // A late tick delays the next one (no burst of pings).
-                        next_ping = now + hb_every;
+                        let next_ping = now + self.ctx.config.limits.heartbeat;
                         timer.as_mut().reset(deadline(next_ping));
                         Ok(())
                     }
                 }
-                Some(done) = futures_util::StreamExt::next(&mut self.pending), if !self.pending.is_empty() => {
-                    Box::pin(self.published(done)).await
-                }
-                r = self.local.io.writable(), if self.local.pending() > 0 => match r {
-                    Ok(()) => self.flush_now(),
-                    Err(_) => Err(Exit::Gone),
-                },
-                msg = self.reader.recv(&self.local.io), if reading => match msg {
+                Wakeup::Published(done) => Box::pin(self.published(*done)).await,
+                Wakeup::Writable(true) => self.flush_now(),
+                Wakeup::Writable(false) => Err(Exit::Gone),
+                Wakeup::Message(msg) => match msg {
                     Ok(WsMessage::Text(text)) => Box::pin(self.on_text(text)).await,
-                    Ok(WsMessage::Binary(b)) => self.on_binary(b.len()).await,
+                    Ok(WsMessage::Binary(b)) => Box::pin(self.on_binary(b.len())).await,
                     Ok(WsMessage::Ping(b)) => {
                         self.local.writer.borrow_mut().pong(&b);
                         Ok(())
@@ -440,9 +510,9 @@ impl Conn {
                         missed_pongs = 0;
                         Ok(())
                     }
-                    Ok(WsMessage::Close(reason)) => {
-                        Err(Exit::ClientClosed(reason.map_or(close::NORMAL, |r| u16::from(r.code))))
-                    }
+                    Ok(WsMessage::Close(reason)) => Err(Exit::ClientClosed(
+                        reason.map_or(close::NORMAL, |r| u16::from(r.code)),
+                    )),
                     Err(e) => Err(protocol_exit(&e)),
                 },
             };
@@ -635,5 +705,30 @@ fn protocol_exit(e: &WsError) -> Exit {
     match e.close_code() {
         Some(code) => Exit::Protocol(code, e.to_string()),
         None => Exit::Gone,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn future_size<F: std::future::Future>(_task: fn(Conn, AdmitGuard) -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Every idle connection keeps its task: a `select!` over stored futures, an argument kept
+    /// twice or a large value held across an await shows here first (release: 792 bytes, a
+    /// 896-byte task cell, 2026-12-07; a test build: 784).
+    #[test]
+    fn the_connection_task_stays_small() {
+        let size = future_size(run);
+        eprintln!(
+            "connection task future: {size} bytes, Conn {}",
+            std::mem::size_of::<Conn>()
+        );
+        assert!(
+            size <= 800,
+            "the connection task's future grew to {size} bytes"
+        );
     }
 }

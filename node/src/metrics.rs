@@ -55,6 +55,8 @@ pub struct Metrics {
     pub rooms_active: Gauge,
     /// Bytes of room history, snapshots and replicas held on this node.
     pub room_memory_bytes: Gauge,
+    /// Bytes the allocator has handed out (`memory::heap_bytes`), as of the last scrape.
+    pub heap_bytes: Gauge,
     /// Rooms homed on this node that run on another (moved there), as last counted.
     pub room_directory_entries: Gauge,
     /// Messages dropped from history before their time, by reason (`room::budget::Eviction`).
@@ -186,6 +188,7 @@ impl Metrics {
             bytes_out: Counter::default(),
             rooms_active: Gauge::default(),
             room_memory_bytes: Gauge::default(),
+            heap_bytes: Gauge::default(),
             room_directory_entries: Gauge::default(),
             history_evictions: Family::default(),
             rooms_refused: Counter::default(),
@@ -284,6 +287,11 @@ impl Metrics {
             "room_memory_bytes",
             "Bytes of room history, snapshots and replicas held on this node",
             m.room_memory_bytes.clone(),
+        );
+        r.register(
+            "heap_bytes",
+            "Bytes of heap in use (glibc mallinfo2: chunks in use plus blocks mapped on their own), read at each scrape",
+            m.heap_bytes.clone(),
         );
         r.register(
             "history_evictions",

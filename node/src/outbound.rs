@@ -14,13 +14,14 @@ use crate::delivery::Delivery;
 use crate::ids::{ClientId, ConnId, UserId};
 use crate::wire::endpoint::Limits;
 use bytestring::ByteString;
+use futures_util::task::AtomicWaker;
 use protocol::room::RoomName;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::SystemTime;
-use tokio::sync::Notify;
 
 /// A unit of work for a connection.
 #[derive(Debug)]
@@ -125,7 +126,7 @@ pub struct ConnShared {
     /// Boxed: set once in a connection's life, and 48 bytes smaller while it is not.
     close: Mutex<Option<Box<CloseRequest>>>,
     /// Wakes the connection: a close request or something queued.
-    pub wake: Notify,
+    pub wake: Wake,
     /// The connection's inbox: `None` once the connection has ended. A plain deque (empty, it
     /// allocates nothing) rather than a channel, whose fixed blocks cost an idle connection
     /// about 1.8 KiB.
@@ -148,7 +149,7 @@ impl ConnShared {
             limits: Mutex::new(limits),
             close_code: AtomicU16::new(0),
             close: Mutex::new(None),
-            wake: Notify::new(),
+            wake: Wake::default(),
             queue: Mutex::new(Some(VecDeque::new())),
             queued: AtomicUsize::new(0),
             max_frames,
@@ -376,5 +377,38 @@ impl ConnHandle {
             reconnect: true,
             hint: Some(hint),
         })
+    }
+}
+
+/// A connection's doorbell: a flag and the waker of the task that waits on it. The
+/// connection's loop polls it beside its socket and timer without a stored future (a tokio
+/// `Notified` future would sit in every idle connection's task), so it costs 32 bytes of the
+/// shared state and nothing in the task. A ring before the task waits is kept, like a `Notify`
+/// permit.
+#[derive(Debug, Default)]
+pub struct Wake {
+    rung: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Wake {
+    /// Rings: the waiting task (or the next poll) sees it once.
+    pub fn notify_one(&self) {
+        self.rung.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Ready once since the last ring; otherwise registers `cx`'s waker.
+    pub fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.rung.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A ring between the check and the registration woke no one: look again.
+        if self.rung.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }

@@ -152,14 +152,13 @@ impl Conn {
             self.ctx.metrics.rate_limited.inc();
             // An abuse episode lasts while the client keeps hitting its limit at least once a
             // second (tokens refill, so some requests pass in between).
-            let fresh = self
-                .last_limited
-                .is_none_or(|t| now.duration_since(t) > ABUSE_GAP);
-            if fresh {
-                self.limited_since = Some(now);
+            let episode = self.limited.get_or_insert_with(|| Box::new([now, now]));
+            let [since, last] = &mut **episode;
+            if now.duration_since(*last) > ABUSE_GAP {
+                *since = now;
             }
-            self.last_limited = Some(now);
-            let since = self.limited_since.unwrap_or(now);
+            *last = now;
+            let since = *since;
             if now.duration_since(since) >= self.ctx.config.limits.abuse_close_after {
                 return Err(Exit::Close(crate::outbound::CloseRequest {
                     code: close::POLICY,
@@ -627,15 +626,25 @@ impl Conn {
         // Pipelined: the publish goes to its room now (in order), and its answer is written when
         // it comes, while this connection reads on. A connection waits only once it has
         // MAX_IN_FLIGHT publishes unanswered.
-        while self.pending.len() >= MAX_IN_FLIGHT {
-            match futures_util::StreamExt::next(&mut self.pending).await {
+        while self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.len() >= MAX_IN_FLIGHT)
+        {
+            let next = self
+                .pending
+                .as_mut()
+                .map(|p| futures_util::StreamExt::next(&mut **p));
+            let Some(next) = next else { break };
+            match next.await {
                 Some(done) => self.published(done).await?,
                 None => break,
             }
         }
         let answer = calls::publish_started(&room_ref, from, data);
         let id = id.cloned();
-        self.pending.push_back(Box::pin(async move {
+        let pending = self.pending.get_or_insert_with(Default::default);
+        pending.push_back(Box::pin(async move {
             PublishDone {
                 id,
                 room,

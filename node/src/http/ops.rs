@@ -37,6 +37,11 @@ pub async fn metrics(ctx: web::Data<NodeCtx>) -> HttpResponse {
             .cluster_remote_actors
             .set(i64::try_from(remote).unwrap_or(i64::MAX));
     }
+    if let Some(heap) = crate::memory::heap_bytes() {
+        ctx.metrics
+            .heap_bytes
+            .set(i64::try_from(heap).unwrap_or(i64::MAX));
+    }
     HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
         .body(ctx.metrics.render())

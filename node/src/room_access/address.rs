@@ -40,31 +40,32 @@ pub enum RoomCallError {
 /// One room instance, on this node or another.
 #[derive(Clone)]
 pub struct RoomRef {
-    /// The instance's actor name (unique: room, epoch, node and a random tag).
-    name: Arc<str>,
     to: To,
 }
 
 #[derive(Clone)]
 enum To {
-    /// The actor, on this node.
+    /// The actor, on this node. Its name is the actor's own, read when needed: every member
+    /// connection holds a `RoomRef`, and a copy of the name each cost ≈ 70 bytes.
     Local(ActorRef<RoomInbox>),
-    /// The gateway of the node it runs on.
-    Remote(ActorRef<GatewayMessage>),
+    /// The gateway of the node it runs on, and the instance's actor name (unique: room, epoch,
+    /// node and a random tag).
+    Remote {
+        name: Arc<str>,
+        gateway: ActorRef<GatewayMessage>,
+    },
 }
 
 impl std::fmt::Debug for RoomRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.name)
+        f.write_str(&self.name())
     }
 }
 
 impl RoomRef {
     /// A room actor on this node.
     pub fn local(actor: ActorRef<RoomInbox>) -> Self {
-        let name = actor.get_name().unwrap_or_default();
         Self {
-            name: Arc::from(name),
             to: To::Local(actor),
         }
     }
@@ -73,10 +74,7 @@ impl RoomRef {
     pub fn local_named(name: &str) -> Option<Self> {
         let cell = ractor::registry::where_is(name).filter(is_live)?;
         crate::wire::names::parse_room_actor(name)?;
-        Some(Self {
-            name: Arc::from(name),
-            to: To::Local(ActorRef::from(cell)),
-        })
+        Some(Self::local(ActorRef::from(cell)))
     }
 
     /// The instance `at` names: on this node (`me`) the actor itself, if it runs; elsewhere
@@ -86,28 +84,39 @@ impl RoomRef {
             return Self::local_named(&at.name);
         }
         Some(Self {
-            name: Arc::from(at.name.as_str()),
-            to: To::Remote(gateway::of(&at.node)?),
+            to: To::Remote {
+                name: Arc::from(at.name.as_str()),
+                gateway: gateway::of(&at.node)?,
+            },
         })
     }
 
-    /// The node it runs on (read off its name).
-    pub fn node(&self) -> &str {
-        crate::wire::names::parse_room_actor(&self.name).map_or("", |(_, n)| n)
+    /// The instance's actor name (a local one is read off the actor: a copy).
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        match &self.to {
+            To::Local(a) => std::borrow::Cow::Owned(a.get_name().unwrap_or_default()),
+            To::Remote { name, .. } => std::borrow::Cow::Borrowed(name),
+        }
     }
 
     /// Where it runs, for a message to another node.
     pub fn at(&self, room: &str) -> RoomAt {
+        let name = self.name().into_owned();
+        let node = crate::wire::names::parse_room_actor(&name).map_or("", |(_, n)| n);
         RoomAt {
             room: room.to_owned(),
-            node: self.node().to_owned(),
-            name: self.name.to_string(),
+            node: node.to_owned(),
+            name,
         }
     }
 
     /// Whether both name the same instance.
     pub fn same(&self, other: &RoomRef) -> bool {
-        self.name == other.name
+        match (&self.to, &other.to) {
+            (To::Local(a), To::Local(b)) => a.get_id() == b.get_id(),
+            (To::Remote { name: a, .. }, To::Remote { name: b, .. }) => a == b,
+            _ => self.name() == other.name(),
+        }
     }
 
     /// Whether the instance runs on this node.
@@ -121,7 +130,7 @@ impl RoomRef {
     pub fn is_live(&self) -> bool {
         match &self.to {
             To::Local(a) => is_live(&a.get_cell()),
-            To::Remote(g) => is_live(&g.get_cell()),
+            To::Remote { gateway, .. } => is_live(&gateway.get_cell()),
         }
     }
 
@@ -129,14 +138,14 @@ impl RoomRef {
     pub fn send(&self, msg: RoomMessage) -> Result<(), RoomCallError> {
         let sent = match &self.to {
             To::Local(a) => a.send_message(RoomInbox(msg)).map_err(|_| ()),
-            To::Remote(g) => g
+            To::Remote { name, gateway } => gateway
                 .send_message(GatewayMessage::Room {
-                    target: self.name.clone(),
+                    target: name.clone(),
                     msg,
                 })
                 .map_err(|_| ()),
         };
-        sent.map_err(|()| RoomCallError::Unavailable(format!("room `{}` is gone", self.name)))
+        sent.map_err(|()| RoomCallError::Unavailable(format!("room `{}` is gone", self.name())))
     }
 
     /// Sends a call now and returns the wait for its answer (at most `ms`): calls from one
@@ -149,14 +158,19 @@ impl RoomRef {
         let timeout = Duration::from_millis(ms);
         let (tx, rx) = ractor::concurrency::oneshot();
         let sent = self.send(build(RpcReplyPort::from((tx, timeout))));
-        let name = self.name.clone();
+        // The name only for an error (a local one is a copy): the room itself otherwise.
+        let room = self.clone();
         async move {
             sent?;
             match tokio::time::timeout(timeout, rx).await {
                 Ok(Ok(v)) => Ok(v),
-                Ok(Err(_)) => Err(RoomCallError::Unavailable(format!("room `{name}` is gone"))),
+                Ok(Err(_)) => Err(RoomCallError::Unavailable(format!(
+                    "room `{}` is gone",
+                    room.name()
+                ))),
                 Err(_) => Err(RoomCallError::Unavailable(format!(
-                    "room `{name}` did not answer in {ms} ms"
+                    "room `{}` did not answer in {ms} ms",
+                    room.name()
                 ))),
             }
         }

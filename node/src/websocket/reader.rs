@@ -11,6 +11,7 @@ use actix_http::ws::{CloseReason, Codec, Frame, Item, ProtocolError};
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 use std::cell::RefCell;
+use std::task::{Context, Poll};
 use tokio::net::TcpStream;
 
 /// Size of the per-thread read buffer: one `read` takes at most this much.
@@ -182,16 +183,34 @@ impl Reader {
         })
     }
 
-    /// The next message, waiting for the socket as needed. Cancel-safe: bytes read are kept in
-    /// the reader, so dropping this future loses nothing.
-    pub async fn recv(&mut self, io: &TcpStream) -> Result<WsMessage, WsError> {
+    /// The next message, or `Pending` with `cx` registered for the socket's readiness. Bytes
+    /// read are kept in the reader, so a caller that stops polling loses nothing; no future is
+    /// stored between polls (the connection's idle task holds none).
+    pub fn poll_recv(
+        &mut self,
+        io: &TcpStream,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<WsMessage, WsError>> {
         loop {
-            if let Some(m) = self.next_buffered()? {
-                return Ok(m);
+            match self.next_buffered() {
+                Ok(Some(m)) => return Poll::Ready(Ok(m)),
+                Ok(None) => {}
+                Err(e) => return Poll::Ready(Err(e)),
             }
-            io.readable().await?;
-            self.try_fill(io)?;
+            // `try_read` clears the readiness it finds exhausted, so this registers again.
+            if let Err(e) = std::task::ready!(io.poll_read_ready(cx)) {
+                return Poll::Ready(Err(WsError::Io(e)));
+            }
+            if let Err(e) = self.try_fill(io) {
+                return Poll::Ready(Err(e));
+            }
         }
+    }
+
+    /// The next message, waiting for the socket as needed. Cancel-safe, as
+    /// [`Reader::poll_recv`].
+    pub async fn recv(&mut self, io: &TcpStream) -> Result<WsMessage, WsError> {
+        std::future::poll_fn(|cx| self.poll_recv(io, cx)).await
     }
 }
 

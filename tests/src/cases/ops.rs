@@ -28,6 +28,10 @@ async fn health_readiness_and_metrics_answer() {
     assert!(node.metric("gatehouse_joins_total").await >= 1.0);
     assert!(node.metric("gatehouse_rooms_active").await >= 1.0);
     assert!(node.metric("gatehouse_publishes_total").await >= 1.0);
+    // The heap in use (glibc's statistics, read at the scrape): more than nothing, less than
+    // the whole process.
+    let heap = node.metric("gatehouse_heap_bytes").await;
+    assert!(heap > 64.0 * 1024.0, "heap {heap}");
     let text = reqwest::get(node.http("/metrics"))
         .await
         .unwrap()
