@@ -42,7 +42,8 @@ pub struct Admission {
 pub struct AdmitGuard {
     adm: Arc<Admission>,
     ip: IpAddr,
-    user: UserId,
+    /// `None`: an anonymous client, not counted per user.
+    user: Option<UserId>,
 }
 
 /// IPv6 clients are counted per /64, as one host usually owns a whole /64.
@@ -71,7 +72,15 @@ impl Admission {
     }
 
     /// Takes a slot for a connection from `ip` as `user`, or says why not.
-    pub fn try_admit(self: &Arc<Self>, ip: IpAddr, user: &UserId) -> Result<AdmitGuard, Refusal> {
+    ///
+    /// `user` is `None` for an anonymous client (no token): its id was made for this
+    /// connection, so a per-user count of it would only cost an entry per connection; such
+    /// clients are held by the per-IP and per-node caps.
+    pub fn try_admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        user: Option<&UserId>,
+    ) -> Result<AdmitGuard, Refusal> {
         let ip = key_of(ip);
         let mut c = self
             .counts
@@ -83,16 +92,20 @@ impl Admission {
         if self.per_ip > 0 && c.ip.get(&ip).copied().unwrap_or(0) >= self.per_ip {
             return Err(Refusal::PerIp(self.per_ip));
         }
-        if self.per_user > 0 && c.user.get(user).copied().unwrap_or(0) >= self.per_user {
-            return Err(Refusal::PerUser(self.per_user));
+        if let Some(user) = user {
+            if self.per_user > 0 && c.user.get(user).copied().unwrap_or(0) >= self.per_user {
+                return Err(Refusal::PerUser(self.per_user));
+            }
         }
         *c.ip.entry(ip).or_default() += 1;
-        *c.user.entry(user.clone()).or_default() += 1;
+        if let Some(user) = user {
+            *c.user.entry(user.clone()).or_default() += 1;
+        }
         c.total += 1;
         Ok(AdmitGuard {
             adm: self.clone(),
             ip,
-            user: user.clone(),
+            user: user.cloned(),
         })
     }
 }
@@ -111,10 +124,12 @@ impl Drop for AdmitGuard {
                 c.ip.remove(&self.ip);
             }
         }
-        if let Some(n) = c.user.get_mut(&self.user) {
-            *n -= 1;
-            if *n == 0 {
-                c.user.remove(&self.user);
+        if let Some(user) = &self.user {
+            if let Some(n) = c.user.get_mut(user) {
+                *n -= 1;
+                if *n == 0 {
+                    c.user.remove(user);
+                }
             }
         }
     }
@@ -144,14 +159,32 @@ mod tests {
         let a = Admission::new(2, 3, 0);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let u = UserId::new("u");
-        let g1 = a.try_admit(ip, &u).unwrap();
-        let _g2 = a.try_admit(ip, &u).unwrap();
-        assert_eq!(a.try_admit(ip, &u).err(), Some(Refusal::PerIp(2)));
+        let g1 = a.try_admit(ip, Some(&u)).unwrap();
+        let _g2 = a.try_admit(ip, Some(&u)).unwrap();
+        assert_eq!(a.try_admit(ip, Some(&u)).err(), Some(Refusal::PerIp(2)));
         let other: IpAddr = "127.0.0.2".parse().unwrap();
-        let _g3 = a.try_admit(other, &u).unwrap();
-        assert_eq!(a.try_admit(other, &u).err(), Some(Refusal::PerUser(3)));
+        let _g3 = a.try_admit(other, Some(&u)).unwrap();
+        assert_eq!(
+            a.try_admit(other, Some(&u)).err(),
+            Some(Refusal::PerUser(3))
+        );
         drop(g1);
-        assert!(a.try_admit(other, &UserId::new("v")).is_ok());
+        assert!(a.try_admit(other, Some(&UserId::new("v"))).is_ok());
+    }
+
+    #[test]
+    fn anonymous_clients_are_held_by_the_ip_and_node_caps_and_keep_no_user_entry() {
+        let a = Admission::new(2, 1, 3);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let g1 = a.try_admit(ip, None).unwrap();
+        let _g2 = a.try_admit(ip, None).unwrap();
+        assert_eq!(a.try_admit(ip, None).err(), Some(Refusal::PerIp(2)));
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let _g3 = a.try_admit(other, None).unwrap();
+        assert_eq!(a.try_admit(other, None).err(), Some(Refusal::NodeFull(3)));
+        assert!(a.counts.lock().unwrap().user.is_empty());
+        drop(g1);
+        assert!(a.try_admit(other, None).is_ok());
     }
 
     #[test]

@@ -369,13 +369,32 @@ impl HubActor {
         }
     }
 
+    /// Fills the `user` or `connected_at` order the first time a page is sorted by it, in
+    /// batches of [`REFRESH_BATCH`] connections, the lock released between them (kept from
+    /// then on: `hub::order`).
+    fn fill_order(&self, column: Column) {
+        let mut from = None;
+        loop {
+            let mut guard = self.index.lock();
+            if from.is_none() && guard.orders.is_kept(column) {
+                return;
+            }
+            from = guard.orders.fill(column, from, REFRESH_BATCH);
+            if from.is_none() {
+                return;
+            }
+        }
+    }
+
     /// This node's page of `query`: the rows are found in the orders under the lock, their
     /// summaries built outside it. Sorted by a counter, the rows show the counters the order
     /// holds (read at most [`COUNTERS_REFRESH`] ago), so that rows, order and cursor agree.
     fn page(&self, query: &ClientQuery) -> ClientsReply {
         let column = Column::of(&query.sort);
-        if matches!(column, Column::Counter(_)) {
-            self.refresh_counters();
+        match column {
+            Column::Counter(_) => self.refresh_counters(),
+            Column::User | Column::ConnectedAt => self.fill_order(column),
+            Column::Id | Column::Node => {}
         }
         let mut guard = self.index.lock();
         let state = &mut *guard;

@@ -130,7 +130,7 @@ pub fn admit(ctx: &Arc<NodeCtx>, head: &RequestHead) -> Result<Accepted, ApiErro
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let guard = ctx
         .admission
-        .try_admit(remote_ip, &identity.user)
+        .try_admit(remote_ip, (!identity.anonymous).then_some(&identity.user))
         .map_err(|r| {
             let status = match r {
                 Refusal::NodeFull(_) => 503,
