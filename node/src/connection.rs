@@ -3,9 +3,12 @@
 //! 9 KiB per connection, so each connection is a lightweight task with a bounded, typed inbox
 //! ([`Outbound`]) and the [`crate::hub`] actor addresses connections by id (ARCHITECTURE.md).
 //!
-//! The loop waits on, in priority order: a close request (kick, slow consumer, shutdown), token
-//! expiry (4001), its inbox (room messages, direct frames, limit changes), client frames, and the
-//! heartbeat (ping every `heartbeat_ms`, 4009 after two missed pongs). Requests are handled in
+//! The loop waits on, in priority order: its doorbell (a close request — kick, slow consumer,
+//! shutdown — or something in its inbox: room messages, direct frames, limit changes), its one
+//! timer (token expiry, 4001, or the heartbeat: a ping every `heartbeat_ms`, 4009 after two
+//! missed pongs), the answers to its publishes in flight, the socket turning writable, and client
+//! frames. It polls them all in one `poll_fn` and keeps no future between polls: the task is
+//! what every idle connection holds (ARCHITECTURE.md, "Connections"). Requests are handled in
 //! [`requests`]. This module never assigns seqs and never touches another connection.
 
 pub mod requests;

@@ -64,7 +64,8 @@ pub enum RelayMessage {
     FlushPresence(RoomName),
     /// Counts for the admin API: (rooms with local subscribers, subscriptions).
     Stats(RpcReplyPort<(usize, usize)>),
-    /// A connection joined `room` at `owner`: the relay watches that owner.
+    /// A connection joined `room` at `owner`: the relay watches that owner. Sent by the room
+    /// itself for a member on its own node (before its join reply), by the connection otherwise.
     Owner {
         /// Room.
         room: RoomName,

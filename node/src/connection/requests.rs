@@ -387,11 +387,14 @@ impl Conn {
             });
         };
         self.ctx.metrics.joins.inc();
-        let _ = self.ctx.relay.cast(RelayMessage::Owner {
-            room: room.clone(),
-            owner: room_ref.clone(),
-            epoch: o.epoch.clone(),
-        });
+        if !room_ref.is_local() {
+            // A room on this node told this node's relay itself, before its reply.
+            let _ = self.ctx.relay.cast(RelayMessage::Owner {
+                room: room.clone(),
+                owner: room_ref.clone(),
+                epoch: o.epoch.clone(),
+            });
+        }
         self.handle
             .shared
             .rooms

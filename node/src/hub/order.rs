@@ -591,17 +591,22 @@ mod tests {
         assert!(o.fill(Column::User, None, usize::MAX).is_none());
         assert!(o.fill(Column::ConnectedAt, None, usize::MAX).is_none());
         for c in list {
-            let e = Entry::new(
-                "node-a",
-                c.id,
-                &ClientId::new(&c.client),
-                &UserId::new(&c.user),
-                c.connected_at,
-                c.counters,
-            );
-            o.insert(c.id, e);
+            add(&mut o, c);
         }
         o
+    }
+
+    /// Adds connection `c` of node-a, as the hub does at its connect.
+    fn add(o: &mut Orders, c: &Conn) {
+        let e = Entry::new(
+            "node-a",
+            c.id,
+            &ClientId::new(&c.client),
+            &UserId::new(&c.user),
+            c.connected_at,
+            c.counters,
+        );
+        o.insert(c.id, e);
     }
 
     const SORTS: [&str; 8] = [
@@ -789,15 +794,7 @@ mod tests {
         // counter: those pages are cut from a pass over every connection, with the same rows.
         let mut unkept = Orders::new("node-a");
         for c in &list {
-            let e = Entry::new(
-                "node-a",
-                c.id,
-                &ClientId::new(&c.client),
-                &UserId::new(&c.user),
-                c.connected_at,
-                c.counters,
-            );
-            unkept.insert(c.id, e);
+            add(&mut unkept, c);
         }
         let texts = [
             None,
@@ -868,17 +865,6 @@ mod tests {
         let list = conns();
         let (first, rest) = list.split_at(list.len() / 2);
         let mut o = Orders::new("node-a");
-        let add = |o: &mut Orders, c: &Conn| {
-            let e = Entry::new(
-                "node-a",
-                c.id,
-                &ClientId::new(&c.client),
-                &UserId::new(&c.user),
-                c.connected_at,
-                c.counters,
-            );
-            o.insert(c.id, e);
-        };
         for c in first {
             add(&mut o, c);
         }
@@ -911,17 +897,6 @@ mod tests {
         let list = conns();
         let (first, rest) = list.split_at(list.len() / 2);
         let mut o = Orders::new("node-a");
-        let add = |o: &mut Orders, c: &Conn| {
-            let e = Entry::new(
-                "node-a",
-                c.id,
-                &ClientId::new(&c.client),
-                &UserId::new(&c.user),
-                c.connected_at,
-                c.counters,
-            );
-            o.insert(c.id, e);
-        };
         for c in first {
             add(&mut o, c);
         }
