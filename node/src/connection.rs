@@ -555,8 +555,16 @@ impl Conn {
                     .fetch_sub(len, Ordering::AcqRel);
                 // Not joined (any more), or a re-created room (new epoch): this connection
                 // takes the latter through its rejoin, which replays everything the new owner
-                // has, in order. Duplicates are dropped.
-                if self.local.room_message(&d) != RoomWrite::Written {
+                // has, in order. Duplicates are dropped. Past a gap (the owner changed under
+                // this connection before the old one sent it everything), the hole is filled
+                // from the room's history first, so that nothing is skipped and a later re-join's
+                // replay does not find it already passed.
+                let mut written = self.local.room_message(&d);
+                if written == RoomWrite::Gap {
+                    Box::pin(self.fill_gap(&d.room)).await;
+                    written = self.local.room_message_over_gap(&d);
+                }
+                if written != RoomWrite::Written {
                     return Ok(());
                 }
                 self.count_out(len);

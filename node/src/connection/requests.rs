@@ -8,6 +8,7 @@
 use super::{emit, Conn, Exit, Joined};
 use crate::directory;
 use crate::metrics::Metrics;
+use crate::outbound::local::RoomWrite;
 use crate::relay::RelayMessage;
 use crate::room_access::calls;
 use crate::room_access::RoomRef;
@@ -29,6 +30,10 @@ use std::time::Instant;
 /// How long a join keeps trying a room it cannot reach before it answers `unavailable`
 /// (`docs/protocol.md` §3): long enough for a room whose owner was lost to be restored.
 const JOIN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long filling a gap in a room's live messages waits for each of finding the room and
+/// reading its history (`Conn::fill_gap`): the connection's inbox waits meanwhile.
+const GAP_FILL_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often a join tries again after its first two attempts.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -467,6 +472,64 @@ impl Conn {
 
     /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
     /// with everything the new owner already has, written before anything live.
+    /// Writes what the room holds of `room` between this connection's position and a live
+    /// message that came past it: asks the instance it joined if that one is still reachable,
+    /// else where the room runs now (never creating it), each at most [`GAP_FILL_PATIENCE`].
+    /// Whatever it cannot get stays a gap (the live message is written after it anyway).
+    pub(super) async fn fill_gap(&mut self, room: &RoomName) {
+        let Some(c) = self.local.cursor(room) else {
+            return;
+        };
+        let joined = self
+            .joined
+            .get(room)
+            .map(|j| j.room_ref.clone())
+            .filter(RoomRef::is_live);
+        let owner = match joined {
+            Some(r) => Some(r),
+            None => {
+                let found = directory::locate(&self.ctx.placement, room);
+                match tokio::time::timeout(GAP_FILL_PATIENCE, found).await {
+                    Ok(Ok(r)) => r,
+                    _ => None,
+                }
+            }
+        };
+        let Some(owner) = owner else {
+            tracing::warn!(client = %self.handle.info.client, room = %room, seq = c.delivered, "a gap in the room's messages could not be filled: no owner found");
+            return;
+        };
+        let since = Since {
+            seq: c.delivered,
+            epoch: c.epoch.to_string(),
+        };
+        let limit = self.ctx.config.rooms.history_size;
+        let page = tokio::time::timeout(
+            GAP_FILL_PATIENCE,
+            calls::history(&owner, Some(since), limit),
+        );
+        let page = match page.await {
+            Ok(Ok(p)) if p.epoch == c.epoch => p,
+            _ => {
+                tracing::warn!(client = %self.handle.info.client, room = %room, seq = c.delivered, "a gap in the room's messages could not be filled from its history");
+                return;
+            }
+        };
+        let mut filled = 0u64;
+        for d in &page.messages {
+            let w = if page.complete && filled == 0 {
+                self.local.room_message(d)
+            } else {
+                self.local.room_message_over_gap(d)
+            };
+            if w == RoomWrite::Written {
+                filled += 1;
+                self.count_out(d.frame.len());
+            }
+        }
+        tracing::debug!(client = %self.handle.info.client, room = %room, from = c.delivered, filled, complete = page.complete, "filled a gap from the room's history");
+    }
+
     pub(super) async fn rejoin(&mut self, r: crate::outbound::Rehome) -> Result<(), Exit> {
         let (old_epoch, old_seq, prev) =
             match (self.joined.get(&r.room), self.local.cursor(&r.room)) {

@@ -40,6 +40,10 @@ pub enum RoomWrite {
     Duplicate,
     /// Not a room this connection follows in that epoch: the connection task decides.
     Other,
+    /// Beyond the next seq of a room this connection follows in that epoch: messages in between
+    /// never reached it (the room's owner changed under it and the old one had not sent them
+    /// here). Nothing written: the connection task fills the hole from the room's history first.
+    Gap,
 }
 
 /// Worker-local state of one connection.
@@ -77,6 +81,16 @@ impl ConnLocal {
 
     /// Queues `d` if it is the next message of a room this connection follows in `d`'s epoch.
     pub fn room_message(&self, d: &Arc<Delivery>) -> RoomWrite {
+        self.room_write(d, false)
+    }
+
+    /// Queues `d` if it comes after what this connection has of the room in `d`'s epoch, even
+    /// past a gap (when the room's history cannot fill it any more).
+    pub fn room_message_over_gap(&self, d: &Arc<Delivery>) -> RoomWrite {
+        self.room_write(d, true)
+    }
+
+    fn room_write(&self, d: &Arc<Delivery>, over_gap: bool) -> RoomWrite {
         let mut cursors = self.cursors.borrow_mut();
         let Some(c) = cursors.get_mut_sharing(&d.room) else {
             return RoomWrite::Other;
@@ -90,6 +104,9 @@ impl ConnLocal {
         }
         if d.seq <= c.delivered {
             return RoomWrite::Duplicate;
+        }
+        if d.seq > c.delivered + 1 && !over_gap {
+            return RoomWrite::Gap;
         }
         c.delivered = d.seq;
         // The payload is shared, not copied: every subscriber's writer points at it.
@@ -105,5 +122,84 @@ impl ConnLocal {
     /// The cursor of `room`, if joined.
     pub fn cursor(&self, room: &RoomName) -> Option<Cursor> {
         self.cursors.borrow().get(room).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::endpoint::Limits;
+
+    fn delivery(room: &RoomName, epoch: &Arc<str>, seq: u64) -> Arc<Delivery> {
+        Arc::new(Delivery {
+            room: room.clone(),
+            seq,
+            epoch: epoch.clone(),
+            frame: format!("{{\"seq\":{seq}}}").into(),
+            published_us: 0,
+        })
+    }
+
+    /// A live message past the next seq is not written (the connection task fills the hole
+    /// from the room's history first); over the gap, or once the hole is filled, it is.
+    #[tokio::test]
+    async fn a_live_message_past_a_gap_waits_for_the_hole_to_be_filled() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (io, _) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let limits = Limits {
+            msgs_per_sec: 10,
+            burst: 10,
+            bytes_per_sec: 1 << 20,
+        };
+        let shared = Arc::new(ConnShared::new(16, 1 << 20, limits));
+        let local = ConnLocal::new(ConnId::next(), io.unwrap(), shared);
+        let room = RoomName::parse("gap").unwrap();
+        let epoch: Arc<str> = Arc::from("e1");
+        local.cursors.borrow_mut().insert(
+            room.clone(),
+            Cursor {
+                epoch: epoch.clone(),
+                delivered: 5,
+            },
+        );
+        assert_eq!(
+            local.room_message(&delivery(&room, &epoch, 5)),
+            RoomWrite::Duplicate
+        );
+        assert_eq!(
+            local.room_message(&delivery(&room, &epoch, 7)),
+            RoomWrite::Gap
+        );
+        assert_eq!(
+            local.cursor(&room).unwrap().delivered,
+            5,
+            "nothing written past the gap"
+        );
+        // The hole filled (6), then the live message (7) is the next one.
+        assert_eq!(
+            local.room_message(&delivery(&room, &epoch, 6)),
+            RoomWrite::Written
+        );
+        assert_eq!(
+            local.room_message(&delivery(&room, &epoch, 7)),
+            RoomWrite::Written
+        );
+        // History that cannot fill a hole: written over it.
+        assert_eq!(
+            local.room_message(&delivery(&room, &epoch, 9)),
+            RoomWrite::Gap
+        );
+        assert_eq!(
+            local.room_message_over_gap(&delivery(&room, &epoch, 9)),
+            RoomWrite::Written
+        );
+        assert_eq!(local.cursor(&room).unwrap().delivered, 9);
+        // Another epoch is not this connection's to write.
+        let other: Arc<str> = Arc::from("e2");
+        assert_eq!(
+            local.room_message(&delivery(&room, &other, 10)),
+            RoomWrite::Other
+        );
     }
 }

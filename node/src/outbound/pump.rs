@@ -244,7 +244,8 @@ fn take(mut work: Work, round: &mut Round, metrics: &Metrics) -> Work {
                                 conn.release(bytes);
                                 continue;
                             }
-                            RoomWrite::Other => {}
+                            // The connection task fills a gap before it writes.
+                            RoomWrite::Other | RoomWrite::Gap => {}
                         }
                     }
                     conn.deliver(out, bytes);
@@ -255,7 +256,10 @@ fn take(mut work: Work, round: &mut Round, metrics: &Metrics) -> Work {
                 for sub in subs.iter() {
                     if let Some(local) = slots.at(sub.slot, sub.id) {
                         if local.shared.closing()
-                            || write_room(local, d, round, metrics) != RoomWrite::Other
+                            || matches!(
+                                write_room(local, d, round, metrics),
+                                RoomWrite::Written | RoomWrite::Duplicate
+                            )
                         {
                             continue;
                         }
@@ -269,7 +273,7 @@ fn take(mut work: Work, round: &mut Round, metrics: &Metrics) -> Work {
 }
 
 /// Writes room message `d` straight into `conn`'s write buffer when its queue is empty and it
-/// follows the room in `d`'s epoch; [`RoomWrite::Other`] when the connection's queue must
+/// follows the room in `d`'s epoch; [`RoomWrite::Other`] or [`RoomWrite::Gap`] when the connection's queue must
 /// take it.
 fn write_room(
     local: &Rc<ConnLocal>,
