@@ -4,7 +4,7 @@
 # (0) with the load generator pinned to GEN_CPU (1), RUNS (3) runs each, medians.
 #
 #   bench/compare.sh [--runs N] [--targets "gatehouse naive uws ws socketio"] [--json FILE]
-#                    [--scenarios "sat fixed idle hot presence"] [--quick] [--help]
+#                    [--scenarios "sat fixed idle hot presence storm"] [--quick] [--help]
 #   bench/compare.sh --table FILE.json      print the table of an earlier run
 #
 # Scenarios (100-byte payloads, one room unless said):
@@ -20,8 +20,13 @@
 #          subscribe) is answered → joined connections/s, connect→joined p50 / p99
 #   presence  the same with `presence_batch: true` (Gatehouse only: the peers have no
 #          presence) → joined/s, and the presence frames and events every member receives
-# --quick: 1 run, 2 000 / 1 000 / 2 000 / 2 000 / 1 000 connections (a check of the script,
-# not a result).
+#   storm  the reconnect storm (Gatehouse only: no peer keeps a room's messages across the loss
+#          of a node), bench/reconnect-storm.sh both: 10 000 clients in one room on a 3-node
+#          local cluster, the owner drained, then killed with -9 → per moved client the time
+#          from its reconnect to its `recovered:true` join (p99, max), clients over 1 s,
+#          refused, messages lost or duplicated
+# --quick: 1 run, 2 000 / 1 000 / 2 000 / 2 000 / 1 000 / 2 000 connections (a check of the
+# script, not a result).
 #
 # Needs: cargo build --release -p node -p gatehouse-bench; bench/peers/setup.sh; jq; taskset.
 # Writes bench/results/<date>-compare.{jsonl,json,md} (raw runs, medians, table) unless --json
@@ -43,7 +48,7 @@ runs=3
 targets="gatehouse naive uws ws socketio"
 json=
 quick=0
-scenarios="sat fixed idle hot presence"
+scenarios="sat fixed idle hot presence storm"
 table_only=
 
 die() { echo "compare.sh: error: $*" >&2; exit 1; }
@@ -80,9 +85,9 @@ command -v taskset >/dev/null || die "taskset is needed"
 
 if ((quick)); then
     runs=1
-    sat_subs=2000 fixed_subs=1000 idle_conns=2000 hot_conns=2000 presence_conns=1000
+    sat_subs=2000 fixed_subs=1000 idle_conns=2000 hot_conns=2000 presence_conns=1000 storm_clients=2000
 else
-    sat_subs=10000 fixed_subs=5000 idle_conns=10000 hot_conns=10000 presence_conns=10000
+    sat_subs=10000 fixed_subs=5000 idle_conns=10000 hot_conns=10000 presence_conns=10000 storm_clients=10000
 fi
 stamp=$(date -u +%Y-%m-%d-%H%M)
 json=${json:-$here/results/$stamp-compare.json}
@@ -185,7 +190,13 @@ render_table() {
     "| target | hot joined/s (gen CPU) | connect→joined p50 / p99 | failed | hot ratio Gatehouse / target | presence joined/s | presence frames per member | presence settled after |",
     "|---|---:|---:|---:|---:|---:|---:|---:|",
     ($m | to_entries[] | .key as $t | .value |
-      "| \($t) | \(k(.hot_joined_per_s)) (\(n(.hot_generator_cpu_pct)) %) | \(n(.hot_p50_ms)) / \(n(.hot_p99_ms)) ms | \(n(.hot_failed)) | \(if $g == null then "–" else r($g.hot_joined_per_s; .hot_joined_per_s) end) | \(k(.presence_joined_per_s)) | \(n(.presence_frames_per_member)) | \(n(.presence_settle_secs)) s |")
+      "| \($t) | \(k(.hot_joined_per_s)) (\(n(.hot_generator_cpu_pct)) %) | \(n(.hot_p50_ms)) / \(n(.hot_p99_ms)) ms | \(n(.hot_failed)) | \(if $g == null then "–" else r($g.hot_joined_per_s; .hot_joined_per_s) end) | \(k(.presence_joined_per_s)) | \(n(.presence_frames_per_member)) | \(n(.presence_settle_secs)) s |"),
+    (if ($g.storm_runs // 0) == 0 then empty else
+      "", "Reconnect storm (Gatehouse only; per moved client, from its reconnect to its `recovered:true` join; the target is 1 s):", "",
+      "| drain p99 / max | kill -9 p99 / max | clients over 1 s | refused | lost / duplicated | runs within target |",
+      "|---:|---:|---:|---:|---:|---:|",
+      "| \(n($g.storm_drain_p99_ms)) / \(n($g.storm_drain_max_ms)) ms | \(n($g.storm_kill_p99_ms)) / \(n($g.storm_kill_max_ms)) ms | \(n($g.storm_over_1s)) | \(n($g.storm_refused)) | \(n($g.storm_lost)) / \(n($g.storm_duplicated)) | \($g.storm_runs_met) of \($g.storm_runs) |"
+    end)
     ' "$1"
 }
 
@@ -198,6 +209,23 @@ scenario idle idle --connections "$idle_conns" --rooms 100 --concurrency 100
 scenario hot hotroom --connections "$hot_conns" --concurrency 256
 only_targets=gatehouse scenario presence hotroom --connections "$presence_conns" --concurrency 256 \
     --presence --presence-batch --settle-max 120
+
+# The reconnect storm: its own 3-node cluster (bench/reconnect-storm.sh starts and stops it);
+# each of its runs goes into the raw file as scenario storm_drain / storm_kill.
+if [[ " $scenarios " == *" storm "* && " $targets " == *" gatehouse "* ]]; then
+    echo "== storm / gatehouse: $runs run(s) each of drain and kill -9 ($(uptime | sed 's/.*load/load/'))" >&2
+    RUNS=$runs CLIENTS=$storm_clients NODE_BIN=$NODE_BIN BENCH_BIN=$BENCH_BIN \
+        "$here/reconnect-storm.sh" both "$work/storm" >&2 ||
+        echo "compare.sh: the reconnect storm did not pass every run (see its table)" >&2
+    if [[ -s $work/storm.jsonl ]]; then
+        jq -c --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+            '{scenario: ("storm_" + .scenario), target_name: "gatehouse", run, loadavg: $load,
+              passed, target_met, moved: .merged.moved_clients,
+              from_connect_ms: .merged.from_connect_ms, over_1s: .merged.over_target_from_connect,
+              refused: .merged.clients_refused, lost: (.merged.gaps + .merged.missing_at_end),
+              duplicated: .merged.dups}' "$work/storm.jsonl" >>"$raw"
+    fi
+fi
 
 # Medians per target and figure.
 jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)" --arg cpus "$(nproc)" \
@@ -235,6 +263,16 @@ jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)"
         presence_events: fig("presence"; .presence_events),
         presence_settle_secs: fig("presence"; .presence_settle_secs),
         presence_closed: fig("presence"; .closed_by_server),
+        storm_drain_p99_ms: fig("storm_drain"; .from_connect_ms.p99),
+        storm_drain_max_ms: ([.[] | select(.scenario == "storm_drain") | .from_connect_ms.max] | max),
+        storm_kill_p99_ms: fig("storm_kill"; .from_connect_ms.p99),
+        storm_kill_max_ms: ([.[] | select(.scenario == "storm_kill") | .from_connect_ms.max] | max),
+        storm_over_1s: ([.[] | select(.scenario | startswith("storm_")) | .over_1s] | add),
+        storm_refused: ([.[] | select(.scenario | startswith("storm_")) | .refused] | add),
+        storm_lost: ([.[] | select(.scenario | startswith("storm_")) | .lost] | add),
+        storm_duplicated: ([.[] | select(.scenario | startswith("storm_")) | .duplicated] | add),
+        storm_runs_met: ([.[] | select((.scenario | startswith("storm_")) and .target_met)] | length),
+        storm_runs: ([.[] | select(.scenario | startswith("storm_"))] | length),
         runs: ([.[] | .run] | max)})}) | from_entries),
      runs: $all}' "$raw" >"$json"
 
