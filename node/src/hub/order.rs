@@ -26,7 +26,7 @@
 //! refresh of every counter 30 ms when none changed, 220 ms when all did (in batches).
 
 use crate::ids::{ClientId, ConnId, UserId};
-use protocol::admin::{ClientQuery, ClientSummary};
+use protocol::admin::{ClientQuery, ClientSort, ClientSummary};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::ops::Bound;
@@ -42,14 +42,15 @@ fn desc(v: u64) -> String {
 /// is `u64::MAX - value` in 20 digits). An unknown column sorts as `id`.
 pub fn sort_key(c: &ClientSummary, sort: &str) -> String {
     let tie = format!("{}#{}#{:020}", c.id, c.node, c.conn);
-    match sort {
-        "user" => format!("{}#{tie}", c.user),
-        "node" => format!("{}#{tie}", c.node),
-        "msgs_in" => format!("{}#{tie}", desc(c.msgs_in)),
-        "msgs_out" => format!("{}#{tie}", desc(c.msgs_out)),
-        "queue_bytes" => format!("{}#{tie}", desc(c.queue_bytes as u64)),
-        "connected_at" => format!("{}#{tie}", desc(c.connected_at)),
-        _ => tie,
+    match Column::of(sort) {
+        Column::Id => tie,
+        Column::User => format!("{}#{tie}", c.user),
+        Column::Node => format!("{}#{tie}", c.node),
+        Column::ConnectedAt => format!("{}#{tie}", desc(c.connected_at)),
+        Column::Counter(i) => {
+            let counters = [c.msgs_in, c.msgs_out, c.queue_bytes as u64];
+            format!("{}#{tie}", desc(counters[i]))
+        }
     }
 }
 
@@ -69,16 +70,16 @@ pub enum Column {
 }
 
 impl Column {
-    /// The column of a `sort` value; an unknown one sorts as `id`, like [`sort_key`].
+    /// The column of a `sort` value ([`ClientSort`]); an unknown one sorts as `id`.
     pub fn of(sort: &str) -> Self {
-        match sort {
-            "user" => Self::User,
-            "node" => Self::Node,
-            "connected_at" => Self::ConnectedAt,
-            "msgs_in" => Self::Counter(0),
-            "msgs_out" => Self::Counter(1),
-            "queue_bytes" => Self::Counter(2),
-            _ => Self::Id,
+        match ClientSort::parse(sort).unwrap_or(ClientSort::Id) {
+            ClientSort::Id => Self::Id,
+            ClientSort::User => Self::User,
+            ClientSort::Node => Self::Node,
+            ClientSort::ConnectedAt => Self::ConnectedAt,
+            ClientSort::MsgsIn => Self::Counter(0),
+            ClientSort::MsgsOut => Self::Counter(1),
+            ClientSort::QueueBytes => Self::Counter(2),
         }
     }
 }
@@ -609,16 +610,10 @@ mod tests {
         o.insert(c.id, e);
     }
 
-    const SORTS: [&str; 8] = [
-        "id",
-        "user",
-        "node",
-        "msgs_in",
-        "msgs_out",
-        "queue_bytes",
-        "connected_at",
-        "bogus",
-    ];
+    /// Every column, and one no column has (it sorts as `id`).
+    fn sorts() -> impl Iterator<Item = &'static str> {
+        protocol::admin::CLIENT_SORTS.into_iter().chain(["bogus"])
+    }
 
     /// The order and cursor semantics of string keys: what `after` must give.
     fn reference(list: &[Conn], sort: &str, cursor: Option<&str>) -> Vec<ConnId> {
@@ -636,7 +631,7 @@ mod tests {
         let list = conns();
         let o = orders(&list);
         assert_eq!(o.entries.len(), list.len());
-        for sort in SORTS {
+        for sort in sorts() {
             let col = Column::of(sort);
             let all: Vec<ConnId> = o.after(col, None).collect();
             assert_eq!(all, reference(&list, sort, None), "{sort}");
@@ -690,7 +685,7 @@ mod tests {
     fn a_page_after_each_cursor_walks_every_row_once() {
         let list = conns();
         let o = orders(&list);
-        for sort in SORTS {
+        for sort in sorts() {
             let col = Column::of(sort);
             let mut seen = Vec::new();
             let mut cursor: Option<String> = None;
@@ -730,7 +725,7 @@ mod tests {
             }
         }
         assert_eq!(batches, list.len() / 4 + 1);
-        for sort in SORTS {
+        for sort in sorts() {
             let all: Vec<ConnId> = o.after(Column::of(sort), None).collect();
             assert_eq!(all, reference(&list, sort, None), "{sort}");
         }
@@ -815,7 +810,7 @@ mod tests {
             Some(vec![]),
         ];
         let nodes = [None, Some("node-a"), Some("node-b")];
-        for sort in SORTS {
+        for sort in sorts() {
             for text in texts {
                 for m in &members {
                     for node in nodes {

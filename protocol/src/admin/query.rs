@@ -96,6 +96,11 @@ impl ClientSort {
         Self::ConnectedAt,
     ];
 
+    /// The column a `sort` value names, if any.
+    pub fn parse(sort: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == sort)
+    }
+
     /// The `sort` value.
     pub const fn as_str(self) -> &'static str {
         match self {
