@@ -319,18 +319,12 @@ impl Orders {
         max: usize,
         mut read: impl FnMut(ConnId) -> Option<Counters>,
     ) -> Option<Resume> {
-        let start = from.map_or(Bound::Unbounded, |r| Bound::Excluded(r.0));
-        let batch: Vec<(Key, ConnId)> = self
-            .by_id
-            .range((start, Bound::Unbounded))
-            .take(max.max(1))
-            .map(|(k, id)| (k.clone(), *id))
-            .collect();
+        let (batch, next) = self.batch(from, max);
         if self.counting == Kept::Off {
             self.counting = Kept::Filling;
         }
         let filling = self.counting == Kept::Filling;
-        for (_, id) in &batch {
+        for id in &batch {
             let Some(e) = self.entries.get_mut(id) else {
                 continue;
             };
@@ -345,11 +339,26 @@ impl Orders {
                 }
             }
         }
-        if batch.len() < max.max(1) {
+        if next.is_none() {
             self.counting = Kept::On;
-            return None;
         }
-        batch.into_iter().last().map(|(k, _)| Resume(k))
+        next
+    }
+
+    /// Up to `max` connections in `id` order after `from` (from the start without), and where
+    /// the next batch starts (`None`: this one reached the end). The walk of [`Orders::refresh`]
+    /// and [`Orders::fill`].
+    fn batch(&self, from: Option<Resume>, max: usize) -> (Vec<ConnId>, Option<Resume>) {
+        let max = max.max(1);
+        let start = from.map_or(Bound::Unbounded, |r| Bound::Excluded(r.0));
+        let mut ids = Vec::new();
+        let mut last = None;
+        for (k, id) in self.by_id.range((start, Bound::Unbounded)).take(max) {
+            ids.push(*id);
+            last = Some(k);
+        }
+        let next = last.filter(|_| ids.len() == max).cloned().map(Resume);
+        (ids, next)
     }
 
     /// Whether `column`'s order holds every connection (a page can walk it).
@@ -368,30 +377,30 @@ impl Orders {
     /// where to go on, or `None` once the order holds every connection and is kept from then
     /// on.
     pub fn fill(&mut self, column: Column, from: Option<Resume>, max: usize) -> Option<Resume> {
-        let (state, map) = match column {
-            Column::User => (&mut self.users, &mut self.by_user),
-            Column::ConnectedAt => (&mut self.connected, &mut self.by_connected),
+        let kept = match column {
+            Column::User => self.users,
+            Column::ConnectedAt => self.connected,
             _ => return None,
         };
-        if *state == Kept::On {
+        if kept == Kept::On {
             return None;
         }
-        *state = Kept::Filling;
-        let start = from.map_or(Bound::Unbounded, |r| Bound::Excluded(r.0));
-        let mut last = None;
-        let mut n = 0;
-        for (k, id) in self.by_id.range((start, Bound::Unbounded)).take(max.max(1)) {
-            if let Some(e) = self.entries.get(id) {
-                map.insert(e.key(column, &self.node), *id);
+        let (batch, next) = self.batch(from, max);
+        let (state, map) = match column {
+            Column::User => (&mut self.users, &mut self.by_user),
+            _ => (&mut self.connected, &mut self.by_connected),
+        };
+        *state = if next.is_none() {
+            Kept::On
+        } else {
+            Kept::Filling
+        };
+        for id in batch {
+            if let Some(e) = self.entries.get(&id) {
+                map.insert(e.key(column, &self.node), id);
             }
-            last = Some(k.clone());
-            n += 1;
         }
-        if n < max.max(1) {
-            *state = Kept::On;
-            return None;
-        }
-        last.map(Resume)
+        next
     }
 
     /// The key of connection `id` in `column`'s order, as a comparable value.
