@@ -312,15 +312,9 @@ pub async fn run(a: IdleArgs, threads: usize) -> Result<IdleReport> {
         h.abort();
     }
 
-    let unjoined = match (rss_before, rss_connected) {
-        (Some(b), Some(c)) if connected > 0 => Some(r2((c as f64 - b as f64) / connected as f64)),
-        _ => None,
-    };
+    let unjoined = per_kib(rss_before, rss_connected, connected);
     let cores = threads.clamp(1, sys::allowed_cpus().max(1));
-    let per_conn = match (rss_before, rss_after) {
-        (Some(b), Some(af)) if n_joined > 0 => Some(r2((af as f64 - b as f64) / n_joined as f64)),
-        _ => None,
-    };
+    let per_conn = per_kib(rss_before, rss_after, n_joined);
     Ok(IdleReport {
         mode: "idle",
         target: a.target,
