@@ -232,6 +232,7 @@ jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)"
     --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" '
   def med: map(select(. != null)) | sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
   def fig(s; f): [.[] | select(.scenario == s) | f] | med;
+  def storm: [.[] | select(.scenario | startswith("storm_"))];
   . as $all | ($order | split(" ") | map(select(length > 0))) as $ts
   | {started: $started, host: $host, cpu: $cpu, cpus: ($cpus | tonumber),
      medians: ($ts | map(. as $t | {key: $t, value: ([$all[] | select(.target_name == $t)] |
@@ -267,12 +268,12 @@ jq -s --arg order "$targets" --arg started "$started" --arg host "$(uname -srm)"
         storm_drain_max_ms: ([.[] | select(.scenario == "storm_drain") | .from_connect_ms.max] | max),
         storm_kill_p99_ms: fig("storm_kill"; .from_connect_ms.p99),
         storm_kill_max_ms: ([.[] | select(.scenario == "storm_kill") | .from_connect_ms.max] | max),
-        storm_over_1s: ([.[] | select(.scenario | startswith("storm_")) | .over_1s] | add),
-        storm_refused: ([.[] | select(.scenario | startswith("storm_")) | .refused] | add),
-        storm_lost: ([.[] | select(.scenario | startswith("storm_")) | .lost] | add),
-        storm_duplicated: ([.[] | select(.scenario | startswith("storm_")) | .duplicated] | add),
-        storm_runs_met: ([.[] | select((.scenario | startswith("storm_")) and .target_met)] | length),
-        storm_runs: ([.[] | select(.scenario | startswith("storm_"))] | length),
+        storm_over_1s: (storm | map(.over_1s) | add),
+        storm_refused: (storm | map(.refused) | add),
+        storm_lost: (storm | map(.lost) | add),
+        storm_duplicated: (storm | map(.duplicated) | add),
+        storm_runs_met: (storm | map(select(.target_met)) | length),
+        storm_runs: (storm | length),
         runs: ([.[] | .run] | max)})}) | from_entries),
      runs: $all}' "$raw" >"$json"
 
