@@ -21,7 +21,7 @@ use crate::ids::{ClientId, ConnId, UserId};
 use crate::outbound::{ConnHandle, Outbound, Push, RoomOp, RoomOpOutcome};
 use crate::wire::endpoint::{ClientQuery, ClientSummary, ClientsReply, Limits, RateLimitView};
 use bytestring::ByteString;
-use order::{Column, Counters, Entry, Orders};
+use order::{Column, Counters, Orders, Row, Rows};
 use protocol::room::RoomName;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
@@ -136,8 +136,6 @@ pub const GONE_MAX: usize = 100_000;
 /// This node's live connections, shared by the connections (which add and remove themselves)
 /// and the hub actor (which reads them).
 pub struct HubIndex {
-    /// This node's name (in the `/clients` order keys).
-    node: Arc<str>,
     state: std::sync::Mutex<HubState>,
     session_ttl: std::time::Duration,
     /// Connections unregistered that are still writing their last frames (a shutdown waits for
@@ -159,7 +157,6 @@ impl HubIndex {
     /// `session_ttl`.
     pub fn new(node: &str, session_ttl: std::time::Duration) -> Self {
         Self {
-            node: Arc::from(node),
             state: std::sync::Mutex::new(HubState {
                 conns: HashMap::new(),
                 by_client: HashMap::new(),
@@ -193,16 +190,8 @@ impl HubIndex {
 
     /// A connection opened.
     pub fn register(&self, h: ConnHandle) {
-        let entry = Entry::new(
-            &self.node,
-            h.id,
-            &h.info.client,
-            &h.info.user,
-            unix_secs(h.info.connected_at),
-            counters(&h),
-        );
         let mut state = self.lock();
-        state.orders.insert(h.id, entry);
+        state.orders.insert(h.id, row(&h));
         state
             .by_client
             .entry(h.info.client.clone())
@@ -232,7 +221,7 @@ impl HubIndex {
         let mut guard = self.lock();
         let state = &mut *guard;
         if let Some(h) = state.conns.remove(&id) {
-            state.orders.remove(id);
+            state.orders.remove(id, row(&h));
             remove_from(&mut state.by_client, &h.info.client, id);
             remove_from(&mut state.by_user, &h.info.user, id);
             if !state.by_client.contains_key(&h.info.client) {
@@ -279,6 +268,22 @@ fn unix_secs(t: std::time::SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// What the `/clients` orders read of a connection.
+fn row(h: &ConnHandle) -> Row<'_> {
+    Row {
+        client: &h.info.client,
+        user: &h.info.user,
+        connected_at: unix_secs(h.info.connected_at),
+        counters: counters(h),
+    }
+}
+
+impl Rows for HashMap<ConnId, ConnHandle> {
+    fn row(&self, id: ConnId) -> Option<Row<'_>> {
+        self.get(&id).map(row)
+    }
 }
 
 /// `msgs_in`, `msgs_out`, `queue_bytes` of a connection now.
@@ -359,9 +364,9 @@ impl HubActor {
                 return;
             }
             let conns = &state.conns;
-            from = state
-                .orders
-                .refresh(from, REFRESH_BATCH, |id| conns.get(&id).map(counters));
+            from = state.orders.refresh(from, REFRESH_BATCH, conns, |id| {
+                conns.get(&id).map(counters)
+            });
             if from.is_none() {
                 state.counted_at = Some(began);
                 return;
@@ -376,10 +381,11 @@ impl HubActor {
         let mut from = None;
         loop {
             let mut guard = self.index.lock();
-            if from.is_none() && guard.orders.is_kept(column) {
+            let state = &mut *guard;
+            if from.is_none() && state.orders.is_kept(column) {
                 return;
             }
-            from = guard.orders.fill(column, from, REFRESH_BATCH);
+            from = state.orders.fill(column, from, REFRESH_BATCH, &state.conns);
             if from.is_none() {
                 return;
             }
@@ -410,12 +416,12 @@ impl HubActor {
                 })
                 .collect()
         });
-        let page = state.orders.page(query, members);
+        let page = state.orders.page(query, members, &state.conns);
         let rows: Vec<(ConnHandle, Option<Counters>)> = page
             .ids
             .iter()
             .filter_map(|id| {
-                let held = state.orders.entry(*id).map(|e| e.counters);
+                let held = state.orders.counters(*id);
                 state.conns.get(id).map(|h| (h.clone(), held))
             })
             .collect();

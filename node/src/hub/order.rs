@@ -15,6 +15,10 @@
 //!   values read at the last [`Orders::refresh`] (the hub refreshes at most once a second, when a
 //!   page sorted by one of them is asked for), and a page sorted by them shows those values.
 //!
+//! What a connection is (client, user, connect time, counters) is read from the hub's own record
+//! of it ([`Rows`]), never copied: the orders hold only their keys, and while the counter orders
+//! are kept, the counters those hold.
+//!
 //! A key is never built as a string: [`Key`] compares as the bytes of its [`sort_key`] string
 //! would, so a cursor (that string) is looked up directly. Pure: no locks, no I/O.
 //!
@@ -166,51 +170,46 @@ impl PartialEq for Key {
 
 impl Eq for Key {}
 
-/// What the orders remember of one connection, to find and remove its keys.
-#[derive(Debug, Clone)]
-pub struct Entry {
+/// What the orders read of one held connection: the hub's own record of it, borrowed (the
+/// orders copy none of it: a copy per connection was ≈ 150 bytes of every idle connection).
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
     /// Client id.
-    pub client: ClientId,
+    pub client: &'a ClientId,
     /// User id.
-    pub user: UserId,
-    tie: Arc<str>,
-    connected_at: u64,
-    /// The counters as of the last refresh (what the counter orders hold).
+    pub user: &'a UserId,
+    /// When the connection opened, Unix seconds.
+    pub connected_at: u64,
+    /// Its counters now (what a counter order takes it in under, and what a page sorted by a
+    /// counter that is not kept reads).
     pub counters: Counters,
 }
 
-impl Entry {
-    /// Connection `id` of node `node` (`connected_at`: Unix seconds; `counters` as they are
-    /// now). Built before [`Orders::insert`], so that its strings are not made under a lock.
-    pub fn new(
-        node: &str,
-        id: ConnId,
-        client: &ClientId,
-        user: &UserId,
-        connected_at: u64,
-        counters: Counters,
-    ) -> Self {
-        Entry {
-            client: client.clone(),
-            user: user.clone(),
-            tie: Arc::from(format!("{client}#{node}#{:020}", id.0)),
-            connected_at,
-            counters,
-        }
-    }
+/// Where the orders read a held connection's [`Row`]: the hub's map of connections. Every
+/// connection the orders hold has a row (the hub changes both under one lock).
+pub trait Rows {
+    /// The row of connection `id`, if held.
+    fn row(&self, id: ConnId) -> Option<Row<'_>>;
+}
 
-    fn key(&self, column: Column, node: &Arc<str>) -> Key {
-        let head = match column {
-            Column::Id => Head::None,
-            Column::User => Head::Text(self.user.shared()),
-            Column::Node => Head::Text(node.clone()),
-            Column::ConnectedAt => Head::Desc(self.connected_at),
-            Column::Counter(i) => Head::Desc(self.counters[i]),
-        };
-        Key {
-            head,
-            tie: self.tie.clone(),
-        }
+/// A connection's tie-breaker, `id#node#conn` (20 digits): the key of the `id` order and the
+/// end of every other.
+fn tie(node: &str, id: ConnId, client: &ClientId) -> Arc<str> {
+    Arc::from(format!("{client}#{node}#{:020}", id.0))
+}
+
+/// Connection `row`'s key in `column`, after `tie` (counter columns: `counters`).
+fn key(column: Column, node: &Arc<str>, tie: &Arc<str>, row: Row<'_>, counters: Counters) -> Key {
+    let head = match column {
+        Column::Id => Head::None,
+        Column::User => Head::Text(row.user.shared()),
+        Column::Node => Head::Text(node.clone()),
+        Column::ConnectedAt => Head::Desc(row.connected_at),
+        Column::Counter(i) => Head::Desc(counters[i]),
+    };
+    Key {
+        head,
+        tie: tie.clone(),
     }
 }
 
@@ -218,16 +217,20 @@ impl Entry {
 #[derive(Debug)]
 pub struct Resume(Key);
 
-/// This node's connections in the order of every sort column. Holds one entry per connection
-/// in each of its maps (bounded by `limits.max_connections`).
+/// This node's connections in the order of every sort column. Holds one key per connection
+/// in each order it keeps, and while the counter orders are kept the counters they hold (all
+/// bounded by `limits.max_connections`); what a connection is (client, user, connect time) is
+/// read from the hub's [`Rows`], not copied.
 #[derive(Debug)]
 pub struct Orders {
     node: Arc<str>,
-    entries: HashMap<ConnId, Entry>,
     by_id: BTreeMap<Key, ConnId>,
     by_user: BTreeMap<Key, ConnId>,
     by_connected: BTreeMap<Key, ConnId>,
     by_counter: [BTreeMap<Key, ConnId>; 3],
+    /// The counters of every connection in the counter orders, as of the last refresh (what
+    /// those orders hold); empty while they are not kept.
+    counted: HashMap<ConnId, Counters>,
     /// The counter orders are kept only from the first page sorted by a counter on (most nodes
     /// are never asked one): until then a connect or a close costs three tree updates less.
     counting: Kept,
@@ -253,57 +256,65 @@ impl Orders {
     pub fn new(node: &str) -> Self {
         Self {
             node: Arc::from(node),
-            entries: HashMap::new(),
             by_id: BTreeMap::new(),
             by_user: BTreeMap::new(),
             by_connected: BTreeMap::new(),
             by_counter: Default::default(),
+            counted: HashMap::new(),
             counting: Kept::Off,
             users: Kept::Off,
             connected: Kept::Off,
         }
     }
 
-    /// What is remembered of connection `id`.
-    pub fn entry(&self, id: ConnId) -> Option<&Entry> {
-        self.entries.get(&id)
+    /// Connections held.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
     }
 
-    /// Adds connection `id`, as [`Entry::new`] made it for this node.
-    pub fn insert(&mut self, id: ConnId, e: Entry) {
-        self.remove(id);
-        self.by_id.insert(e.key(Column::Id, &self.node), id);
+    /// The counters the counter orders hold for connection `id` (as of the last refresh), while
+    /// they are kept.
+    pub fn counters(&self, id: ConnId) -> Option<Counters> {
+        self.counted.get(&id).copied()
+    }
+
+    /// Adds connection `id` (`row`). The hub adds a connection once.
+    pub fn insert(&mut self, id: ConnId, row: Row<'_>) {
+        let counters = row.counters;
+        let tie = tie(&self.node, id, row.client);
+        let key = |column| key(column, &self.node, &tie, row, counters);
+        self.by_id.insert(key(Column::Id), id);
         if self.users != Kept::Off {
-            self.by_user.insert(e.key(Column::User, &self.node), id);
+            self.by_user.insert(key(Column::User), id);
         }
         if self.connected != Kept::Off {
-            self.by_connected
-                .insert(e.key(Column::ConnectedAt, &self.node), id);
+            self.by_connected.insert(key(Column::ConnectedAt), id);
         }
         if self.counting != Kept::Off {
             for (i, m) in self.by_counter.iter_mut().enumerate() {
-                m.insert(e.key(Column::Counter(i), &self.node), id);
+                m.insert(key(Column::Counter(i)), id);
             }
+            self.counted.insert(id, counters);
         }
-        self.entries.insert(id, e);
     }
 
-    /// Removes connection `id`, if held.
-    pub fn remove(&mut self, id: ConnId) {
-        let Some(e) = self.entries.remove(&id) else {
+    /// Removes connection `id` (`row`, as it was inserted), if held.
+    pub fn remove(&mut self, id: ConnId, row: Row<'_>) {
+        let tie = tie(&self.node, id, row.client);
+        let counters = self.counted.remove(&id);
+        let key = |column| key(column, &self.node, &tie, row, counters.unwrap_or_default());
+        if self.by_id.remove(&key(Column::Id)).is_none() {
             return;
-        };
-        self.by_id.remove(&e.key(Column::Id, &self.node));
+        }
         if self.users != Kept::Off {
-            self.by_user.remove(&e.key(Column::User, &self.node));
+            self.by_user.remove(&key(Column::User));
         }
         if self.connected != Kept::Off {
-            self.by_connected
-                .remove(&e.key(Column::ConnectedAt, &self.node));
+            self.by_connected.remove(&key(Column::ConnectedAt));
         }
-        if self.counting != Kept::Off {
+        if counters.is_some() {
             for (i, m) in self.by_counter.iter_mut().enumerate() {
-                m.remove(&e.key(Column::Counter(i), &self.node));
+                m.remove(&key(Column::Counter(i)));
             }
         }
     }
@@ -317,27 +328,34 @@ impl Orders {
         &mut self,
         from: Option<Resume>,
         max: usize,
+        rows: &impl Rows,
         mut read: impl FnMut(ConnId) -> Option<Counters>,
     ) -> Option<Resume> {
         let (batch, next) = self.batch(from, max);
         if self.counting == Kept::Off {
             self.counting = Kept::Filling;
         }
-        let filling = self.counting == Kept::Filling;
-        for id in &batch {
-            let Some(e) = self.entries.get_mut(id) else {
+        for (id, tie) in &batch {
+            let Some(row) = rows.row(*id) else {
                 continue;
             };
-            let now = read(*id).unwrap_or(e.counters);
+            // Filling, a connection not in yet goes in (one that came since is already, under
+            // its counters as read then).
+            let held = self.counted.get(id).copied();
+            let before = held.unwrap_or_default();
+            let now = read(*id).unwrap_or(before);
+            if held.is_some() && now == before {
+                continue;
+            }
             for (i, m) in self.by_counter.iter_mut().enumerate() {
-                // Filling, every connection not yet in goes in (one that came since is
-                // already, under its counters as read then).
-                if now[i] != e.counters[i] || filling {
-                    m.remove(&e.key(Column::Counter(i), &self.node));
-                    e.counters[i] = now[i];
-                    m.insert(e.key(Column::Counter(i), &self.node), *id);
+                if held.is_none() || now[i] != before[i] {
+                    if held.is_some() {
+                        m.remove(&key(Column::Counter(i), &self.node, tie, row, before));
+                    }
+                    m.insert(key(Column::Counter(i), &self.node, tie, row, now), *id);
                 }
             }
+            self.counted.insert(*id, now);
         }
         if next.is_none() {
             self.counting = Kept::On;
@@ -348,13 +366,14 @@ impl Orders {
     /// Up to `max` connections in `id` order after `from` (from the start without), and where
     /// the next batch starts (`None`: this one reached the end). The walk of [`Orders::refresh`]
     /// and [`Orders::fill`].
-    fn batch(&self, from: Option<Resume>, max: usize) -> (Vec<ConnId>, Option<Resume>) {
+    /// Each connection comes with its tie-breaker (shared with its `id` key, not made again).
+    fn batch(&self, from: Option<Resume>, max: usize) -> (Vec<(ConnId, Arc<str>)>, Option<Resume>) {
         let max = max.max(1);
         let start = from.map_or(Bound::Unbounded, |r| Bound::Excluded(r.0));
         let mut ids = Vec::new();
         let mut last = None;
         for (k, id) in self.by_id.range((start, Bound::Unbounded)).take(max) {
-            ids.push(*id);
+            ids.push((*id, k.tie.clone()));
             last = Some(k);
         }
         let next = last.filter(|_| ids.len() == max).cloned().map(Resume);
@@ -376,7 +395,13 @@ impl Orders {
     /// without); from the first call on, connections that come are put in at once. Answers
     /// where to go on, or `None` once the order holds every connection and is kept from then
     /// on.
-    pub fn fill(&mut self, column: Column, from: Option<Resume>, max: usize) -> Option<Resume> {
+    pub fn fill(
+        &mut self,
+        column: Column,
+        from: Option<Resume>,
+        max: usize,
+        rows: &impl Rows,
+    ) -> Option<Resume> {
         let kept = match column {
             Column::User => self.users,
             Column::ConnectedAt => self.connected,
@@ -395,33 +420,45 @@ impl Orders {
         } else {
             Kept::Filling
         };
-        for id in batch {
-            if let Some(e) = self.entries.get(&id) {
-                map.insert(e.key(column, &self.node), id);
+        for (id, tie) in batch {
+            if let Some(row) = rows.row(id) {
+                map.insert(key(column, &self.node, &tie, row, [0; 3]), id);
             }
         }
         next
     }
 
-    /// The key of connection `id` in `column`'s order, as a comparable value.
-    fn key(&self, column: Column, id: ConnId) -> Option<Key> {
-        self.entries.get(&id).map(|e| e.key(column, &self.node))
+    /// The key of connection `id` (`row`) in `column`'s order, as a comparable value.
+    fn key_of(&self, column: Column, id: ConnId, row: Row<'_>) -> Key {
+        let counters = self.counters(id).unwrap_or(row.counters);
+        key(
+            column,
+            &self.node,
+            &tie(&self.node, id, row.client),
+            row,
+            counters,
+        )
     }
 
     /// Whether connection `id`'s key in `column` sorts after `cursor` (true without one).
-    pub fn is_after(&self, column: Column, id: ConnId, cursor: Option<&str>) -> bool {
-        match (cursor, self.key(column, id)) {
-            (None, k) => k.is_some(),
-            (Some(c), Some(k)) => k > Key::probe(c),
-            (Some(_), None) => false,
-        }
+    pub fn is_after(
+        &self,
+        rows: &impl Rows,
+        column: Column,
+        id: ConnId,
+        cursor: Option<&str>,
+    ) -> bool {
+        let Some(row) = rows.row(id) else {
+            return false;
+        };
+        cursor.is_none_or(|c| self.key_of(column, id, row) > Key::probe(c))
     }
 
     /// Sorts `ids` (held connections) in `column`'s order.
-    pub fn sort(&self, column: Column, ids: &mut Vec<ConnId>) {
+    pub fn sort(&self, rows: &impl Rows, column: Column, ids: &mut Vec<ConnId>) {
         let mut keyed: Vec<(Key, ConnId)> = ids
             .iter()
-            .filter_map(|id| self.key(column, *id).map(|k| (k, *id)))
+            .filter_map(|id| rows.row(*id).map(|r| (self.key_of(column, *id, r), *id)))
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
         *ids = keyed.into_iter().map(|(_, id)| id).collect();
@@ -478,17 +515,22 @@ impl Orders {
     /// Cost: no filter, O(log n + limit); `node`, O(1) more; `members` (m connections here),
     /// O(m log m); `q` (a substring of the id or user), one pass testing every connection (the
     /// `count` is exact), O(log limit) per match after the cursor.
-    pub fn page(&self, query: &ClientQuery, members: Option<Vec<ConnId>>) -> Page {
+    pub fn page(
+        &self,
+        query: &ClientQuery,
+        members: Option<Vec<ConnId>>,
+        rows: &impl Rows,
+    ) -> Page {
         let limit = query.limit.max(1);
         let mut out = Page::default();
         if query.node.as_deref().is_some_and(|n| n != &*self.node) {
             return out;
         }
         let text = query.q.as_deref().filter(|s| !s.is_empty());
-        let fits = |e: &Entry| {
-            text.is_none_or(|s| e.client.as_str().contains(s) || e.user.as_str().contains(s))
+        let fits = |r: &Row<'_>| {
+            text.is_none_or(|s| r.client.as_str().contains(s) || r.user.as_str().contains(s))
         };
-        let held_and_fits = |id: &ConnId| self.entries.get(id).is_some_and(fits);
+        let held_and_fits = |id: &ConnId| rows.row(*id).is_some_and(|r| fits(&r));
         let column = Column::of(&query.sort);
         let cursor = query.after.as_deref();
         match members {
@@ -497,14 +539,14 @@ impl Orders {
                 ids.dedup();
                 ids.retain(held_and_fits);
                 out.count = ids.len();
-                ids.retain(|id| self.is_after(column, *id, cursor));
+                ids.retain(|id| self.is_after(rows, column, *id, cursor));
                 out.remaining = ids.len().min(limit + 1);
-                self.sort(column, &mut ids);
+                self.sort(rows, column, &mut ids);
                 ids.truncate(limit);
                 out.ids = ids;
             }
             None if text.is_none() && self.is_kept(column) => {
-                out.count = self.entries.len();
+                out.count = self.len();
                 let mut walk = self.after(column, cursor);
                 out.ids = walk.by_ref().take(limit).collect();
                 out.remaining = out.ids.len() + walk.take(1).count();
@@ -516,9 +558,14 @@ impl Orders {
                 let probe = cursor.map(Key::probe);
                 let mut kept: BinaryHeap<(Key, ConnId)> = BinaryHeap::with_capacity(limit + 1);
                 let mut after = 0;
-                for (id, e) in self.entries.iter().filter(|(_, e)| fits(e)) {
+                let held = self
+                    .by_id
+                    .iter()
+                    .filter_map(|(k, id)| rows.row(*id).map(|r| (k, *id, r)));
+                for (id_key, id, row) in held.filter(|(_, _, r)| fits(r)) {
                     out.count += 1;
-                    let key = e.key(column, &self.node);
+                    let counters = self.counters(id).unwrap_or(row.counters);
+                    let key = key(column, &self.node, &id_key.tie, row, counters);
                     if probe.as_ref().is_some_and(|p| key <= *p) {
                         continue;
                     }
@@ -526,7 +573,7 @@ impl Orders {
                     if kept.len() == limit && kept.peek().is_some_and(|top| key > top.0) {
                         continue;
                     }
-                    kept.push((key, *id));
+                    kept.push((key, id));
                     if kept.len() > limit {
                         kept.pop();
                     }
@@ -595,8 +642,8 @@ mod tests {
 
     /// Orders holding `list`, with the counter orders kept (as once a page sorted by a counter
     /// was asked: an empty refresh turns them on).
-    fn orders(list: &[Conn]) -> Orders {
-        let mut o = Orders::new("node-a");
+    fn orders(list: &[Conn]) -> Held {
+        let mut o = Held::new();
         assert!(o.refresh(None, usize::MAX, |_| None).is_none());
         assert!(o.fill(Column::User, None, usize::MAX).is_none());
         assert!(o.fill(Column::ConnectedAt, None, usize::MAX).is_none());
@@ -607,16 +654,85 @@ mod tests {
     }
 
     /// Adds connection `c` of node-a, as the hub does at its connect.
-    fn add(o: &mut Orders, c: &Conn) {
-        let e = Entry::new(
-            "node-a",
-            c.id,
-            &ClientId::new(&c.client),
-            &UserId::new(&c.user),
+    fn add(o: &mut Held, c: &Conn) {
+        let row = (
+            ClientId::new(&c.client),
+            UserId::new(&c.user),
             c.connected_at,
             c.counters,
         );
-        o.insert(c.id, e);
+        o.rows.0.insert(c.id, row);
+        let row = o.rows.row(c.id).unwrap();
+        o.o.insert(c.id, row);
+    }
+
+    /// The hub's rows, as the tests keep them.
+    #[derive(Default)]
+    struct Table(HashMap<ConnId, (ClientId, UserId, u64, Counters)>);
+
+    impl Rows for Table {
+        fn row(&self, id: ConnId) -> Option<Row<'_>> {
+            self.0.get(&id).map(|(client, user, t, counters)| Row {
+                client,
+                user,
+                connected_at: *t,
+                counters: *counters,
+            })
+        }
+    }
+
+    /// Orders of node-a and the rows they read, changed together as the hub changes them.
+    struct Held {
+        o: Orders,
+        rows: Table,
+    }
+
+    impl std::ops::Deref for Held {
+        type Target = Orders;
+        fn deref(&self) -> &Orders {
+            &self.o
+        }
+    }
+
+    impl Held {
+        fn new() -> Self {
+            Held {
+                o: Orders::new("node-a"),
+                rows: Table::default(),
+            }
+        }
+
+        fn remove(&mut self, id: ConnId) {
+            if let Some(row) = self.rows.row(id) {
+                self.o.remove(id, row);
+            }
+            self.rows.0.remove(&id);
+        }
+
+        fn refresh(
+            &mut self,
+            from: Option<Resume>,
+            max: usize,
+            read: impl FnMut(ConnId) -> Option<Counters>,
+        ) -> Option<Resume> {
+            self.o.refresh(from, max, &self.rows, read)
+        }
+
+        fn fill(&mut self, column: Column, from: Option<Resume>, max: usize) -> Option<Resume> {
+            self.o.fill(column, from, max, &self.rows)
+        }
+
+        fn page(&self, query: &ClientQuery, members: Option<Vec<ConnId>>) -> Page {
+            self.o.page(query, members, &self.rows)
+        }
+
+        fn is_after(&self, column: Column, id: ConnId, cursor: Option<&str>) -> bool {
+            self.o.is_after(&self.rows, column, id, cursor)
+        }
+
+        fn sort(&self, column: Column, ids: &mut Vec<ConnId>) {
+            self.o.sort(&self.rows, column, ids)
+        }
     }
 
     /// Every column, and one no column has (it sorts as `id`).
@@ -639,7 +755,7 @@ mod tests {
     fn every_order_is_the_order_of_its_string_keys_after_any_cursor() {
         let list = conns();
         let o = orders(&list);
-        assert_eq!(o.entries.len(), list.len());
+        assert_eq!(o.len(), list.len());
         for sort in sorts() {
             let col = Column::of(sort);
             let all: Vec<ConnId> = o.after(col, None).collect();
@@ -718,7 +834,7 @@ mod tests {
         }
         o.remove(ConnId(10_000));
         list.retain(|c| c.id.0 % 3 != 0);
-        assert_eq!(o.entries.len(), list.len());
+        assert_eq!(o.len(), list.len());
         for c in &mut list {
             c.counters = [c.id.0 % 4, 7, c.id.0];
         }
@@ -738,20 +854,27 @@ mod tests {
             let all: Vec<ConnId> = o.after(Column::of(sort), None).collect();
             assert_eq!(all, reference(&list, sort, None), "{sort}");
         }
-        assert_eq!(o.entry(list[0].id).unwrap().counters, list[0].counters);
-        // Re-inserting a held connection replaces it.
-        let c = &list[0];
-        let e = Entry::new(
-            "node-a",
-            c.id,
-            &ClientId::new("c_new"),
-            &UserId::new("u"),
-            1,
-            [0; 3],
+        assert_eq!(o.counters(list[0].id), Some(list[0].counters));
+        // A connection that comes after is in every order at once, under its counters now.
+        let c = Conn {
+            id: ConnId(20_000),
+            client: "c_new".into(),
+            user: "u".into(),
+            connected_at: 1,
+            counters: [3, 2, 1],
+        };
+        add(&mut o, &c);
+        list.push(c);
+        assert_eq!(o.len(), list.len());
+        assert_eq!(o.counters(ConnId(20_000)), Some([3, 2, 1]));
+        for sort in sorts() {
+            let all: Vec<ConnId> = o.after(Column::of(sort), None).collect();
+            assert_eq!(all, reference(&list, sort, None), "{sort}");
+        }
+        assert_eq!(
+            o.after(Column::Id, Some("c_n")).next(),
+            Some(ConnId(20_000))
         );
-        o.insert(c.id, e);
-        assert_eq!(o.entries.len(), list.len());
-        assert_eq!(o.after(Column::Id, Some("c_n")).next(), Some(c.id));
     }
 
     #[test]
@@ -796,7 +919,7 @@ mod tests {
         let o = orders(&list);
         // The same connections on a node never asked a page sorted by user, connected_at or a
         // counter: those pages are cut from a pass over every connection, with the same rows.
-        let mut unkept = Orders::new("node-a");
+        let mut unkept = Held::new();
         for c in &list {
             add(&mut unkept, c);
         }
@@ -868,7 +991,7 @@ mod tests {
     fn counter_orders_are_kept_only_from_the_first_refresh_on_and_hold_everyone_after_it() {
         let list = conns();
         let (first, rest) = list.split_at(list.len() / 2);
-        let mut o = Orders::new("node-a");
+        let mut o = Held::new();
         for c in first {
             add(&mut o, c);
         }
@@ -900,7 +1023,7 @@ mod tests {
     fn user_and_connected_orders_are_kept_only_from_the_first_fill_on_and_hold_everyone_after_it() {
         let list = conns();
         let (first, rest) = list.split_at(list.len() / 2);
-        let mut o = Orders::new("node-a");
+        let mut o = Held::new();
         for c in first {
             add(&mut o, c);
         }
