@@ -96,6 +96,10 @@ pub struct HotRoomReport {
     /// From the last join reply until presence events stopped (1 s without one).
     presence_settle_secs: f64,
     node_cpu_pct: Option<f64>,
+    /// The node's user CPU time per joined connection while they connected and joined, µs.
+    node_user_us_per_joined: Option<f64>,
+    /// The node's system (kernel) CPU time per joined connection, the same window, µs.
+    node_system_us_per_joined: Option<f64>,
     generator_cpu_pct: f64,
     generator_cpu_per_core_pct: f64,
     generator_saturated: bool,
@@ -171,6 +175,7 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         }
     );
     let cpu = CpuMeter::start(a.pid);
+    let split0 = a.pid.and_then(|p| sys::proc_cpu_split(p).ok());
     let t0 = Instant::now();
     let mut set = JoinSet::new();
     for i in 0..a.connections {
@@ -265,6 +270,11 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         }
     }
     let (gen_cpu, node_cpu) = cpu.stop();
+    let split = a
+        .pid
+        .and_then(|p| sys::proc_cpu_split(p).ok())
+        .zip(split0)
+        .map(|((u1, s1), (u0, s0))| (u1.saturating_sub(u0), s1.saturating_sub(s0)));
     let secs = (last_joined - t0).as_secs_f64();
     let joined = total.len();
     eprintln!("hotroom: {joined} joined in {secs:.2} s ({failed} failed)");
@@ -316,6 +326,12 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         presence_frames_max_per_member: counts.max_frames.load(Ordering::Relaxed),
         presence_settle_secs: r2(settle.as_secs_f64()),
         node_cpu_pct: node_cpu.map(r2),
+        node_user_us_per_joined: split
+            .filter(|_| n > 0)
+            .map(|(u, _)| r2(u.as_secs_f64() * 1e6 / n as f64)),
+        node_system_us_per_joined: split
+            .filter(|_| n > 0)
+            .map(|(_, s)| r2(s.as_secs_f64() * 1e6 / n as f64)),
         generator_cpu_pct: r2(gen_cpu),
         generator_cpu_per_core_pct: r2(gen_cpu / cores as f64),
         generator_saturated: gen_cpu / cores as f64 > 85.0,
@@ -365,10 +381,15 @@ impl HotRoomReport {
         }
         let _ = write!(
             s,
-            "  closed by server {}; node CPU {}; generator CPU {:.0} % ({:.0} % per core{})",
+            "  closed by server {}; node CPU {}{}; generator CPU {:.0} % ({:.0} % per core{})",
             self.closed_by_server,
             self.node_cpu_pct
                 .map_or("n/a".to_owned(), |c| format!("{c:.0} %")),
+            self.node_user_us_per_joined
+                .zip(self.node_system_us_per_joined)
+                .map_or(String::new(), |(u, s)| format!(
+                    " ({u:.0} µs user + {s:.0} µs system per joined connection)"
+                )),
             self.generator_cpu_pct,
             self.generator_cpu_per_core_pct,
             if self.generator_saturated {

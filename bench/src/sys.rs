@@ -38,6 +38,13 @@ pub fn self_rss_kib() -> u64 {
 
 /// User + system CPU time of `pid` (from `/proc/<pid>/stat`, clock-tick resolution).
 pub fn proc_cpu(pid: u32) -> Result<Duration> {
+    let (user, system) = proc_cpu_split(pid)?;
+    Ok(user + system)
+}
+
+/// User and system CPU time of `pid`, apart (`/proc/<pid>/stat` fields 14 and 15,
+/// clock-tick resolution).
+pub fn proc_cpu_split(pid: u32) -> Result<(Duration, Duration)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("read /proc/{pid}/stat"))?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
@@ -52,14 +59,17 @@ pub fn proc_cpu(pid: u32) -> Result<Duration> {
             .ok_or_else(|| anyhow!("malformed /proc/{pid}/stat"))
     };
     // `rest` starts at field 3 (state), so field n is at index n - 3.
-    let total = ticks(14 - 3)? + ticks(15 - 3)?;
+    let (user, system) = (ticks(14 - 3)?, ticks(15 - 3)?);
     let hz = sysconf(SysconfVar::CLK_TCK)
         .ok()
         .flatten()
         .and_then(|v| u64::try_from(v).ok())
         .filter(|&v| v > 0)
-        .unwrap_or(100);
-    Ok(Duration::from_secs_f64(total as f64 / hz as f64))
+        .unwrap_or(100) as f64;
+    Ok((
+        Duration::from_secs_f64(user as f64 / hz),
+        Duration::from_secs_f64(system as f64 / hz),
+    ))
 }
 
 /// CPU use between two points, as a percentage of one core.
