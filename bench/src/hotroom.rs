@@ -175,7 +175,6 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         }
     );
     let cpu = CpuMeter::start(a.pid);
-    let split0 = a.pid.and_then(|p| sys::proc_cpu_split(p).ok());
     let t0 = Instant::now();
     let mut set = JoinSet::new();
     for i in 0..a.connections {
@@ -269,12 +268,8 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
             }
         }
     }
-    let (gen_cpu, node_cpu) = cpu.stop();
-    let split = a
-        .pid
-        .and_then(|p| sys::proc_cpu_split(p).ok())
-        .zip(split0)
-        .map(|((u1, s1), (u0, s0))| (u1.saturating_sub(u0), s1.saturating_sub(s0)));
+    let used = cpu.stop_use();
+    let (gen_cpu, node_cpu) = (used.own_pct, used.node_pct);
     let secs = (last_joined - t0).as_secs_f64();
     let joined = total.len();
     eprintln!("hotroom: {joined} joined in {secs:.2} s ({failed} failed)");
@@ -326,12 +321,8 @@ pub async fn run(a: HotRoomArgs, threads: usize) -> Result<HotRoomReport> {
         presence_frames_max_per_member: counts.max_frames.load(Ordering::Relaxed),
         presence_settle_secs: r2(settle.as_secs_f64()),
         node_cpu_pct: node_cpu.map(r2),
-        node_user_us_per_joined: split
-            .filter(|_| n > 0)
-            .map(|(u, _)| r2(u.as_secs_f64() * 1e6 / n as f64)),
-        node_system_us_per_joined: split
-            .filter(|_| n > 0)
-            .map(|(_, s)| r2(s.as_secs_f64() * 1e6 / n as f64)),
+        node_user_us_per_joined: per_joined_us(used.node_times.map(|t| t.0), n),
+        node_system_us_per_joined: per_joined_us(used.node_times.map(|t| t.1), n),
         generator_cpu_pct: r2(gen_cpu),
         generator_cpu_per_core_pct: r2(gen_cpu / cores as f64),
         generator_saturated: gen_cpu / cores as f64 > 85.0,
@@ -400,4 +391,10 @@ impl HotRoomReport {
         );
         s
     }
+}
+
+/// `t` per joined connection (`n`), µs, to two decimals.
+fn per_joined_us(t: Option<std::time::Duration>, n: u64) -> Option<f64> {
+    t.filter(|_| n > 0)
+        .map(|t| r2(t.as_secs_f64() * 1e6 / n as f64))
 }

@@ -36,12 +36,6 @@ pub fn self_rss_kib() -> u64 {
     rss_kib(std::process::id()).unwrap_or(0)
 }
 
-/// User + system CPU time of `pid` (from `/proc/<pid>/stat`, clock-tick resolution).
-pub fn proc_cpu(pid: u32) -> Result<Duration> {
-    let (user, system) = proc_cpu_split(pid)?;
-    Ok(user + system)
-}
-
 /// User and system CPU time of `pid`, apart (`/proc/<pid>/stat` fields 14 and 15,
 /// clock-tick resolution).
 pub fn proc_cpu_split(pid: u32) -> Result<(Duration, Duration)> {
@@ -77,7 +71,19 @@ pub fn proc_cpu_split(pid: u32) -> Result<(Duration, Duration)> {
 pub struct CpuMeter {
     wall: Instant,
     own: Duration,
-    node: Option<(u32, Duration)>,
+    /// The node's pid and its (user, system) time at the start.
+    node: Option<(u32, (Duration, Duration))>,
+}
+
+/// What a [`CpuMeter`] read at its stop.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// This process, % of one core.
+    pub own_pct: f64,
+    /// The node, % of one core.
+    pub node_pct: Option<f64>,
+    /// The node's user and system time since the start.
+    pub node_times: Option<(Duration, Duration)>,
 }
 
 impl CpuMeter {
@@ -86,20 +92,30 @@ impl CpuMeter {
         CpuMeter {
             wall: Instant::now(),
             own: self_cpu(),
-            node: node_pid.and_then(|p| proc_cpu(p).ok().map(|c| (p, c))),
+            node: node_pid.and_then(|p| proc_cpu_split(p).ok().map(|c| (p, c))),
         }
     }
 
     /// (own %, node %) of one core since `start`.
     pub fn stop(&self) -> (f64, Option<f64>) {
+        let u = self.stop_use();
+        (u.own_pct, u.node_pct)
+    }
+
+    /// Everything measured since `start`, the node read once.
+    pub fn stop_use(&self) -> CpuUse {
         let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
-        let own = (self_cpu().saturating_sub(self.own)).as_secs_f64() / wall * 100.0;
-        let node = self.node.and_then(|(p, c0)| {
-            proc_cpu(p)
+        let own_pct = (self_cpu().saturating_sub(self.own)).as_secs_f64() / wall * 100.0;
+        let node_times = self.node.and_then(|(p, (u0, s0))| {
+            proc_cpu_split(p)
                 .ok()
-                .map(|c1| c1.saturating_sub(c0).as_secs_f64() / wall * 100.0)
+                .map(|(u1, s1)| (u1.saturating_sub(u0), s1.saturating_sub(s0)))
         });
-        (own, node)
+        CpuUse {
+            own_pct,
+            node_pct: node_times.map(|(u, s)| (u + s).as_secs_f64() / wall * 100.0),
+            node_times,
+        }
     }
 }
 
@@ -116,7 +132,7 @@ mod tests {
     fn reads_own_figures() {
         assert!(self_rss_kib() > 0);
         let pid = std::process::id();
-        assert!(proc_cpu(pid).is_ok());
+        assert!(proc_cpu_split(pid).is_ok());
         let m = CpuMeter::start(Some(pid));
         let mut x = 0u64;
         for i in 0..1_000_000u64 {

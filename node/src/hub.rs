@@ -363,10 +363,7 @@ impl HubActor {
             {
                 return;
             }
-            let conns = &state.conns;
-            from = state.orders.refresh(from, REFRESH_BATCH, conns, |id| {
-                conns.get(&id).map(counters)
-            });
+            from = state.orders.refresh(from, REFRESH_BATCH, &state.conns);
             if from.is_none() {
                 state.counted_at = Some(began);
                 return;

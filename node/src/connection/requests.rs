@@ -470,8 +470,6 @@ impl Conn {
         written
     }
 
-    /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
-    /// with everything the new owner already has, written before anything live.
     /// Writes what the room holds of `room` between this connection's position and a live
     /// message that came past it: asks the instance it joined if that one is still reachable,
     /// else where the room runs now (never creating it), each at most [`GAP_FILL_PATIENCE`].
@@ -527,6 +525,8 @@ impl Conn {
         tracing::debug!(client = %self.handle.info.client, room = %room, from = c.delivered, filled, complete = page.complete, "filled a gap from the room's history");
     }
 
+    /// Joins a re-created room again after its owner was lost: quietly (no presence flap), and
+    /// with everything the new owner already has, written before anything live.
     pub(super) async fn rejoin(&mut self, r: crate::outbound::Rehome) -> Result<(), Exit> {
         let (old_epoch, old_seq, prev) =
             match (self.joined.get(&r.room), self.local.cursor(&r.room)) {
@@ -689,17 +689,8 @@ impl Conn {
         // Pipelined: the publish goes to its room now (in order), and its answer is written when
         // it comes, while this connection reads on. A connection waits only once it has
         // MAX_IN_FLIGHT publishes unanswered.
-        while self
-            .pending
-            .as_ref()
-            .is_some_and(|p| p.len() >= MAX_IN_FLIGHT)
-        {
-            let next = self
-                .pending
-                .as_mut()
-                .map(|p| futures_util::StreamExt::next(&mut **p));
-            let Some(next) = next else { break };
-            match next.await {
+        while let Some(p) = self.pending.as_mut().filter(|p| p.len() >= MAX_IN_FLIGHT) {
+            match futures_util::StreamExt::next(&mut **p).await {
                 Some(done) => self.published(done).await?,
                 None => break,
             }

@@ -319,17 +319,16 @@ impl Orders {
         }
     }
 
-    /// Reads the counters (`read`; `None`: leave them) of up to `max` connections, in `id`
-    /// order from `from` (the start without), and moves those that changed in the counter
-    /// orders: O(log n) to start, O(1) per read, O(log n) per change. Answers where to go on,
-    /// or `None` when it reached the end (connections that came or went meanwhile are fine: a
-    /// new one was read when it came).
+    /// Reads the counters (from their [`Row`]s) of up to `max` connections, in `id` order from
+    /// `from` (the start without), and moves those that changed in the counter orders: O(log n)
+    /// to start, O(1) per read, O(log n) per change. Answers where to go on, or `None` when it
+    /// reached the end (connections that came or went meanwhile are fine: a new one was read
+    /// when it came).
     pub fn refresh(
         &mut self,
         from: Option<Resume>,
         max: usize,
         rows: &impl Rows,
-        mut read: impl FnMut(ConnId) -> Option<Counters>,
     ) -> Option<Resume> {
         let (batch, next) = self.batch(from, max);
         if self.counting == Kept::Off {
@@ -343,7 +342,7 @@ impl Orders {
             // its counters as read then).
             let held = self.counted.get(id).copied();
             let before = held.unwrap_or_default();
-            let now = read(*id).unwrap_or(before);
+            let now = row.counters;
             if held.is_some() && now == before {
                 continue;
             }
@@ -644,7 +643,7 @@ mod tests {
     /// was asked: an empty refresh turns them on).
     fn orders(list: &[Conn]) -> Held {
         let mut o = Held::new();
-        assert!(o.refresh(None, usize::MAX, |_| None).is_none());
+        assert!(o.refresh(None, usize::MAX).is_none());
         assert!(o.fill(Column::User, None, usize::MAX).is_none());
         assert!(o.fill(Column::ConnectedAt, None, usize::MAX).is_none());
         for c in list {
@@ -709,13 +708,8 @@ mod tests {
             self.rows.0.remove(&id);
         }
 
-        fn refresh(
-            &mut self,
-            from: Option<Resume>,
-            max: usize,
-            read: impl FnMut(ConnId) -> Option<Counters>,
-        ) -> Option<Resume> {
-            self.o.refresh(from, max, &self.rows, read)
+        fn refresh(&mut self, from: Option<Resume>, max: usize) -> Option<Resume> {
+            self.o.refresh(from, max, &self.rows)
         }
 
         fn fill(&mut self, column: Column, from: Option<Resume>, max: usize) -> Option<Resume> {
@@ -837,14 +831,14 @@ mod tests {
         assert_eq!(o.len(), list.len());
         for c in &mut list {
             c.counters = [c.id.0 % 4, 7, c.id.0];
+            o.rows.0.get_mut(&c.id).unwrap().3 = c.counters;
         }
-        let now: HashMap<ConnId, Counters> = list.iter().map(|c| (c.id, c.counters)).collect();
         // In batches of 4, as the hub does (releasing its lock between them).
         let mut from = None;
         let mut batches = 0;
         loop {
             batches += 1;
-            from = o.refresh(from, 4, |id| now.get(&id).copied());
+            from = o.refresh(from, 4);
             if from.is_none() {
                 break;
             }
@@ -999,13 +993,13 @@ mod tests {
         assert_eq!(o.after(Column::Counter(0), None).count(), 0);
         assert_eq!(o.after(Column::Id, None).count(), first.len());
         // A first refresh in batches of one; connections that come between batches are kept.
-        let mut from = o.refresh(None, 1, |_| None);
+        let mut from = o.refresh(None, 1);
         for c in rest {
             add(&mut o, c);
-            from = o.refresh(from, 1, |_| None);
+            from = o.refresh(from, 1);
         }
         while from.is_some() {
-            from = o.refresh(from, 1, |_| None);
+            from = o.refresh(from, 1);
         }
         for i in 0..3 {
             let mut ids: Vec<ConnId> = o.after(Column::Counter(i), None).collect();

@@ -192,18 +192,12 @@ impl Reader {
         cx: &mut Context<'_>,
     ) -> Poll<Result<WsMessage, WsError>> {
         loop {
-            match self.next_buffered() {
-                Ok(Some(m)) => return Poll::Ready(Ok(m)),
-                Ok(None) => {}
-                Err(e) => return Poll::Ready(Err(e)),
+            if let Some(m) = self.next_buffered()? {
+                return Poll::Ready(Ok(m));
             }
             // `try_read` clears the readiness it finds exhausted, so this registers again.
-            if let Err(e) = std::task::ready!(io.poll_read_ready(cx)) {
-                return Poll::Ready(Err(WsError::Io(e)));
-            }
-            if let Err(e) = self.try_fill(io) {
-                return Poll::Ready(Err(e));
-            }
+            std::task::ready!(io.poll_read_ready(cx))?;
+            self.try_fill(io)?;
         }
     }
 
